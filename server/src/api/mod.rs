@@ -1,0 +1,135 @@
+//! The gRPC edge: thin tonic handlers that validate and convert requests, call one store or
+//! domain function, and convert the result. No SQL and no business rule lives here.
+//!
+//! One axum router serves native gRPC and grpc-web (layered on the gRPC routes only, so plain
+//! HTTP can reach the UI later), the standard health service and server reflection. The bearer
+//! token check is a route layer in front of every method except the public ones.
+
+mod audit;
+mod auth;
+pub mod convert;
+mod jobs;
+mod node_queries;
+mod nodes;
+mod settings;
+mod sites;
+
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse as _, Response};
+use pressluft_proto::v1 as pb;
+use tonic::service::Routes;
+
+use crate::app::AppState;
+use crate::error::Error;
+use crate::store::Caller;
+
+/// Methods callable without a token. Everything else requires `authorization: Bearer`.
+const PUBLIC_PATHS: &[&str] = &["/pressluft.v1.AuthService/Login"];
+const PUBLIC_PREFIXES: &[&str] = &[
+    "/grpc.health.v1.Health/",
+    "/grpc.reflection.v1.ServerReflection/",
+    "/grpc.reflection.v1alpha.ServerReflection/",
+];
+
+/// Whether `path` is served without authentication.
+pub fn is_public(path: &str) -> bool {
+    PUBLIC_PATHS.contains(&path) || PUBLIC_PREFIXES.iter().any(|p| path.starts_with(p))
+}
+
+/// Builds the router with every service.
+pub async fn router(state: Arc<AppState>) -> axum::Router {
+    let (health_reporter, health_service) = tonic_health::server::health_reporter();
+    health_reporter
+        .set_serving::<pb::node_service_server::NodeServiceServer<nodes::Nodes>>()
+        .await;
+    health_reporter
+        .set_serving::<pb::site_service_server::SiteServiceServer<sites::Sites>>()
+        .await;
+    health_reporter
+        .set_serving::<pb::job_service_server::JobServiceServer<jobs::Jobs>>()
+        .await;
+    health_reporter
+        .set_serving::<pb::auth_service_server::AuthServiceServer<auth::Auth>>()
+        .await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(pressluft_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .expect("the embedded descriptor sets are valid");
+
+    let routes = Routes::new(health_service)
+        .add_service(reflection)
+        .add_service(pb::auth_service_server::AuthServiceServer::new(auth::Auth(state.clone())))
+        .add_service(pb::node_service_server::NodeServiceServer::new(nodes::Nodes(state.clone())))
+        .add_service(pb::site_service_server::SiteServiceServer::new(sites::Sites(state.clone())))
+        .add_service(pb::job_service_server::JobServiceServer::new(jobs::Jobs(state.clone())))
+        .add_service(pb::node_query_service_server::NodeQueryServiceServer::new(
+            node_queries::NodeQueries(state.clone()),
+        ))
+        .add_service(pb::audit_service_server::AuditServiceServer::new(audit::Audit(state.clone())))
+        .add_service(pb::settings_service_server::SettingsServiceServer::new(
+            settings::SettingsApi(state.clone()),
+        ));
+
+    routes
+        .into_axum_router()
+        .route_layer(axum::middleware::from_fn_with_state(state, authenticate))
+        .route_layer(tonic_web::GrpcWebLayer::new())
+        .fallback(|| async { (http::StatusCode::NOT_FOUND, "not found") })
+}
+
+/// Resolves the bearer token into a [`Caller`] stored in the request's extensions.
+async fn authenticate(State(state): State<Arc<AppState>>, mut request: Request, next: Next) -> Response {
+    if is_public(request.uri().path()) {
+        return next.run(request).await;
+    }
+    match resolve_caller(&state, request.headers()).await {
+        Ok(caller) => {
+            request.extensions_mut().insert(caller);
+            next.run(request).await
+        }
+        Err(error) => tonic::Status::from(error).into_http::<axum::body::Body>().into_response(),
+    }
+}
+
+async fn resolve_caller(state: &AppState, headers: &http::HeaderMap) -> Result<Caller, Error> {
+    let missing = Error::Unauthenticated("missing credentials: send `authorization: Bearer <token>`");
+    let value = headers.get(http::header::AUTHORIZATION).ok_or(missing)?;
+    let token = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .map(str::trim)
+        .filter(|t| !t.is_empty() && t.len() <= 256)
+        .ok_or(Error::Unauthenticated("malformed authorization header: expected `Bearer <token>`"))?;
+    state
+        .store
+        .caller_for_token(&crate::auth::token_hash(token))
+        .await?
+        .ok_or(Error::Unauthenticated("invalid, expired or revoked token; log in again"))
+}
+
+/// The authenticated caller of a request (set by [`authenticate`]).
+pub fn caller<T>(request: &tonic::Request<T>) -> Result<Caller, tonic::Status> {
+    request
+        .extensions()
+        .get::<Caller>()
+        .cloned()
+        .ok_or_else(|| Error::Unauthenticated("missing credentials").into())
+}
+
+/// Shorthand for handler results.
+pub type RpcResult<T> = Result<tonic::Response<T>, tonic::Status>;
+
+/// Wraps a message into a response.
+pub fn ok<T>(message: T) -> RpcResult<T> {
+    Ok(tonic::Response::new(message))
+}
+
+/// Answer of an RPC whose execution lands in a later release.
+pub fn not_yet<T>(what: &'static str) -> RpcResult<T> {
+    Err(Error::Unimplemented(what).into())
+}

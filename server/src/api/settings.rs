@@ -1,0 +1,81 @@
+//! SettingsService.
+
+use std::sync::Arc;
+
+use pressluft_proto::v1 as pb;
+use pressluft_proto::v1::settings_service_server::SettingsService;
+use tonic::Request;
+
+use super::{RpcResult, caller, convert, not_yet, ok};
+use crate::app::AppState;
+use crate::model::validate::{self, Invalid};
+use crate::model::{AuditResult, NodeId};
+use crate::store::{AuditEntry, SettingsUpdate};
+
+/// Handlers of SettingsService.
+pub struct SettingsApi(pub Arc<AppState>);
+
+#[tonic::async_trait]
+impl SettingsService for SettingsApi {
+    async fn get_settings(&self, _request: Request<pb::GetSettingsRequest>) -> RpcResult<pb::GetSettingsResponse> {
+        let settings = self.0.store.settings().await?;
+        ok(pb::GetSettingsResponse { settings: Some(convert::settings(&settings)) })
+    }
+
+    async fn update_settings(&self, request: Request<pb::UpdateSettingsRequest>) -> RpcResult<pb::UpdateSettingsResponse> {
+        let caller = caller(&request)?;
+        let r = request.into_inner();
+        let update = SettingsUpdate {
+            preview_domain: r
+                .preview_domain
+                .as_deref()
+                .map(|d| if d.is_empty() { Ok(String::new()) } else { validate::hostname("preview_domain", d) })
+                .transpose()?,
+            default_node_id: r
+                .default_node_id
+                .as_deref()
+                .map(|id| validate::optional_id::<NodeId>("default_node_id", id))
+                .transpose()?,
+            default_php_version: match r.default_php_version.as_deref() {
+                None => None,
+                Some(v) => Some(validate::php_version(v)?.ok_or(Invalid {
+                    field: "default_php_version",
+                    message: "must not be empty".into(),
+                })?),
+            },
+            releases_to_keep: r
+                .releases_to_keep
+                .map(|n| {
+                    if (1..=50).contains(&n) {
+                        Ok(i64::from(n))
+                    } else {
+                        Err(Invalid { field: "releases_to_keep", message: "must be between 1 and 50".into() })
+                    }
+                })
+                .transpose()?,
+        };
+        let settings = self.0.store.update_settings(r.expected_version, &update).await?;
+        self.0
+            .store
+            .record_audit(&AuditEntry {
+                actor: caller.actor(),
+                action: "settings.update".into(),
+                resource_type: "settings",
+                resource_id: String::new(),
+                result: AuditResult::Succeeded,
+                detail: String::new(),
+                job_id: None,
+            })
+            .await?;
+        ok(pb::UpdateSettingsResponse { settings: Some(convert::settings(&settings)) })
+    }
+
+    async fn set_backup_target(
+        &self,
+        request: Request<pb::SetBackupTargetRequest>,
+    ) -> RpcResult<pb::SetBackupTargetResponse> {
+        let r = request.into_inner();
+        validate::http_url("endpoint", &r.endpoint)?;
+        not_yet("SetBackupTarget needs its test upload, which lands with the backup executor (issue: backups and promotion)")
+    }
+}

@@ -1,0 +1,215 @@
+//! The server's one error type and its one exhaustive mapping to `tonic::Status`.
+//!
+//! Every status carries a `google.rpc.ErrorInfo` detail whose `reason` is a stable,
+//! machine-readable code ([`Reason`]). Internal errors are logged with their detail and
+//! answered with a fixed message: SQL, paths and secrets never reach a client.
+
+use tonic::Code;
+use tonic_types::{ErrorDetails, StatusExt};
+
+use crate::model::IllegalTransition;
+use crate::model::validate::Invalid;
+
+/// Domain of the ErrorInfo details.
+pub const ERROR_DOMAIN: &str = "pressluft.v1";
+
+macro_rules! reasons {
+    ($($variant:ident => $s:literal),* $(,)?) => {
+        /// Stable machine-readable error reasons (the ErrorInfo `reason`).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum Reason { $($variant),* }
+
+        impl Reason {
+            /// Every reason, for documentation tests.
+            pub const ALL: &'static [Self] = &[$(Self::$variant),*];
+
+            /// The wire spelling.
+            pub const fn as_str(self) -> &'static str {
+                match self { $(Self::$variant => $s),* }
+            }
+        }
+    };
+}
+
+reasons! {
+    InvalidArgument => "INVALID_ARGUMENT",
+    NotFound => "NOT_FOUND",
+    AlreadyExists => "ALREADY_EXISTS",
+    VersionConflict => "VERSION_CONFLICT",
+    Unauthenticated => "UNAUTHENTICATED",
+    LoginRateLimited => "LOGIN_RATE_LIMITED",
+    SiteBusy => "SITE_BUSY",
+    NodeBusy => "NODE_BUSY",
+    NodeNotReady => "NODE_NOT_READY",
+    NodeHasEnvironments => "NODE_HAS_ENVIRONMENTS",
+    NodeUnreachable => "NODE_UNREACHABLE",
+    HostKeyMismatch => "HOST_KEY_MISMATCH",
+    SiteNotActive => "SITE_NOT_ACTIVE",
+    EnvironmentNotActive => "ENVIRONMENT_NOT_ACTIVE",
+    EnvironmentNotFailed => "ENVIRONMENT_NOT_FAILED",
+    ProductionEnvironment => "PRODUCTION_ENVIRONMENT",
+    IllegalStateTransition => "ILLEGAL_STATE_TRANSITION",
+    JobNotCancellable => "JOB_NOT_CANCELLABLE",
+    NoDefaultNode => "NO_DEFAULT_NODE",
+    NodeQueryTimeout => "NODE_QUERY_TIMEOUT",
+    NotImplemented => "NOT_IMPLEMENTED",
+    Internal => "INTERNAL",
+}
+
+/// Errors of the server crate.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A request field failed validation.
+    #[error(transparent)]
+    Invalid(#[from] Invalid),
+    /// The named resource does not exist.
+    #[error("{resource} {id} not found")]
+    NotFound { resource: &'static str, id: String },
+    /// A unique name is taken.
+    #[error("{0}")]
+    AlreadyExists(String),
+    /// The resource changed since the client read it.
+    #[error("{resource} version conflict: expected {expected}, current {actual}")]
+    VersionConflict {
+        resource: &'static str,
+        expected: i64,
+        actual: i64,
+    },
+    /// A state guard refused the request.
+    #[error("{message}")]
+    Precondition { reason: Reason, message: String },
+    /// Missing, unknown, expired or revoked credentials.
+    #[error("{0}")]
+    Unauthenticated(&'static str),
+    /// Too many failed logins.
+    #[error("too many failed logins; try again in {retry_after_secs} s")]
+    RateLimited { retry_after_secs: u64 },
+    /// The node could not be reached over SSH.
+    #[error("node unreachable: {0}")]
+    NodeUnreachable(String),
+    /// A node query exceeded its time cap.
+    #[error("node query exceeded {0} s")]
+    Deadline(u64),
+    /// The RPC exists in the contract but its execution lands in a later release.
+    #[error("{0}")]
+    Unimplemented(&'static str),
+    /// A database error (logged, never shown).
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// Anything else that is our fault (logged, never shown).
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// Result of the server crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// A not-found error for `resource` with `id`.
+    pub fn not_found(resource: &'static str, id: impl ToString) -> Self {
+        Self::NotFound {
+            resource,
+            id: id.to_string(),
+        }
+    }
+
+    /// A failed-precondition error.
+    pub fn precondition(reason: Reason, message: impl Into<String>) -> Self {
+        Self::Precondition {
+            reason,
+            message: message.into(),
+        }
+    }
+
+    /// An internal error from anything displayable.
+    pub fn internal(detail: impl std::fmt::Display) -> Self {
+        Self::Internal(detail.to_string())
+    }
+}
+
+impl From<IllegalTransition> for Error {
+    fn from(e: IllegalTransition) -> Self {
+        Self::precondition(Reason::IllegalStateTransition, e.to_string())
+    }
+}
+
+impl From<Error> for tonic::Status {
+    fn from(error: Error) -> Self {
+        // Exhaustive on purpose: a new variant must decide its code and reason here.
+        let (code, reason, message) = match &error {
+            Error::Invalid(e) => (Code::InvalidArgument, Reason::InvalidArgument, e.to_string()),
+            Error::NotFound { .. } => (Code::NotFound, Reason::NotFound, error.to_string()),
+            Error::AlreadyExists(m) => (Code::AlreadyExists, Reason::AlreadyExists, m.clone()),
+            Error::VersionConflict { .. } => {
+                (Code::Aborted, Reason::VersionConflict, error.to_string())
+            }
+            Error::Precondition { reason, message } => {
+                (Code::FailedPrecondition, *reason, message.clone())
+            }
+            Error::Unauthenticated(m) => {
+                (Code::Unauthenticated, Reason::Unauthenticated, (*m).to_owned())
+            }
+            Error::RateLimited { .. } => (
+                Code::ResourceExhausted,
+                Reason::LoginRateLimited,
+                error.to_string(),
+            ),
+            Error::NodeUnreachable(_) => {
+                (Code::Unavailable, Reason::NodeUnreachable, error.to_string())
+            }
+            Error::Deadline(_) => (
+                Code::DeadlineExceeded,
+                Reason::NodeQueryTimeout,
+                error.to_string(),
+            ),
+            Error::Unimplemented(m) => (Code::Unimplemented, Reason::NotImplemented, (*m).to_owned()),
+            Error::Database(e) => {
+                tracing::error!(error = %e, "database error");
+                (Code::Internal, Reason::Internal, "internal error".to_owned())
+            }
+            Error::Internal(e) => {
+                tracing::error!(error = %e, "internal error");
+                (Code::Internal, Reason::Internal, "internal error".to_owned())
+            }
+        };
+        let mut details = ErrorDetails::with_error_info(
+            reason.as_str(),
+            ERROR_DOMAIN,
+            std::collections::HashMap::<String, String>::new(),
+        );
+        if let Error::Invalid(e) = &error {
+            details.add_bad_request_violation(e.field, e.message.clone());
+        }
+        tonic::Status::with_error_details(code, message, details)
+    }
+}
+
+impl From<Invalid> for tonic::Status {
+    fn from(e: Invalid) -> Self {
+        Error::Invalid(e).into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn internal_errors_never_leak_detail() {
+        let status: tonic::Status =
+            Error::Database(sqlx::Error::Protocol("SELECT secret FROM /var/lib/x".into())).into();
+        assert_eq!(status.code(), Code::Internal);
+        assert_eq!(status.message(), "internal error");
+        let status: tonic::Status = Error::internal("/etc/shadow password=hunter2").into();
+        assert_eq!(status.message(), "internal error");
+    }
+
+    #[test]
+    fn every_status_carries_its_reason() {
+        let status: tonic::Status = Error::precondition(Reason::SiteBusy, "busy").into();
+        assert_eq!(status.code(), Code::FailedPrecondition);
+        let info = status.get_details_error_info().expect("error info");
+        assert_eq!(info.reason, "SITE_BUSY");
+        assert_eq!(info.domain, ERROR_DOMAIN);
+    }
+}

@@ -1,0 +1,167 @@
+//! `pressluft-server`: runs the control plane, plus offline admin commands that share its
+//! data directory.
+
+use std::io::BufRead as _;
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use pressluft_server::config::{Config, Overrides};
+use pressluft_server::secrets::{Secret, random_alphanumeric};
+use pressluft_server::store::Store;
+use pressluft_server::{App, model::validate};
+use tokio_util::sync::CancellationToken;
+
+/// Pressluft control plane: gRPC, grpc-web and health on one port, backed by SQLite.
+#[derive(Debug, Parser)]
+#[command(name = "pressluft-server", version)]
+struct Cli {
+    /// TOML configuration file.
+    #[arg(long, env = "PRESSLUFT_CONFIG", global = true)]
+    config: Option<PathBuf>,
+    /// Listen address (host:port); default 127.0.0.1:8443.
+    #[arg(long, env = "PRESSLUFT_LISTEN_ADDR", global = true)]
+    listen_addr: Option<String>,
+    /// Data directory (SQLite database; secrets in <data-dir>/secrets by default).
+    #[arg(long, env = "PRESSLUFT_DATA_DIR", global = true)]
+    data_dir: Option<PathBuf>,
+    /// Secrets directory (master key, SSH key).
+    #[arg(long, env = "PRESSLUFT_SECRETS_DIR", global = true)]
+    secrets_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server (the default).
+    Serve,
+    /// Offline administration against the data directory.
+    #[command(subcommand)]
+    Admin(Admin),
+}
+
+#[derive(Debug, Subcommand)]
+enum Admin {
+    /// Create an API token and print it alone on the last line of stdout.
+    ///
+    /// The token belongs to --email, else to the first user; with no user at all, a
+    /// service account `admin@localhost` (no password login) is created for it.
+    CreateToken {
+        /// Token name, e.g. "ci".
+        #[arg(long)]
+        name: String,
+        /// Owner's email.
+        #[arg(long)]
+        email: Option<String>,
+        /// Lifetime in days (default: never expires).
+        #[arg(long)]
+        ttl_days: Option<u64>,
+    },
+    /// Create a user who can log in. The password is read from stdin with --password-stdin,
+    /// else generated and printed once.
+    CreateUser {
+        /// Email address (the login name).
+        #[arg(long)]
+        email: String,
+        /// Display name.
+        #[arg(long, default_value = "")]
+        name: String,
+        /// Read the password from the first line of stdin.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let overrides = Overrides {
+        listen_addr: cli.listen_addr.clone(),
+        data_dir: cli.data_dir.clone(),
+        secrets_dir: cli.secrets_dir.clone(),
+    };
+    let config = Config::load(cli.config.as_deref(), &overrides)?;
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(config).await,
+        Command::Admin(admin) => run_admin(config, admin).await,
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let listener = tokio::net::TcpListener::bind(config.listen_addr)
+        .await
+        .with_context(|| format!("binding {}", config.listen_addr))?;
+    let shutdown = CancellationToken::new();
+    let signal = shutdown.clone();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("shutdown requested");
+        signal.cancel();
+    });
+    App::run(config, listener, shutdown).await?;
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+async fn run_admin(config: Config, admin: Admin) -> anyhow::Result<()> {
+    let store = Store::open(&config.database_path()).await?;
+    match admin {
+        Admin::CreateToken { name, email, ttl_days } => {
+            let name = validate::display_text("name", &name, 100)?;
+            let user = match email {
+                Some(email) => {
+                    let email = validate::email("email", &email)?;
+                    store.user_by_email(&email).await?.with_context(|| format!("no user with email {email}"))?
+                }
+                None => match store.first_user().await? {
+                    Some(user) => user,
+                    None => {
+                        pressluft_server::auth::create_user(&store, "admin@localhost", "Administrator", None).await?
+                    }
+                },
+            };
+            let ttl = ttl_days.map(|d| std::time::Duration::from_secs(d * 86_400));
+            let (secret, _) = pressluft_server::auth::create_api_token(&store, user.id, &name, ttl).await?;
+            eprintln!("API token {name:?} for {} (shown once):", user.email);
+            println!("{}", secret.expose());
+        }
+        Admin::CreateUser { email, name, password_stdin } => {
+            let email = validate::email("email", &email)?;
+            let (password, generated) = if password_stdin {
+                let mut line = String::new();
+                std::io::stdin().lock().read_line(&mut line)?;
+                (Secret::new(line.trim_end_matches(['\r', '\n'])), false)
+            } else {
+                (random_alphanumeric(20), true)
+            };
+            let user = pressluft_server::auth::create_user(&store, &email, &name, Some(&password)).await?;
+            eprintln!("created user {} ({})", user.email, user.id);
+            if generated {
+                eprintln!("generated password (shown once):");
+                println!("{}", password.expose());
+            }
+        }
+    }
+    store.pool().close().await;
+    Ok(())
+}

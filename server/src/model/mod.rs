@@ -1,0 +1,17 @@
+//! Domain types shared by the store, the queue and the API: typed ids, state enums whose
+//! strings match the migrations' CHECK constraints, and the pure state-transition functions.
+
+mod ids;
+mod status;
+pub mod validate;
+
+pub use ids::*;
+pub use status::*;
+
+/// Current time as unix milliseconds, the representation every table uses.
+pub fn now_ms() -> i64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(now.as_millis()).unwrap_or(i64::MAX)
+}

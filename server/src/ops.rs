@@ -1,0 +1,141 @@
+//! Domain operations that do more than one store call: choosing defaults, generating and
+//! sealing secrets, and building job parameters. Handlers validate; these decide.
+
+use serde_json::json;
+
+use crate::app::AppState;
+use crate::error::{Error, Reason, Result};
+use crate::model::{EnvironmentId, EnvironmentKind, JobKind, NodeId, NodeStatus, SiteId};
+use crate::secrets::{Secret, random_alphanumeric};
+use crate::store::{EnvironmentRecord, JobRecord, NewEnvironment, NewJob, NewSite, SiteRecord};
+
+/// The eight WordPress keys and salts.
+const WP_SALT_NAMES: [&str; 8] = [
+    "AUTH_KEY",
+    "SECURE_AUTH_KEY",
+    "LOGGED_IN_KEY",
+    "NONCE_KEY",
+    "AUTH_SALT",
+    "SECURE_AUTH_SALT",
+    "LOGGED_IN_SALT",
+    "NONCE_SALT",
+];
+
+/// A validated CreateSite request.
+#[derive(Debug, Clone)]
+pub struct CreateSite {
+    pub name: String,
+    pub slug: String,
+    pub node_id: Option<NodeId>,
+    pub php_version: Option<String>,
+    pub wordpress_version: String,
+    pub title: Option<String>,
+    pub admin_email: Option<String>,
+    pub admin_user: String,
+}
+
+/// Creates a site: picks the node and PHP version, generates the environment's secrets
+/// (sealed before they reach the store) and queues the site_create job.
+pub async fn create_site(
+    state: &AppState,
+    actor_email: &str,
+    actor: &str,
+    input: CreateSite,
+) -> Result<(SiteRecord, EnvironmentRecord, JobRecord)> {
+    let settings = state.store.settings().await?;
+    let node_id = match input.node_id.or(settings.default_node_id) {
+        Some(id) => id,
+        None => only_usable_node(state).await?,
+    };
+    let node = state.store.node(node_id).await?;
+    let php_version = input.php_version.unwrap_or_else(|| settings.default_php_version.clone());
+    let env = new_environment(state, "production", EnvironmentKind::Production, node.id, php_version.clone(), None)?;
+    let job = NewJob {
+        kind: JobKind::SiteCreate,
+        site_id: None,
+        environment_id: None,
+        node_id: node.id,
+        summary: format!("create site {} on {}", input.slug, node.name),
+        params: json!({
+            "wordpress_version": input.wordpress_version,
+            "title": input.title.unwrap_or_else(|| input.name.clone()),
+            "admin_email": input.admin_email.unwrap_or_else(|| actor_email.to_owned()),
+            "admin_user": input.admin_user,
+            "php_version": php_version,
+        }),
+        requested_by: actor.to_owned(),
+    };
+    state
+        .store
+        .create_site(&NewSite { name: input.name, slug: input.slug }, &env, &settings.preview_domain, job)
+        .await
+}
+
+/// Clones `source` into a new environment of `site` and queues the env_create job.
+pub async fn create_environment(
+    state: &AppState,
+    actor: &str,
+    site_id: SiteId,
+    source_id: EnvironmentId,
+    name: String,
+    kind: EnvironmentKind,
+    node_id: Option<NodeId>,
+) -> Result<(EnvironmentRecord, JobRecord)> {
+    let settings = state.store.settings().await?;
+    let source = state.store.environment(source_id).await?;
+    if source.site_id != site_id {
+        return Err(Error::not_found("environment", source_id));
+    }
+    let node = state.store.node(node_id.unwrap_or(source.node_id)).await?;
+    let env = new_environment(state, &name, kind, node.id, source.php_version.clone(), Some(source.id))?;
+    let job = NewJob {
+        kind: JobKind::EnvCreate,
+        site_id: Some(site_id),
+        environment_id: None,
+        node_id: node.id,
+        summary: format!("clone {} to {name}", source.name),
+        params: json!({ "source_environment_id": source.id.to_string() }),
+        requested_by: actor.to_owned(),
+    };
+    state.store.create_environment(site_id, &env, &settings.preview_domain, job).await
+}
+
+fn new_environment(
+    state: &AppState,
+    name: &str,
+    kind: EnvironmentKind,
+    node_id: NodeId,
+    php_version: String,
+    source: Option<EnvironmentId>,
+) -> Result<NewEnvironment> {
+    let salts: serde_json::Map<String, serde_json::Value> = WP_SALT_NAMES
+        .iter()
+        .map(|n| ((*n).to_owned(), json!(random_alphanumeric(64).expose())))
+        .collect();
+    Ok(NewEnvironment {
+        name: name.to_owned(),
+        kind,
+        node_id,
+        php_version,
+        db_password_sealed: state.secret_box.seal(&random_alphanumeric(32))?,
+        wp_salts_sealed: state.secret_box.seal(&Secret::new(serde_json::Value::Object(salts).to_string()))?,
+        source_environment_id: source,
+    })
+}
+
+/// The one node that can take sites when none is named or set as default.
+async fn only_usable_node(state: &AppState) -> Result<NodeId> {
+    let usable = [NodeStatus::Pending, NodeStatus::Provisioning, NodeStatus::Active];
+    let page = state.store.list_nodes(&usable, 2, None).await?;
+    match page.items.as_slice() {
+        [only] => Ok(only.id),
+        [] => Err(Error::precondition(
+            Reason::NoDefaultNode,
+            "no node to host the site: register a node first",
+        )),
+        _ => Err(Error::precondition(
+            Reason::NoDefaultNode,
+            "several nodes exist: name one with node_id or set a default node in the settings",
+        )),
+    }
+}

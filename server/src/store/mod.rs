@@ -1,0 +1,191 @@
+//! The store: every SQL statement of the control plane lives in this module, one submodule per
+//! aggregate. SQLite (WAL, foreign keys, `synchronous = NORMAL`) is the source of truth and the
+//! job queue. State changes happen in one statement or one `BEGIN IMMEDIATE` transaction (a
+//! deferred transaction that upgrades to a write fails with SQLITE_BUSY regardless of the busy
+//! timeout). SQL stays portable so the store can move to PostgreSQL behind this module later.
+
+mod audit;
+mod jobs;
+mod nodes;
+mod page;
+mod resources;
+mod settings;
+mod sites;
+mod users;
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{Sqlite, SqlitePool, Transaction};
+
+pub use audit::{AuditEntry, AuditRecord};
+pub use jobs::{JobEventRecord, JobFilter, JobRecord, NewJob};
+pub use nodes::{NewNode, NodeRecord, NodeUpdate};
+pub use page::{Page, PageToken};
+pub use resources::{BackupRecord, DomainRecord, DriftReportRecord, ReleaseRecord};
+pub use settings::{SettingsRecord, SettingsUpdate};
+pub use sites::{EnvironmentRecord, NewEnvironment, NewSite, SiteRecord};
+pub use users::{Caller, TokenRecord, UserRecord};
+
+use crate::error::{Error, Result};
+use crate::model::{self, *};
+
+/// Handle to the database; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: SqlitePool,
+    /// Ids of jobs that changed, published after each commit (for watch streams and workers).
+    job_changes: tokio::sync::broadcast::Sender<JobId>,
+}
+
+/// An open write transaction.
+pub type Tx = Transaction<'static, Sqlite>;
+
+impl Store {
+    /// Opens (creating if needed) the database at `path` and applies pending migrations.
+    pub async fn open(path: &Path) -> Result<Self> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| Error::internal(format!("creating {}: {e}", dir.display())))?;
+        }
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(options)
+            .await?;
+        sqlx::migrate!("../migrations")
+            .run(&pool)
+            .await
+            .map_err(|e| Error::internal(format!("applying migrations: {e}")))?;
+        let (job_changes, _) = tokio::sync::broadcast::channel(1024);
+        Ok(Self { pool, job_changes })
+    }
+
+    /// Subscribes to the ids of jobs that change from now on. A lagging receiver misses ids
+    /// (and learns so from `RecvError::Lagged`): watchers re-read state from the database.
+    pub fn subscribe_job_changes(&self) -> tokio::sync::broadcast::Receiver<JobId> {
+        self.job_changes.subscribe()
+    }
+
+    /// Publishes that a job changed; call after the transaction committed.
+    pub fn notify_job(&self, id: JobId) {
+        // No receivers is fine: nobody is watching.
+        let _ = self.job_changes.send(id);
+    }
+
+    /// The connection pool (for the queue's hot paths and tests).
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    /// Starts a write transaction that takes the write lock at once.
+    pub async fn write(&self) -> Result<Tx> {
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+}
+
+/// Fails with ABORTED when the client's expected version (0 = unchecked) is stale.
+pub fn check_version(resource: &'static str, expected: i64, actual: i64) -> Result<()> {
+    if expected != 0 && expected != actual {
+        return Err(Error::VersionConflict {
+            resource,
+            expected,
+            actual,
+        });
+    }
+    Ok(())
+}
+
+/// Maps a unique-constraint violation to ALREADY_EXISTS with `message`.
+fn unique_violation(error: sqlx::Error, message: impl FnOnce() -> String) -> Error {
+    match &error {
+        sqlx::Error::Database(db) if db.is_unique_violation() => Error::AlreadyExists(message()),
+        _ => Error::Database(error),
+    }
+}
+
+/// Text columns for typed ids and state enums: each is stored as its string form.
+macro_rules! sqlite_text {
+    ($($t:ty),* $(,)?) => {$(
+        impl sqlx::Type<Sqlite> for $t {
+            fn type_info() -> sqlx::sqlite::SqliteTypeInfo {
+                <str as sqlx::Type<Sqlite>>::type_info()
+            }
+            fn compatible(ty: &sqlx::sqlite::SqliteTypeInfo) -> bool {
+                <str as sqlx::Type<Sqlite>>::compatible(ty)
+            }
+        }
+
+        impl sqlx::Encode<'_, Sqlite> for $t {
+            fn encode_by_ref(
+                &self,
+                buf: &mut sqlx::sqlite::SqliteArgumentsBuffer,
+            ) -> Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
+                <String as sqlx::Encode<Sqlite>>::encode(self.to_string(), buf)
+            }
+        }
+
+        impl<'r> sqlx::Decode<'r, Sqlite> for $t {
+            fn decode(value: sqlx::sqlite::SqliteValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
+                let text = <&str as sqlx::Decode<Sqlite>>::decode(value)?;
+                Ok(<$t>::from_str(text)?)
+            }
+        }
+    )*};
+}
+
+sqlite_text!(
+    UserId,
+    TokenId,
+    NodeId,
+    SiteId,
+    EnvironmentId,
+    ReleaseId,
+    BackupId,
+    DomainId,
+    JobId,
+    NodeStatus,
+    SiteStatus,
+    EnvironmentKind,
+    EnvironmentStatus,
+    DriftStatus,
+    ReleaseHealth,
+    ReleaseSourceKind,
+    BackupScope,
+    BackupStatus,
+    BackupTrigger,
+    TlsStatus,
+    JobStatus,
+    JobScope,
+    TokenKind,
+    AuditResult,
+    JobEventKind,
+    JobKind,
+);
+
+/// Current time in the store's representation.
+fn now() -> i64 {
+    model::now_ms()
+}
+
+#[cfg(test)]
+pub(crate) mod test_support {
+    use super::Store;
+
+    /// A store on a fresh file in a temp dir (kept alive by the returned guard).
+    pub async fn store() -> (Store, tempfile::TempDir) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(&dir.path().join("test.db")).await.expect("open");
+        (store, dir)
+    }
+}

@@ -1,0 +1,182 @@
+//! Releases, backups, domains and drift reports: read here; written by the jobs that create
+//! them.
+
+use sqlx::FromRow;
+
+use super::page::{PageToken, key, paginate};
+use super::page::invalid_page_token;
+use super::{Page, Store};
+use crate::error::{Error, Result};
+use crate::model::{
+    BackupId, BackupScope, BackupStatus, BackupTrigger, DomainId, DriftStatus, EnvironmentId,
+    JobId, ReleaseHealth, ReleaseId, ReleaseSourceKind, SiteId, TlsStatus,
+};
+
+/// A row of `releases`.
+#[derive(Debug, Clone, FromRow)]
+pub struct ReleaseRecord {
+    pub id: ReleaseId,
+    pub environment_id: EnvironmentId,
+    pub name: String,
+    pub source_kind: ReleaseSourceKind,
+    pub source: String,
+    pub resolved_ref: String,
+    pub health: ReleaseHealth,
+    pub job_id: Option<JobId>,
+    pub created_at: i64,
+    pub activated_at: Option<i64>,
+    pub pruned_at: Option<i64>,
+}
+
+/// A row of `backups`.
+#[derive(Debug, Clone, FromRow)]
+pub struct BackupRecord {
+    pub id: BackupId,
+    pub environment_id: EnvironmentId,
+    pub site_id: SiteId,
+    pub scope: BackupScope,
+    pub status: BackupStatus,
+    pub trigger_kind: BackupTrigger,
+    pub object_key: String,
+    pub size_bytes: i64,
+    pub sha256: String,
+    pub job_id: Option<JobId>,
+    pub created_at: i64,
+    pub completed_at: Option<i64>,
+    pub expires_at: Option<i64>,
+}
+
+/// A row of `domains`.
+#[derive(Debug, Clone, FromRow)]
+pub struct DomainRecord {
+    pub id: DomainId,
+    pub environment_id: EnvironmentId,
+    pub hostname: String,
+    pub is_primary: bool,
+    pub tls_status: TlsStatus,
+    pub tls_expires_at: Option<i64>,
+    pub tls_message: String,
+    pub created_at: i64,
+}
+
+/// A row of `drift_reports`.
+#[derive(Debug, Clone, FromRow)]
+pub struct DriftReportRecord {
+    pub environment_id: EnvironmentId,
+    pub status: DriftStatus,
+    /// JSON array of {category, name, detail}.
+    pub items: String,
+    pub job_id: Option<JobId>,
+    pub checked_at: i64,
+}
+
+fn created_before(after: Option<&PageToken>) -> Result<(i64, String)> {
+    match after {
+        Some(t) => Ok((
+            t.part(0)?.parse().map_err(|_| invalid_page_token())?,
+            t.part(1)?.to_owned(),
+        )),
+        None => Ok((i64::MAX, String::new())),
+    }
+}
+
+impl Store {
+    /// An environment's releases (pruned ones excluded), newest first.
+    pub async fn list_releases(&self, env: EnvironmentId, limit: u32, after: Option<PageToken>) -> Result<Page<ReleaseRecord>> {
+        let (before, before_id) = created_before(after.as_ref())?;
+        let rows = sqlx::query_as::<_, ReleaseRecord>(
+            "SELECT id, environment_id, name, source_kind, source, resolved_ref, health, job_id,
+                    created_at, activated_at, pruned_at
+             FROM releases
+             WHERE environment_id = ? AND pruned_at IS NULL
+               AND (created_at < ? OR (created_at = ? AND id < ?) OR ? = '')
+             ORDER BY created_at DESC, id DESC LIMIT ?",
+        )
+        .bind(env)
+        .bind(before)
+        .bind(before)
+        .bind(&before_id)
+        .bind(&before_id)
+        .bind(i64::from(limit) + 1)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(paginate(rows, limit, |r| key(&[&r.created_at.to_string(), &r.id.to_string()])))
+    }
+
+    /// A backup by id.
+    pub async fn backup(&self, id: BackupId) -> Result<BackupRecord> {
+        sqlx::query_as::<_, BackupRecord>(
+            "SELECT id, environment_id, site_id, scope, status, trigger_kind, object_key, size_bytes,
+                    sha256, job_id, created_at, completed_at, expires_at
+             FROM backups WHERE id = ?",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or_else(|| Error::not_found("backup", id))
+    }
+
+    /// Backups of an environment or a site, newest first.
+    pub async fn list_backups(
+        &self,
+        env: Option<EnvironmentId>,
+        site: Option<SiteId>,
+        limit: u32,
+        after: Option<PageToken>,
+    ) -> Result<Page<BackupRecord>> {
+        let (before, before_id) = created_before(after.as_ref())?;
+        let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+            "SELECT id, environment_id, site_id, scope, status, trigger_kind, object_key, size_bytes,
+                    sha256, job_id, created_at, completed_at, expires_at
+             FROM backups WHERE 1 = 1",
+        );
+        if let Some(env) = env {
+            q.push(" AND environment_id = ").push_bind(env);
+        }
+        if let Some(site) = site {
+            q.push(" AND site_id = ").push_bind(site);
+        }
+        if !before_id.is_empty() {
+            q.push(" AND (created_at < ")
+                .push_bind(before)
+                .push(" OR (created_at = ")
+                .push_bind(before)
+                .push(" AND id < ")
+                .push_bind(before_id)
+                .push("))");
+        }
+        q.push(" ORDER BY created_at DESC, id DESC LIMIT ").push_bind(i64::from(limit) + 1);
+        let rows = q.build_query_as::<BackupRecord>().fetch_all(&self.pool).await?;
+        Ok(paginate(rows, limit, |b| key(&[&b.created_at.to_string(), &b.id.to_string()])))
+    }
+
+    /// An environment's live domains by hostname.
+    pub async fn list_domains(&self, env: EnvironmentId, limit: u32, after: Option<PageToken>) -> Result<Page<DomainRecord>> {
+        let after_host = match &after {
+            Some(t) => t.part(0)?.to_owned(),
+            None => String::new(),
+        };
+        let rows = sqlx::query_as::<_, DomainRecord>(
+            "SELECT id, environment_id, hostname, is_primary, tls_status, tls_expires_at, tls_message, created_at
+             FROM domains WHERE environment_id = ? AND removed_at IS NULL AND hostname > ?
+             ORDER BY hostname LIMIT ?",
+        )
+        .bind(env)
+        .bind(after_host)
+        .bind(i64::from(limit) + 1)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(paginate(rows, limit, |d| key(&[&d.hostname])))
+    }
+
+    /// The latest drift report of an environment.
+    pub async fn latest_drift_report(&self, env: EnvironmentId) -> Result<Option<DriftReportRecord>> {
+        Ok(sqlx::query_as::<_, DriftReportRecord>(
+            "SELECT environment_id, status, items, job_id, checked_at FROM drift_reports
+             WHERE environment_id = ? ORDER BY checked_at DESC LIMIT 1",
+        )
+        .bind(env)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+}

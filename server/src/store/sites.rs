@@ -1,0 +1,844 @@
+//! Sites and environments, and the transactions that start work on them: every job that
+//! changes an environment moves it into its in-progress state in the transaction that creates
+//! the job (and the engine moves it out in the transaction that ends the job).
+
+use serde_json::json;
+use sqlx::FromRow;
+
+use super::audit::AuditEntry;
+use super::jobs::{JobRecord, NewJob};
+use super::page::{PageToken, key, paginate};
+use super::{Page, Store, Tx, check_version, now, unique_violation};
+use crate::error::{Error, Reason, Result};
+use crate::model::{
+    AuditResult, DriftStatus, EnvEvent, EnvOperation, EnvironmentId, EnvironmentKind,
+    EnvironmentStatus, JobKind, NodeEvent, NodeId, NodeStatus, ReleaseId, SiteId, SiteStatus,
+};
+
+/// A row of `sites`.
+#[derive(Debug, Clone, FromRow)]
+pub struct SiteRecord {
+    pub id: SiteId,
+    pub name: String,
+    pub slug: String,
+    pub status: SiteStatus,
+    pub production_environment_id: Option<EnvironmentId>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub state_version: i64,
+}
+
+/// A row of `environments`, without its sealed secrets.
+#[derive(Debug, Clone, FromRow)]
+pub struct EnvironmentRecord {
+    pub id: EnvironmentId,
+    pub site_id: SiteId,
+    pub node_id: NodeId,
+    pub name: String,
+    pub kind: EnvironmentKind,
+    pub status: EnvironmentStatus,
+    pub status_message: String,
+    pub linux_user: String,
+    pub linux_uid: i64,
+    pub db_name: String,
+    pub db_user: String,
+    pub php_version: String,
+    pub preview_url: String,
+    pub primary_domain: String,
+    pub current_release_id: Option<ReleaseId>,
+    pub source_environment_id: Option<EnvironmentId>,
+    pub drift_status: DriftStatus,
+    pub drift_checked_at: Option<i64>,
+    pub page_cache: bool,
+    pub object_cache: bool,
+    pub backup_enabled: bool,
+    pub backup_interval_secs: i64,
+    pub backup_scope: crate::model::BackupScope,
+    pub backup_retention_secs: i64,
+    pub last_backup_at: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub state_version: i64,
+}
+
+/// Root of an environment's tree on its node. The key is the environment's Linux user, unique
+/// per node, readable (`<slug>-<env>`) and safe in paths, user names and host names.
+pub const SITES_ROOT: &str = "/var/www/sites";
+
+impl EnvironmentRecord {
+    /// `/var/www/sites/<linux_user>`.
+    pub fn root_path(&self) -> String {
+        format!("{SITES_ROOT}/{}", self.linux_user)
+    }
+
+    /// The URL the environment is served at.
+    pub fn url(&self) -> String {
+        if self.primary_domain.is_empty() {
+            self.preview_url.clone()
+        } else {
+            format!("https://{}", self.primary_domain)
+        }
+    }
+}
+
+macro_rules! env_select {
+    () => {
+        "SELECT id, site_id, node_id, name, kind, status, status_message, linux_user, linux_uid,
+                db_name, db_user, php_version, preview_url, primary_domain, current_release_id,
+                source_environment_id, drift_status, drift_checked_at, page_cache, object_cache,
+                backup_enabled, backup_interval_secs, backup_scope, backup_retention_secs,
+                last_backup_at, created_at, updated_at, state_version
+         FROM environments"
+    };
+}
+
+macro_rules! site_select {
+    () => {
+        "SELECT id, name, slug, status, production_environment_id, created_at, updated_at,
+                state_version
+         FROM sites"
+    };
+}
+
+/// A site to create.
+#[derive(Debug, Clone)]
+pub struct NewSite {
+    pub name: String,
+    pub slug: String,
+}
+
+/// An environment to create. The Linux user, UID and database names are derived in the
+/// creating transaction so they are unique on the node.
+#[derive(Debug, Clone)]
+pub struct NewEnvironment {
+    pub name: String,
+    pub kind: EnvironmentKind,
+    pub node_id: NodeId,
+    pub php_version: String,
+    /// Sealed database password.
+    pub db_password_sealed: String,
+    /// Sealed JSON of the WordPress keys and salts.
+    pub wp_salts_sealed: String,
+    pub source_environment_id: Option<EnvironmentId>,
+}
+
+/// The lowest UID handed to environment users.
+const FIRST_UID: i64 = 20_000;
+
+/// `<slug>-<env>`, shortened so it stays a valid Linux user name (at most 32 characters).
+pub fn environment_key(slug: &str, env_name: &str) -> String {
+    let slug: String = slug.chars().take(20).collect();
+    let env: String = env_name.chars().take(10).collect();
+    format!("{}-{}", slug.trim_end_matches('-'), env.trim_end_matches('-'))
+}
+
+/// The preview URL of an environment: a wildcard preview domain when configured, else an
+/// sslip.io name that resolves to the node's IP without any DNS set-up.
+pub fn preview_url(key: &str, preview_domain: &str, node_ip: &str) -> String {
+    if preview_domain.is_empty() {
+        format!("http://{key}.{}.sslip.io", node_ip.replace(['.', ':'], "-"))
+    } else {
+        format!("https://{key}.{preview_domain}")
+    }
+}
+
+impl Store {
+    /// A site by id.
+    pub async fn site(&self, id: SiteId) -> Result<SiteRecord> {
+        sqlx::query_as::<_, SiteRecord>(concat!(site_select!(), " WHERE id = ?"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| Error::not_found("site", id))
+    }
+
+    async fn site_tx(tx: &mut Tx, id: SiteId) -> Result<SiteRecord> {
+        sqlx::query_as::<_, SiteRecord>(concat!(site_select!(), " WHERE id = ?"))
+            .bind(id)
+            .fetch_optional(&mut **tx)
+            .await?
+            .ok_or_else(|| Error::not_found("site", id))
+    }
+
+    /// Sites by slug.
+    pub async fn list_sites(
+        &self,
+        show_deleted: bool,
+        limit: u32,
+        after: Option<PageToken>,
+    ) -> Result<Page<SiteRecord>> {
+        let (after_slug, after_id) = match &after {
+            Some(t) => (t.part(0)?.to_owned(), t.part(1)?.to_owned()),
+            None => (String::new(), String::new()),
+        };
+        let rows = sqlx::query_as::<_, SiteRecord>(concat!(
+            site_select!(),
+            " WHERE (slug > ? OR (slug = ? AND id > ?)) AND (? OR status <> 'deleted')
+              ORDER BY slug, id LIMIT ?"
+        ))
+        .bind(&after_slug)
+        .bind(&after_slug)
+        .bind(&after_id)
+        .bind(show_deleted)
+        .bind(i64::from(limit) + 1)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(paginate(rows, limit, |s| key(&[&s.slug, &s.id.to_string()])))
+    }
+
+    /// Changes a site's name.
+    pub async fn update_site(&self, id: SiteId, expected_version: i64, name: Option<&str>) -> Result<SiteRecord> {
+        let mut tx = self.write().await?;
+        let site = Self::site_tx(&mut tx, id).await?;
+        check_version("site", expected_version, site.state_version)?;
+        if site.status == SiteStatus::Deleted {
+            return Err(Error::precondition(Reason::SiteNotActive, "the site is deleted"));
+        }
+        sqlx::query(
+            "UPDATE sites SET name = ?, updated_at = ?, state_version = state_version + 1 WHERE id = ?",
+        )
+        .bind(name.unwrap_or(&site.name))
+        .bind(now())
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        let site = Self::site_tx(&mut tx, id).await?;
+        tx.commit().await?;
+        Ok(site)
+    }
+
+    /// An environment by id.
+    pub async fn environment(&self, id: EnvironmentId) -> Result<EnvironmentRecord> {
+        sqlx::query_as::<_, EnvironmentRecord>(concat!(env_select!(), " WHERE id = ?"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| Error::not_found("environment", id))
+    }
+
+    pub(super) async fn environment_tx(tx: &mut Tx, id: EnvironmentId) -> Result<EnvironmentRecord> {
+        sqlx::query_as::<_, EnvironmentRecord>(concat!(env_select!(), " WHERE id = ?"))
+            .bind(id)
+            .fetch_optional(&mut **tx)
+            .await?
+            .ok_or_else(|| Error::not_found("environment", id))
+    }
+
+    /// A site's environments by name (deleted ones included only when asked).
+    pub async fn list_environments(
+        &self,
+        site: SiteId,
+        include_deleted: bool,
+        limit: u32,
+        after: Option<PageToken>,
+    ) -> Result<Page<EnvironmentRecord>> {
+        let (after_name, after_id) = match &after {
+            Some(t) => (t.part(0)?.to_owned(), t.part(1)?.to_owned()),
+            None => (String::new(), String::new()),
+        };
+        let rows = sqlx::query_as::<_, EnvironmentRecord>(concat!(
+            env_select!(),
+            " WHERE site_id = ? AND (name > ? OR (name = ? AND id > ?))
+                AND (? OR status <> 'deleted')
+              ORDER BY name, id LIMIT ?"
+        ))
+        .bind(site)
+        .bind(&after_name)
+        .bind(&after_name)
+        .bind(&after_id)
+        .bind(include_deleted)
+        .bind(i64::from(limit) + 1)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(paginate(rows, limit, |e| key(&[&e.name, &e.id.to_string()])))
+    }
+
+    /// All environments of the given sites (for embedding in site lists).
+    pub async fn environments_of_sites(&self, sites: &[SiteId], include_deleted: bool) -> Result<Vec<EnvironmentRecord>> {
+        if sites.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(env_select!());
+        q.push(" WHERE site_id IN (");
+        let mut sep = q.separated(", ");
+        for s in sites {
+            sep.push_bind(*s);
+        }
+        q.push(")");
+        if !include_deleted {
+            q.push(" AND status <> 'deleted'");
+        }
+        q.push(" ORDER BY site_id, kind, name");
+        Ok(q.build_query_as::<EnvironmentRecord>().fetch_all(&self.pool).await?)
+    }
+
+    pub(super) async fn live_environments_tx(tx: &mut Tx, site: SiteId) -> Result<Vec<EnvironmentRecord>> {
+        Ok(sqlx::query_as::<_, EnvironmentRecord>(concat!(
+            env_select!(),
+            " WHERE site_id = ? AND status <> 'deleted' ORDER BY name"
+        ))
+        .bind(site)
+        .fetch_all(&mut **tx)
+        .await?)
+    }
+
+    /// Creates a site, its production environment (status creating) and the site_create job,
+    /// in one transaction. The job's params get the environment's derived names.
+    pub async fn create_site(
+        &self,
+        site: &NewSite,
+        env: &NewEnvironment,
+        preview_domain: &str,
+        mut job: NewJob,
+    ) -> Result<(SiteRecord, EnvironmentRecord, JobRecord)> {
+        let mut tx = self.write().await?;
+        let site_id = SiteId::new();
+        let now = now();
+        sqlx::query(
+            "INSERT INTO sites (id, name, slug, status, created_at, updated_at)
+             VALUES (?, ?, ?, 'creating', ?, ?)",
+        )
+        .bind(site_id)
+        .bind(&site.name)
+        .bind(&site.slug)
+        .bind(now)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| unique_violation(e, || format!("a site with slug {} already exists", site.slug)))?;
+        let env_record = Self::insert_environment_tx(
+            &mut tx,
+            site_id,
+            &site.slug,
+            env,
+            EnvironmentStatus::Creating,
+            preview_domain,
+        )
+        .await?;
+        sqlx::query("UPDATE sites SET production_environment_id = ? WHERE id = ?")
+            .bind(env_record.id)
+            .bind(site_id)
+            .execute(&mut *tx)
+            .await?;
+        job.site_id = Some(site_id);
+        job.environment_id = Some(env_record.id);
+        let job = Self::insert_job_tx(&mut tx, &job).await?;
+        Self::record_audit_tx(
+            &mut tx,
+            &AuditEntry {
+                actor: job.requested_by.clone(),
+                action: "site.create".to_owned(),
+                resource_type: "site",
+                resource_id: site_id.to_string(),
+                result: AuditResult::Accepted,
+                detail: format!("slug {}", site.slug),
+                job_id: Some(job.id),
+            },
+        )
+        .await?;
+        let site = Self::site_tx(&mut tx, site_id).await?;
+        tx.commit().await?;
+        self.notify_job(job.id);
+        Ok((site, env_record, job))
+    }
+
+    /// Creates a non-production environment cloned from another one (status cloning) and its
+    /// env_create job, in one transaction; the site must be idle.
+    pub async fn create_environment(
+        &self,
+        site_id: SiteId,
+        env: &NewEnvironment,
+        preview_domain: &str,
+        mut job: NewJob,
+    ) -> Result<(EnvironmentRecord, JobRecord)> {
+        let mut tx = self.write().await?;
+        let site = Self::site_tx(&mut tx, site_id).await?;
+        if site.status != SiteStatus::Active {
+            return Err(Error::precondition(
+                Reason::SiteNotActive,
+                format!("the site is {}; environments can be added to active sites only", site.status),
+            ));
+        }
+        Self::ensure_site_idle_tx(&mut tx, site_id).await?;
+        if let Some(source) = env.source_environment_id {
+            let source = Self::environment_tx(&mut tx, source).await?;
+            if source.site_id != site_id {
+                return Err(Error::not_found("environment", source.id));
+            }
+            if source.status != EnvironmentStatus::Active {
+                return Err(Error::precondition(
+                    Reason::EnvironmentNotActive,
+                    format!("the source environment is {}", source.status),
+                ));
+            }
+        }
+        let env_record = Self::insert_environment_tx(
+            &mut tx,
+            site_id,
+            &site.slug,
+            env,
+            EnvironmentStatus::Cloning,
+            preview_domain,
+        )
+        .await?;
+        job.site_id = Some(site_id);
+        job.environment_id = Some(env_record.id);
+        let job = Self::insert_job_tx(&mut tx, &job).await?;
+        tx.commit().await?;
+        self.notify_job(job.id);
+        Ok((env_record, job))
+    }
+
+    async fn insert_environment_tx(
+        tx: &mut Tx,
+        site_id: SiteId,
+        slug: &str,
+        env: &NewEnvironment,
+        status: EnvironmentStatus,
+        preview_domain: &str,
+    ) -> Result<EnvironmentRecord> {
+        let node = Self::node_tx(tx, env.node_id).await?;
+        if !node.status.accepts_work() {
+            return Err(Error::precondition(
+                Reason::NodeNotReady,
+                format!("node {} is {}; it accepts no new environments", node.name, node.status),
+            ));
+        }
+        let linux_user = Self::free_linux_user_tx(tx, env.node_id, &environment_key(slug, &env.name)).await?;
+        // Never reuse a UID on a node, not even a deleted environment's: files it left behind
+        // must not become readable by a new site.
+        let uid: i64 = sqlx::query_scalar(
+            "SELECT COALESCE(MAX(linux_uid) + 1, ?) FROM environments WHERE node_id = ?",
+        )
+        .bind(FIRST_UID)
+        .bind(env.node_id)
+        .fetch_one(&mut **tx)
+        .await?;
+        let db_name = linux_user.replace('-', "_");
+        let id = EnvironmentId::new();
+        let now = now();
+        sqlx::query(
+            "INSERT INTO environments (id, site_id, node_id, name, kind, status, linux_user, linux_uid,
+                    db_name, db_user, db_password_enc, wp_salts_enc, php_version, preview_url,
+                    source_environment_id, created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(id)
+        .bind(site_id)
+        .bind(env.node_id)
+        .bind(&env.name)
+        .bind(env.kind)
+        .bind(status)
+        .bind(&linux_user)
+        .bind(uid)
+        .bind(&db_name)
+        .bind(&db_name)
+        .bind(&env.db_password_sealed)
+        .bind(&env.wp_salts_sealed)
+        .bind(&env.php_version)
+        .bind(preview_url(&linux_user, preview_domain, &node.public_ip))
+        .bind(env.source_environment_id)
+        .bind(now)
+        .bind(now)
+        .execute(&mut **tx)
+        .await
+        .map_err(|e| {
+            unique_violation(e, || format!("the site already has an environment named {}", env.name))
+        })?;
+        Self::environment_tx(tx, id).await
+    }
+
+    /// `base`, or `base` with a numeric suffix when another environment on the node has it.
+    async fn free_linux_user_tx(tx: &mut Tx, node: NodeId, base: &str) -> Result<String> {
+        for n in 1..100 {
+            let candidate = if n == 1 {
+                base.to_owned()
+            } else {
+                let suffix = format!("-{n}");
+                let stem: String = base.chars().take(32 - suffix.len()).collect();
+                format!("{}{suffix}", stem.trim_end_matches('-'))
+            };
+            let taken: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM environments WHERE node_id = ? AND linux_user = ? AND status <> 'deleted'",
+            )
+            .bind(node)
+            .bind(&candidate)
+            .fetch_one(&mut **tx)
+            .await?;
+            if taken == 0 {
+                return Ok(candidate);
+            }
+        }
+        Err(Error::AlreadyExists(format!("no free Linux user name for {base}")))
+    }
+
+    /// Moves an environment through its state machine inside `tx` (checking and bumping its
+    /// version) and keeps the site's status mirroring its production environment.
+    pub(super) async fn transition_environment_tx(
+        tx: &mut Tx,
+        env: &EnvironmentRecord,
+        event: EnvEvent,
+        message: &str,
+    ) -> Result<EnvironmentStatus> {
+        let next = env.status.transition(event)?;
+        let rows = sqlx::query(
+            "UPDATE environments SET status = ?, status_message = ?, updated_at = ?,
+                    state_version = state_version + 1
+             WHERE id = ? AND state_version = ?",
+        )
+        .bind(next)
+        .bind(message)
+        .bind(now())
+        .bind(env.id)
+        .bind(env.state_version)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+        if rows != 1 {
+            return Err(Error::VersionConflict {
+                resource: "environment",
+                expected: env.state_version,
+                actual: env.state_version + 1,
+            });
+        }
+        if env.kind == EnvironmentKind::Production {
+            sqlx::query(
+                "UPDATE sites SET status = ?, updated_at = ?, state_version = state_version + 1
+                 WHERE id = ? AND status <> ?",
+            )
+            .bind(SiteStatus::mirror(next))
+            .bind(now())
+            .bind(env.site_id)
+            .bind(SiteStatus::mirror(next))
+            .execute(&mut **tx)
+            .await?;
+        }
+        Ok(next)
+    }
+
+    /// Starts a job on one environment: checks the expected version, that the site is idle and
+    /// the node accepts work, moves the environment into the job's in-progress state, and
+    /// inserts the job, all in one transaction.
+    pub async fn enqueue_environment_job(
+        &self,
+        env_id: EnvironmentId,
+        expected_version: i64,
+        mut job: NewJob,
+    ) -> Result<JobRecord> {
+        let mut tx = self.write().await?;
+        let env = Self::environment_tx(&mut tx, env_id).await?;
+        check_version("environment", expected_version, env.state_version)?;
+        Self::ensure_site_idle_tx(&mut tx, env.site_id).await?;
+        let node = Self::node_tx(&mut tx, env.node_id).await?;
+        if !node.status.accepts_work() {
+            return Err(Error::precondition(
+                Reason::NodeNotReady,
+                format!("node {} is {}", node.name, node.status),
+            ));
+        }
+        match job.kind.environment_operation() {
+            Some(EnvOperation::Delete) => {
+                if env.kind == EnvironmentKind::Production {
+                    return Err(Error::precondition(
+                        Reason::ProductionEnvironment,
+                        "the production environment is deleted with its site (DeleteSite)",
+                    ));
+                }
+                if !matches!(env.status, EnvironmentStatus::Active | EnvironmentStatus::Failed) {
+                    return Err(Error::precondition(
+                        Reason::EnvironmentNotActive,
+                        format!("the environment is {}", env.status),
+                    ));
+                }
+                if env.status == EnvironmentStatus::Failed {
+                    job.params["was_failed"] = json!(true);
+                }
+                Self::transition_environment_tx(&mut tx, &env, EnvEvent::Begin(EnvOperation::Delete), "")
+                    .await?;
+            }
+            Some(op) => {
+                if env.status != EnvironmentStatus::Active {
+                    return Err(Error::precondition(
+                        Reason::EnvironmentNotActive,
+                        format!("the environment is {}; it must be active", env.status),
+                    ));
+                }
+                Self::transition_environment_tx(&mut tx, &env, EnvEvent::Begin(op), "").await?;
+            }
+            None if job.kind == JobKind::HealthCheck && job.params["reset"] == json!(true) => {
+                if env.status != EnvironmentStatus::Failed {
+                    return Err(Error::precondition(
+                        Reason::EnvironmentNotFailed,
+                        format!("only a failed environment can be reset; this one is {}", env.status),
+                    ));
+                }
+            }
+            None => {
+                if env.status != EnvironmentStatus::Active {
+                    return Err(Error::precondition(
+                        Reason::EnvironmentNotActive,
+                        format!("the environment is {}; it must be active", env.status),
+                    ));
+                }
+            }
+        }
+        job.site_id = Some(env.site_id);
+        job.environment_id = Some(env.id);
+        job.node_id = env.node_id;
+        let job = Self::insert_job_tx(&mut tx, &job).await?;
+        tx.commit().await?;
+        self.notify_job(job.id);
+        Ok(job)
+    }
+
+    /// Starts a site_delete job: every live environment enters `deleting` in the same
+    /// transaction.
+    pub async fn enqueue_site_delete(&self, site_id: SiteId, expected_version: i64, mut job: NewJob) -> Result<JobRecord> {
+        let mut tx = self.write().await?;
+        let site = Self::site_tx(&mut tx, site_id).await?;
+        check_version("site", expected_version, site.state_version)?;
+        if matches!(site.status, SiteStatus::Deleting | SiteStatus::Deleted) {
+            return Err(Error::precondition(
+                Reason::SiteNotActive,
+                format!("the site is already {}", site.status),
+            ));
+        }
+        Self::ensure_site_idle_tx(&mut tx, site_id).await?;
+        let envs = Self::live_environments_tx(&mut tx, site_id).await?;
+        let mut failed = Vec::new();
+        for env in &envs {
+            if env.status == EnvironmentStatus::Failed {
+                failed.push(env.id.to_string());
+            }
+            Self::transition_environment_tx(&mut tx, env, EnvEvent::Begin(EnvOperation::Delete), "").await?;
+        }
+        let production = envs
+            .iter()
+            .find(|e| e.kind == EnvironmentKind::Production)
+            .ok_or_else(|| Error::internal(format!("site {site_id} has no production environment")))?;
+        job.site_id = Some(site_id);
+        job.environment_id = None;
+        job.node_id = production.node_id;
+        job.params["failed_environments"] = json!(failed);
+        job.params["environments"] = json!(envs.iter().map(|e| e.id.to_string()).collect::<Vec<_>>());
+        let job = Self::insert_job_tx(&mut tx, &job).await?;
+        tx.commit().await?;
+        self.notify_job(job.id);
+        Ok(job)
+    }
+
+    /// Starts a node_provision job; the node enters `provisioning` in the same transaction.
+    pub async fn enqueue_provision(&self, node_id: NodeId, expected_version: i64, actor: &str) -> Result<JobRecord> {
+        let mut tx = self.write().await?;
+        let node = Self::node_tx(&mut tx, node_id).await?;
+        check_version("node", expected_version, node.state_version)?;
+        if node.status == NodeStatus::Provisioning {
+            return Err(Error::precondition(
+                Reason::NodeBusy,
+                "the node is already being provisioned",
+            ));
+        }
+        if node.status == NodeStatus::Decommissioned {
+            return Err(Error::precondition(Reason::NodeNotReady, "the node is decommissioned"));
+        }
+        Self::transition_node_tx(&mut tx, &node, NodeEvent::ProvisionRequested, "").await?;
+        let job = NewJob {
+            kind: JobKind::NodeProvision,
+            site_id: None,
+            environment_id: None,
+            node_id,
+            summary: format!("provision node {}", node.name),
+            params: json!({"previous_node_status": node.status.as_str()}),
+            requested_by: actor.to_owned(),
+        };
+        let job = Self::insert_job_tx(&mut tx, &job).await?;
+        tx.commit().await?;
+        self.notify_job(job.id);
+        Ok(job)
+    }
+
+    /// Changes an environment's backup policy (no node change, so no job).
+    pub async fn update_backup_schedule(
+        &self,
+        env_id: EnvironmentId,
+        expected_version: i64,
+        enabled: bool,
+        interval_secs: i64,
+        scope: crate::model::BackupScope,
+        retention_secs: i64,
+    ) -> Result<EnvironmentRecord> {
+        let mut tx = self.write().await?;
+        let env = Self::environment_tx(&mut tx, env_id).await?;
+        check_version("environment", expected_version, env.state_version)?;
+        if matches!(env.status, EnvironmentStatus::Deleting | EnvironmentStatus::Deleted) {
+            return Err(Error::precondition(
+                Reason::EnvironmentNotActive,
+                format!("the environment is {}", env.status),
+            ));
+        }
+        sqlx::query(
+            "UPDATE environments SET backup_enabled = ?, backup_interval_secs = ?, backup_scope = ?,
+                    backup_retention_secs = ?, updated_at = ?, state_version = state_version + 1
+             WHERE id = ?",
+        )
+        .bind(enabled)
+        .bind(interval_secs)
+        .bind(scope)
+        .bind(retention_secs)
+        .bind(now())
+        .bind(env_id)
+        .execute(&mut *tx)
+        .await?;
+        let env = Self::environment_tx(&mut tx, env_id).await?;
+        tx.commit().await?;
+        Ok(env)
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::store::nodes::tests::new_node;
+    use crate::store::test_support::store;
+
+    pub fn new_env(node: NodeId) -> NewEnvironment {
+        NewEnvironment {
+            name: "production".to_owned(),
+            kind: EnvironmentKind::Production,
+            node_id: node,
+            php_version: "8.2".to_owned(),
+            db_password_sealed: "v1:x".to_owned(),
+            wp_salts_sealed: "v1:y".to_owned(),
+            source_environment_id: None,
+        }
+    }
+
+    pub fn job(kind: JobKind, node: NodeId) -> NewJob {
+        NewJob {
+            kind,
+            site_id: None,
+            environment_id: None,
+            node_id: node,
+            summary: kind.to_string(),
+            params: json!({}),
+            requested_by: "tester".to_owned(),
+        }
+    }
+
+    #[test]
+    fn keys_and_preview_urls() {
+        assert_eq!(environment_key("blog", "production"), "blog-production");
+        let long = environment_key(&"a".repeat(40), "staging-environment");
+        assert!(long.len() <= 32, "{long}");
+        assert_eq!(preview_url("blog-production", "", "203.0.113.9"), "http://blog-production.203-0-113-9.sslip.io");
+        assert_eq!(preview_url("k", "preview.example.com", "x"), "https://k.preview.example.com");
+    }
+
+    #[tokio::test]
+    async fn site_creation_is_atomic_and_guards_busy_sites() {
+        let (store, _dir) = store().await;
+        let node = store.create_node(&new_node("n1")).await.expect("node");
+        let (site, env, create_job) = store
+            .create_site(
+                &NewSite { name: "Blog".into(), slug: "blog".into() },
+                &new_env(node.id),
+                "",
+                job(JobKind::SiteCreate, node.id),
+            )
+            .await
+            .expect("create");
+        assert_eq!(site.status, SiteStatus::Creating);
+        assert_eq!(env.status, EnvironmentStatus::Creating);
+        assert_eq!(env.linux_user, "blog-production");
+        assert_eq!(env.linux_uid, FIRST_UID);
+        assert_eq!(env.db_name, "blog_production");
+        assert_eq!(create_job.site_id, Some(site.id));
+
+        // Same slug: refused, and nothing half-created remains.
+        let again = store
+            .create_site(
+                &NewSite { name: "Blog".into(), slug: "blog".into() },
+                &new_env(node.id),
+                "",
+                job(JobKind::SiteCreate, node.id),
+            )
+            .await;
+        assert!(matches!(again, Err(Error::AlreadyExists(_))));
+        assert_eq!(store.list_jobs(&Default::default(), 10, None).await.expect("jobs").items.len(), 1);
+
+        // The site is busy while its create job is queued.
+        let busy = store
+            .enqueue_environment_job(env.id, 0, job(JobKind::BackupCreate, node.id))
+            .await;
+        assert!(matches!(busy, Err(Error::Precondition { reason: Reason::SiteBusy, .. })));
+
+        // Cancelling the unstarted create discards the environment and frees the slug.
+        store.cancel_job(create_job.id, 0, "tester").await.expect("cancel");
+        assert_eq!(store.environment(env.id).await.expect("env").status, EnvironmentStatus::Deleted);
+        assert_eq!(store.site(site.id).await.expect("site").status, SiteStatus::Deleted);
+        let (_, env2, _) = store
+            .create_site(
+                &NewSite { name: "Blog".into(), slug: "blog".into() },
+                &new_env(node.id),
+                "",
+                job(JobKind::SiteCreate, node.id),
+            )
+            .await
+            .expect("slug is free again");
+        assert_eq!(env2.linux_uid, FIRST_UID + 1, "UIDs are never reused");
+    }
+
+    #[tokio::test]
+    async fn environment_jobs_enter_and_revert_in_progress_states() {
+        let (store, _dir) = store().await;
+        let node = store.create_node(&new_node("n1")).await.expect("node");
+        let (_, env, create) = store
+            .create_site(
+                &NewSite { name: "S".into(), slug: "s".into() },
+                &new_env(node.id),
+                "",
+                job(JobKind::SiteCreate, node.id),
+            )
+            .await
+            .expect("create");
+        // Pretend the create job succeeded.
+        sqlx::query("UPDATE jobs SET status = 'succeeded' WHERE id = ?")
+            .bind(create.id)
+            .execute(store.pool())
+            .await
+            .expect("finish");
+        sqlx::query("UPDATE environments SET status = 'active' WHERE id = ?")
+            .bind(env.id)
+            .execute(store.pool())
+            .await
+            .expect("activate");
+        let env = store.environment(env.id).await.expect("env");
+
+        // Stale version: ABORTED, nothing changes.
+        let stale = store
+            .enqueue_environment_job(env.id, env.state_version + 7, job(JobKind::EnvDeploy, node.id))
+            .await;
+        assert!(matches!(stale, Err(Error::VersionConflict { .. })));
+
+        let deploy = store
+            .enqueue_environment_job(env.id, env.state_version, job(JobKind::EnvDeploy, node.id))
+            .await
+            .expect("deploy");
+        assert_eq!(store.environment(env.id).await.expect("env").status, EnvironmentStatus::Deploying);
+        store.cancel_job(deploy.id, 0, "tester").await.expect("cancel");
+        assert_eq!(store.environment(env.id).await.expect("env").status, EnvironmentStatus::Active);
+
+        // Reset needs a failed environment.
+        let mut reset = job(JobKind::HealthCheck, node.id);
+        reset.params = json!({"reset": true});
+        assert!(matches!(
+            store.enqueue_environment_job(env.id, 0, reset).await,
+            Err(Error::Precondition { reason: Reason::EnvironmentNotFailed, .. })
+        ));
+        // Production cannot be deleted on its own.
+        assert!(matches!(
+            store.enqueue_environment_job(env.id, 0, job(JobKind::EnvDelete, node.id)).await,
+            Err(Error::Precondition { reason: Reason::ProductionEnvironment, .. })
+        ));
+    }
+}
