@@ -58,7 +58,11 @@ pub struct App;
 
 impl App {
     /// Serves gRPC, grpc-web, health and reflection on `listener` until `shutdown` fires.
-    pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationToken) -> Result<()> {
+    pub async fn run(
+        config: Config,
+        listener: TcpListener,
+        shutdown: CancellationToken,
+    ) -> Result<()> {
         let state = AppState::open(config, shutdown.clone()).await?;
         let router = crate::api::router(state.clone()).await;
         let addr = listener

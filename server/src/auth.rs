@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use rand::RngCore as _;
@@ -35,14 +35,18 @@ pub fn hash_password(password: &Secret) -> Result<String> {
 
 /// Checks a password against a PHC string; false for a malformed hash.
 pub fn verify_password(password: &str, hash: &str) -> bool {
-    PasswordHash::new(hash)
-        .is_ok_and(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+    PasswordHash::new(hash).is_ok_and(|parsed| {
+        Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok()
+    })
 }
 
 /// Spends the time of one verification, so unknown emails answer as slowly as wrong passwords.
 pub fn verify_dummy(password: &str) {
     static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    let hash = DUMMY.get_or_init(|| hash_password(&Secret::new("dummy-password")).unwrap_or_default());
+    let hash =
+        DUMMY.get_or_init(|| hash_password(&Secret::new("dummy-password")).unwrap_or_default());
     let _ = verify_password(password, hash);
 }
 
@@ -81,7 +85,10 @@ impl LoginLimiter {
     /// Errors with RESOURCE_EXHAUSTED while `key` is over its failure budget.
     pub fn check(&self, key: &str) -> Result<()> {
         let now = Instant::now();
-        let mut failures = self.failures.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut failures = self
+            .failures
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let recent = failures.entry(key.to_owned()).or_default();
         recent.retain(|t| now.duration_since(*t) < self.window);
         if recent.len() >= self.max_failures {
@@ -96,12 +103,18 @@ impl LoginLimiter {
 
     /// Counts a failed attempt.
     pub fn record_failure(&self, key: &str) {
-        let mut failures = self.failures.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut failures = self
+            .failures
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         // Bound memory: forget everyone once the map grows large.
         if failures.len() > 10_000 {
             failures.clear();
         }
-        failures.entry(key.to_owned()).or_default().push(Instant::now());
+        failures
+            .entry(key.to_owned())
+            .or_default()
+            .push(Instant::now());
     }
 
     /// Forgets failures after a successful login.
@@ -125,12 +138,11 @@ pub async fn login(
     let key = email.to_ascii_lowercase();
     limiter.check(&key)?;
     let user = store.user_by_email(&key).await?;
-    let verified = match user.as_ref().and_then(|u| u.password_hash.as_deref()) {
-        Some(hash) => verify_password(password, hash),
-        None => {
-            verify_dummy(password);
-            false
-        }
+    let verified = if let Some(hash) = user.as_ref().and_then(|u| u.password_hash.as_deref()) {
+        verify_password(password, hash)
+    } else {
+        verify_dummy(password);
+        false
     };
     let Some(user) = user.filter(|_| verified) else {
         limiter.record_failure(&key);
@@ -168,7 +180,12 @@ pub async fn login(
 }
 
 /// Creates a user after checking the password policy.
-pub async fn create_user(store: &Store, email: &str, display_name: &str, password: Option<&Secret>) -> Result<UserRecord> {
+pub async fn create_user(
+    store: &Store,
+    email: &str,
+    display_name: &str,
+    password: Option<&Secret>,
+) -> Result<UserRecord> {
     let hash = match password {
         Some(p) => {
             if p.expose().chars().count() < MIN_PASSWORD_LEN {
@@ -181,7 +198,9 @@ pub async fn create_user(store: &Store, email: &str, display_name: &str, passwor
         }
         None => None,
     };
-    store.create_user(email, display_name, hash.as_deref()).await
+    store
+        .create_user(email, display_name, hash.as_deref())
+        .await
 }
 
 /// Creates an API token for `user`; the secret is returned once and stored only hashed.
@@ -192,8 +211,11 @@ pub async fn create_api_token(
     ttl: Option<Duration>,
 ) -> Result<(Secret, TokenRecord)> {
     let (secret, hash) = new_token();
-    let expires = ttl.map(|t| now_ms().saturating_add(i64::try_from(t.as_millis()).unwrap_or(i64::MAX / 2)));
-    let token = store.insert_token(user, name, TokenKind::Api, &hash, expires).await?;
+    let expires =
+        ttl.map(|t| now_ms().saturating_add(i64::try_from(t.as_millis()).unwrap_or(i64::MAX / 2)));
+    let token = store
+        .insert_token(user, name, TokenKind::Api, &hash, expires)
+        .await?;
     Ok((secret, token))
 }
 
@@ -223,7 +245,7 @@ mod tests {
 
     #[test]
     fn limiter_blocks_after_max_failures() {
-        let limiter = LoginLimiter::new(2, Duration::from_secs(60));
+        let limiter = LoginLimiter::new(2, Duration::from_mins(1));
         limiter.check("a").expect("ok");
         limiter.record_failure("a");
         limiter.record_failure("a");

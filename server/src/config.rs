@@ -136,7 +136,7 @@ impl Config {
 
     /// Checks values that parse but make no sense.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if self.session_ttl < Duration::from_secs(60) {
+        if self.session_ttl < Duration::from_mins(1) {
             return Err(config_error("session_ttl_secs", "must be at least 60"));
         }
         if self.login_max_failures == 0 {

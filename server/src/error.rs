@@ -106,7 +106,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     /// A not-found error for `resource` with `id`.
-    pub fn not_found(resource: &'static str, id: impl ToString) -> Self {
+    pub fn not_found(resource: &'static str, id: &impl ToString) -> Self {
         Self::NotFound {
             resource,
             id: id.to_string(),
@@ -137,7 +137,11 @@ impl From<Error> for tonic::Status {
     fn from(error: Error) -> Self {
         // Exhaustive on purpose: a new variant must decide its code and reason here.
         let (code, reason, message) = match &error {
-            Error::Invalid(e) => (Code::InvalidArgument, Reason::InvalidArgument, e.to_string()),
+            Error::Invalid(e) => (
+                Code::InvalidArgument,
+                Reason::InvalidArgument,
+                e.to_string(),
+            ),
             Error::NotFound { .. } => (Code::NotFound, Reason::NotFound, error.to_string()),
             Error::AlreadyExists(m) => (Code::AlreadyExists, Reason::AlreadyExists, m.clone()),
             Error::VersionConflict { .. } => {
@@ -146,30 +150,44 @@ impl From<Error> for tonic::Status {
             Error::Precondition { reason, message } => {
                 (Code::FailedPrecondition, *reason, message.clone())
             }
-            Error::Unauthenticated(m) => {
-                (Code::Unauthenticated, Reason::Unauthenticated, (*m).to_owned())
-            }
+            Error::Unauthenticated(m) => (
+                Code::Unauthenticated,
+                Reason::Unauthenticated,
+                (*m).to_owned(),
+            ),
             Error::RateLimited { .. } => (
                 Code::ResourceExhausted,
                 Reason::LoginRateLimited,
                 error.to_string(),
             ),
-            Error::NodeUnreachable(_) => {
-                (Code::Unavailable, Reason::NodeUnreachable, error.to_string())
-            }
+            Error::NodeUnreachable(_) => (
+                Code::Unavailable,
+                Reason::NodeUnreachable,
+                error.to_string(),
+            ),
             Error::Deadline(_) => (
                 Code::DeadlineExceeded,
                 Reason::NodeQueryTimeout,
                 error.to_string(),
             ),
-            Error::Unimplemented(m) => (Code::Unimplemented, Reason::NotImplemented, (*m).to_owned()),
+            Error::Unimplemented(m) => {
+                (Code::Unimplemented, Reason::NotImplemented, (*m).to_owned())
+            }
             Error::Database(e) => {
                 tracing::error!(error = %e, "database error");
-                (Code::Internal, Reason::Internal, "internal error".to_owned())
+                (
+                    Code::Internal,
+                    Reason::Internal,
+                    "internal error".to_owned(),
+                )
             }
             Error::Internal(e) => {
                 tracing::error!(error = %e, "internal error");
-                (Code::Internal, Reason::Internal, "internal error".to_owned())
+                (
+                    Code::Internal,
+                    Reason::Internal,
+                    "internal error".to_owned(),
+                )
             }
         };
         let mut details = ErrorDetails::with_error_info(
@@ -196,8 +214,10 @@ mod tests {
 
     #[test]
     fn internal_errors_never_leak_detail() {
-        let status: tonic::Status =
-            Error::Database(sqlx::Error::Protocol("SELECT secret FROM /var/lib/x".into())).into();
+        let status: tonic::Status = Error::Database(sqlx::Error::Protocol(
+            "SELECT secret FROM /var/lib/x".into(),
+        ))
+        .into();
         assert_eq!(status.code(), Code::Internal);
         assert_eq!(status.message(), "internal error");
         let status: tonic::Status = Error::internal("/etc/shadow password=hunter2").into();

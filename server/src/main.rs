@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 #[command(name = "pressluft-server", version)]
 struct Cli {
     /// TOML configuration file.
-    #[arg(long, env = "PRESSLUFT_CONFIG", global = true)]
+    #[arg(long, env = "PRESSLUFT_SERVER_CONFIG", global = true)]
     config: Option<PathBuf>,
     /// Listen address (host:port); default 127.0.0.1:8443.
     #[arg(long, env = "PRESSLUFT_LISTEN_ADDR", global = true)]
@@ -90,6 +90,7 @@ async fn main() -> anyhow::Result<()> {
 
 async fn serve(config: Config) -> anyhow::Result<()> {
     tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
@@ -110,12 +111,10 @@ async fn serve(config: Config) -> anyhow::Result<()> {
 }
 
 async fn wait_for_signal() {
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-            return;
-        }
+    let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+    else {
+        let _ = tokio::signal::ctrl_c().await;
+        return;
     };
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
@@ -126,26 +125,44 @@ async fn wait_for_signal() {
 async fn run_admin(config: Config, admin: Admin) -> anyhow::Result<()> {
     let store = Store::open(&config.database_path()).await?;
     match admin {
-        Admin::CreateToken { name, email, ttl_days } => {
+        Admin::CreateToken {
+            name,
+            email,
+            ttl_days,
+        } => {
             let name = validate::display_text("name", &name, 100)?;
             let user = match email {
                 Some(email) => {
                     let email = validate::email("email", &email)?;
-                    store.user_by_email(&email).await?.with_context(|| format!("no user with email {email}"))?
+                    store
+                        .user_by_email(&email)
+                        .await?
+                        .with_context(|| format!("no user with email {email}"))?
                 }
                 None => match store.first_user().await? {
                     Some(user) => user,
                     None => {
-                        pressluft_server::auth::create_user(&store, "admin@localhost", "Administrator", None).await?
+                        pressluft_server::auth::create_user(
+                            &store,
+                            "admin@localhost",
+                            "Administrator",
+                            None,
+                        )
+                        .await?
                     }
                 },
             };
             let ttl = ttl_days.map(|d| std::time::Duration::from_secs(d * 86_400));
-            let (secret, _) = pressluft_server::auth::create_api_token(&store, user.id, &name, ttl).await?;
+            let (secret, _) =
+                pressluft_server::auth::create_api_token(&store, user.id, &name, ttl).await?;
             eprintln!("API token {name:?} for {} (shown once):", user.email);
             println!("{}", secret.expose());
         }
-        Admin::CreateUser { email, name, password_stdin } => {
+        Admin::CreateUser {
+            email,
+            name,
+            password_stdin,
+        } => {
             let email = validate::email("email", &email)?;
             let (password, generated) = if password_stdin {
                 let mut line = String::new();
@@ -154,7 +171,8 @@ async fn run_admin(config: Config, admin: Admin) -> anyhow::Result<()> {
             } else {
                 (random_alphanumeric(20), true)
             };
-            let user = pressluft_server::auth::create_user(&store, &email, &name, Some(&password)).await?;
+            let user =
+                pressluft_server::auth::create_user(&store, &email, &name, Some(&password)).await?;
             eprintln!("created user {} ({})", user.email, user.id);
             if generated {
                 eprintln!("generated password (shown once):");

@@ -48,8 +48,17 @@ pub async fn create_site(
         None => only_usable_node(state).await?,
     };
     let node = state.store.node(node_id).await?;
-    let php_version = input.php_version.unwrap_or_else(|| settings.default_php_version.clone());
-    let env = new_environment(state, "production", EnvironmentKind::Production, node.id, php_version.clone(), None)?;
+    let php_version = input
+        .php_version
+        .unwrap_or_else(|| settings.default_php_version.clone());
+    let env = new_environment(
+        state,
+        "production",
+        EnvironmentKind::Production,
+        node.id,
+        php_version.clone(),
+        None,
+    )?;
     let job = NewJob {
         kind: JobKind::SiteCreate,
         site_id: None,
@@ -67,7 +76,15 @@ pub async fn create_site(
     };
     state
         .store
-        .create_site(&NewSite { name: input.name, slug: input.slug }, &env, &settings.preview_domain, job)
+        .create_site(
+            &NewSite {
+                name: input.name,
+                slug: input.slug,
+            },
+            &env,
+            &settings.preview_domain,
+            job,
+        )
         .await
 }
 
@@ -84,10 +101,17 @@ pub async fn create_environment(
     let settings = state.store.settings().await?;
     let source = state.store.environment(source_id).await?;
     if source.site_id != site_id {
-        return Err(Error::not_found("environment", source_id));
+        return Err(Error::not_found("environment", &source_id));
     }
     let node = state.store.node(node_id.unwrap_or(source.node_id)).await?;
-    let env = new_environment(state, &name, kind, node.id, source.php_version.clone(), Some(source.id))?;
+    let env = new_environment(
+        state,
+        &name,
+        kind,
+        node.id,
+        source.php_version.clone(),
+        Some(source.id),
+    )?;
     let job = NewJob {
         kind: JobKind::EnvCreate,
         site_id: Some(site_id),
@@ -97,7 +121,10 @@ pub async fn create_environment(
         params: json!({ "source_environment_id": source.id.to_string() }),
         requested_by: actor.to_owned(),
     };
-    state.store.create_environment(site_id, &env, &settings.preview_domain, job).await
+    state
+        .store
+        .create_environment(site_id, &env, &settings.preview_domain, job)
+        .await
 }
 
 fn new_environment(
@@ -118,14 +145,20 @@ fn new_environment(
         node_id,
         php_version,
         db_password_sealed: state.secret_box.seal(&random_alphanumeric(32))?,
-        wp_salts_sealed: state.secret_box.seal(&Secret::new(serde_json::Value::Object(salts).to_string()))?,
+        wp_salts_sealed: state
+            .secret_box
+            .seal(&Secret::new(serde_json::Value::Object(salts).to_string()))?,
         source_environment_id: source,
     })
 }
 
 /// The one node that can take sites when none is named or set as default.
 async fn only_usable_node(state: &AppState) -> Result<NodeId> {
-    let usable = [NodeStatus::Pending, NodeStatus::Provisioning, NodeStatus::Active];
+    let usable = [
+        NodeStatus::Pending,
+        NodeStatus::Provisioning,
+        NodeStatus::Active,
+    ];
     let page = state.store.list_nodes(&usable, 2, None).await?;
     match page.items.as_slice() {
         [only] => Ok(only.id),

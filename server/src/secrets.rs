@@ -138,7 +138,7 @@ impl SecretsDir {
     /// The master key, created on first use.
     pub fn secret_box(&self) -> Result<SecretBox> {
         let file = self.path.join(MASTER_KEY_FILE);
-        let bytes = self.read_or_create(&file, || {
+        let bytes = Self::read_or_create(&file, || {
             let mut key = [0u8; 32];
             rand::rngs::OsRng.fill_bytes(&mut key);
             B64.encode(key).into_bytes()
@@ -155,7 +155,7 @@ impl SecretsDir {
     pub fn ssh_key(&self) -> Result<russh::keys::PrivateKey> {
         let file = self.path.join(SSH_KEY_FILE);
         let mut generation_error = None;
-        let bytes = self.read_or_create(&file, || {
+        let bytes = Self::read_or_create(&file, || {
             let mut seed = [0u8; 32];
             rand::rngs::OsRng.fill_bytes(&mut seed);
             let pair = russh::keys::ssh_key::private::Ed25519Keypair::from_seed(&seed);
@@ -190,7 +190,7 @@ impl SecretsDir {
         self.path.join(SSH_KEY_FILE)
     }
 
-    fn read_or_create(&self, file: &Path, make: impl FnOnce() -> Vec<u8>) -> Result<Vec<u8>> {
+    fn read_or_create(file: &Path, make: impl FnOnce() -> Vec<u8>) -> Result<Vec<u8>> {
         match std::fs::read(file) {
             Ok(bytes) => return Ok(bytes),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}

@@ -23,7 +23,10 @@ impl AuditService for Audit {
         let r = request.into_inner();
         let limit = validate::page_size(r.page_size, 50, 500)?;
         let resource_type = (!r.resource_type.is_empty())
-            .then(|| validate::label("resource_type", &r.resource_type.replace('_', "-"), 40).map(|_| r.resource_type.clone()))
+            .then(|| {
+                validate::label("resource_type", &r.resource_type.replace('_', "-"), 40)
+                    .map(|_| r.resource_type.clone())
+            })
             .transpose()?;
         let resource_id = (!r.resource_id.is_empty())
             .then(|| validate::display_text("resource_id", &r.resource_id, 100))
@@ -31,7 +34,12 @@ impl AuditService for Audit {
         let page = self
             .0
             .store
-            .list_audit(resource_type.as_deref(), resource_id.as_deref(), limit, PageToken::decode(&r.page_token)?)
+            .list_audit(
+                resource_type.as_deref(),
+                resource_id.as_deref(),
+                limit,
+                PageToken::decode(&r.page_token)?,
+            )
             .await?;
         ok(pb::ListAuditEventsResponse {
             events: page.items.iter().map(convert::audit_event).collect(),

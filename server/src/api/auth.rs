@@ -23,12 +23,22 @@ pub struct Auth(pub Arc<AppState>);
 impl AuthService for Auth {
     async fn login(&self, request: Request<pb::LoginRequest>) -> RpcResult<pb::LoginResponse> {
         let r = request.into_inner();
-        if r.email.is_empty() || r.password.is_empty() || r.email.len() > 254 || r.password.len() > 1024 {
+        if r.email.is_empty()
+            || r.password.is_empty()
+            || r.email.len() > 254
+            || r.password.len() > 1024
+        {
             return Err(Error::Unauthenticated("invalid email or password").into());
         }
         let s = &self.0;
-        let (secret, token, user) =
-            crate::auth::login(&s.store, &s.login_limiter, s.config.session_ttl, &r.email, &r.password).await?;
+        let (secret, token, user) = crate::auth::login(
+            &s.store,
+            &s.login_limiter,
+            s.config.session_ttl,
+            &r.email,
+            &r.password,
+        )
+        .await?;
         ok(pb::LoginResponse {
             token: secret.expose().to_owned(),
             expire_time: token.expires_at.map(ts),
@@ -38,7 +48,10 @@ impl AuthService for Auth {
 
     async fn logout(&self, request: Request<pb::LogoutRequest>) -> RpcResult<pb::LogoutResponse> {
         let caller = caller(&request)?;
-        self.0.store.revoke_token(caller.user_id, caller.token_id).await?;
+        self.0
+            .store
+            .revoke_token(caller.user_id, caller.token_id)
+            .await?;
         ok(pb::LogoutResponse {})
     }
 
@@ -50,7 +63,11 @@ impl AuthService for Auth {
         let user = self.0.store.user(caller.user_id).await?;
         ok(pb::GetCurrentUserResponse {
             user: Some(convert::user(&user)),
-            token_name: if caller.kind == TokenKind::Api { caller.token_name } else { String::new() },
+            token_name: if caller.kind == TokenKind::Api {
+                caller.token_name
+            } else {
+                String::new()
+            },
         })
     }
 
@@ -65,11 +82,15 @@ impl AuthService for Auth {
             None => None,
             Some(d) if d.seconds == 0 && d.nanos == 0 => None,
             Some(d) if d.seconds < 60 || d.nanos < 0 => {
-                return Err(Status::from(Invalid { field: "ttl", message: "must be at least 60 seconds".into() }));
+                return Err(Status::from(Invalid {
+                    field: "ttl",
+                    message: "must be at least 60 seconds".into(),
+                }));
             }
             Some(d) => Some(Duration::from_secs(d.seconds as u64)),
         };
-        let (secret, token) = crate::auth::create_api_token(&self.0.store, caller.user_id, &name, ttl).await?;
+        let (secret, token) =
+            crate::auth::create_api_token(&self.0.store, caller.user_id, &name, ttl).await?;
         self.0
             .store
             .record_audit(&crate::store::AuditEntry {
@@ -98,7 +119,12 @@ impl AuthService for Auth {
         let page = self
             .0
             .store
-            .list_tokens(caller.user_id, TokenKind::Api, limit, PageToken::decode(&r.page_token)?)
+            .list_tokens(
+                caller.user_id,
+                TokenKind::Api,
+                limit,
+                PageToken::decode(&r.page_token)?,
+            )
             .await?;
         ok(pb::ListApiTokensResponse {
             tokens: page.items.iter().map(convert::api_token).collect(),
@@ -130,7 +156,10 @@ impl AuthService for Auth {
         })
     }
 
-    async fn create_user(&self, request: Request<pb::CreateUserRequest>) -> RpcResult<pb::CreateUserResponse> {
+    async fn create_user(
+        &self,
+        request: Request<pb::CreateUserRequest>,
+    ) -> RpcResult<pb::CreateUserResponse> {
         let caller = caller(&request)?;
         let r = request.into_inner();
         let email = validate::email("email", &r.email)?;
@@ -140,10 +169,18 @@ impl AuthService for Auth {
             validate::display_text("display_name", &r.display_name, 100)?
         };
         if r.password.len() > 1024 {
-            return Err(Status::from(Invalid { field: "password", message: "is too long".into() }));
+            return Err(Status::from(Invalid {
+                field: "password",
+                message: "is too long".into(),
+            }));
         }
-        let user =
-            crate::auth::create_user(&self.0.store, &email, &display_name, Some(&Secret::new(r.password))).await?;
+        let user = crate::auth::create_user(
+            &self.0.store,
+            &email,
+            &display_name,
+            Some(&Secret::new(r.password)),
+        )
+        .await?;
         self.0
             .store
             .record_audit(&crate::store::AuditEntry {
@@ -161,10 +198,17 @@ impl AuthService for Auth {
         })
     }
 
-    async fn list_users(&self, request: Request<pb::ListUsersRequest>) -> RpcResult<pb::ListUsersResponse> {
+    async fn list_users(
+        &self,
+        request: Request<pb::ListUsersRequest>,
+    ) -> RpcResult<pb::ListUsersResponse> {
         let r = request.into_inner();
         let limit = validate::page_size(r.page_size, 50, 500)?;
-        let page = self.0.store.list_users(limit, PageToken::decode(&r.page_token)?).await?;
+        let page = self
+            .0
+            .store
+            .list_users(limit, PageToken::decode(&r.page_token)?)
+            .await?;
         ok(pb::ListUsersResponse {
             users: page.items.iter().map(convert::user).collect(),
             next_page_token: page.next_page_token,

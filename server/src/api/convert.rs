@@ -4,7 +4,11 @@
 use pressluft_proto::v1 as pb;
 use prost_types::{Duration as PbDuration, Timestamp};
 
-use crate::model::{self, *};
+use crate::model::{
+    self, AuditResult, BackupScope, BackupStatus, BackupTrigger, DriftStatus, EnvironmentId,
+    EnvironmentKind, EnvironmentStatus, JobEventKind, JobKind, JobStatus, NodeStatus,
+    ReleaseHealth, ReleaseId, ReleaseSourceKind, SiteStatus, TlsStatus,
+};
 use crate::store::{
     AuditRecord, BackupRecord, DomainRecord, DriftReportRecord, EnvironmentRecord, JobEventRecord,
     JobRecord, NodeRecord, ReleaseRecord, SettingsRecord, SiteRecord, TokenRecord, UserRecord,
@@ -25,7 +29,10 @@ pub fn opt_ts(ms: Option<i64>) -> Option<Timestamp> {
 
 /// Seconds to a protobuf duration.
 pub fn duration(secs: i64) -> PbDuration {
-    PbDuration { seconds: secs, nanos: 0 }
+    PbDuration {
+        seconds: secs,
+        nanos: 0,
+    }
 }
 
 fn id_or_empty(id: Option<impl ToString>) -> String {
@@ -107,10 +114,13 @@ pub fn enum_list<P: TryFrom<i32>, M>(
     values
         .iter()
         .map(|v| {
-            P::try_from(*v).ok().and_then(&from).ok_or(model::validate::Invalid {
-                field,
-                message: format!("{v} is not a valid value"),
-            })
+            P::try_from(*v)
+                .ok()
+                .and_then(&from)
+                .ok_or(model::validate::Invalid {
+                    field,
+                    message: format!("{v} is not a valid value"),
+                })
         })
         .collect()
 }
@@ -164,7 +174,11 @@ pub fn site(s: &SiteRecord, envs: &[EnvironmentRecord]) -> pb::Site {
         slug: s.slug.clone(),
         status: site_status(s.status).into(),
         production_environment_id: id_or_empty(s.production_environment_id),
-        environments: envs.iter().filter(|e| e.site_id == s.id).map(environment).collect(),
+        environments: envs
+            .iter()
+            .filter(|e| e.site_id == s.id)
+            .map(environment)
+            .collect(),
         create_time: Some(ts(s.created_at)),
         update_time: Some(ts(s.updated_at)),
         version: s.state_version,
@@ -282,9 +296,11 @@ pub fn release(r: &ReleaseRecord, current: Option<ReleaseId>) -> pb::Release {
     let s: serde_json::Value = serde_json::from_str(&r.source).unwrap_or_default();
     let text = |k: &str| s[k].as_str().unwrap_or_default().to_owned();
     let source = match r.source_kind {
-        ReleaseSourceKind::WordPress => pb::release_source::Source::Wordpress(pb::WordPressSource {
-            version: text("version"),
-        }),
+        ReleaseSourceKind::WordPress => {
+            pb::release_source::Source::Wordpress(pb::WordPressSource {
+                version: text("version"),
+            })
+        }
         ReleaseSourceKind::Git => pb::release_source::Source::Git(pb::GitSource {
             url: text("url"),
             r#ref: text("ref"),
@@ -300,7 +316,9 @@ pub fn release(r: &ReleaseRecord, current: Option<ReleaseId>) -> pb::Release {
     pb::Release {
         id: r.id.to_string(),
         environment_id: r.environment_id.to_string(),
-        source: Some(pb::ReleaseSource { source: Some(source) }),
+        source: Some(pb::ReleaseSource {
+            source: Some(source),
+        }),
         resolved_ref: r.resolved_ref.clone(),
         path: r.name.clone(),
         health: release_health(r.health).into(),

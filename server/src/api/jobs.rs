@@ -35,32 +35,54 @@ impl JobService for Jobs {
     async fn get_job(&self, request: Request<pb::GetJobRequest>) -> RpcResult<pb::GetJobResponse> {
         let id: JobId = validate::id("job_id", &request.get_ref().job_id)?;
         let job = self.0.store.job(id).await?;
-        ok(pb::GetJobResponse { job: Some(convert::job(&job)) })
+        ok(pb::GetJobResponse {
+            job: Some(convert::job(&job)),
+        })
     }
 
-    async fn list_jobs(&self, request: Request<pb::ListJobsRequest>) -> RpcResult<pb::ListJobsResponse> {
+    async fn list_jobs(
+        &self,
+        request: Request<pb::ListJobsRequest>,
+    ) -> RpcResult<pb::ListJobsResponse> {
         let r = request.into_inner();
         let limit = validate::page_size(r.page_size, 50, 500)?;
         let filter = JobFilter {
-            statuses: convert::enum_list::<pb::JobStatus, _>("statuses", &r.statuses, job_status_from)?,
+            statuses: convert::enum_list::<pb::JobStatus, _>(
+                "statuses",
+                &r.statuses,
+                job_status_from,
+            )?,
             kinds: convert::enum_list::<pb::JobType, _>("types", &r.types, job_kind_from)?,
             site_id: validate::optional_id("site_id", &r.site_id)?,
             environment_id: validate::optional_id("environment_id", &r.environment_id)?,
             node_id: validate::optional_id("node_id", &r.node_id)?,
         };
-        let page = self.0.store.list_jobs(&filter, limit, PageToken::decode(&r.page_token)?).await?;
+        let page = self
+            .0
+            .store
+            .list_jobs(&filter, limit, PageToken::decode(&r.page_token)?)
+            .await?;
         ok(pb::ListJobsResponse {
             jobs: page.items.iter().map(convert::job).collect(),
             next_page_token: page.next_page_token,
         })
     }
 
-    async fn cancel_job(&self, request: Request<pb::CancelJobRequest>) -> RpcResult<pb::CancelJobResponse> {
+    async fn cancel_job(
+        &self,
+        request: Request<pb::CancelJobRequest>,
+    ) -> RpcResult<pb::CancelJobResponse> {
         let caller = caller(&request)?;
         let r = request.into_inner();
         let id: JobId = validate::id("job_id", &r.job_id)?;
-        let job = self.0.store.cancel_job(id, r.expected_version, &caller.actor()).await?;
-        ok(pb::CancelJobResponse { job: Some(convert::job(&job)) })
+        let job = self
+            .0
+            .store
+            .cancel_job(id, r.expected_version, &caller.actor())
+            .await?;
+        ok(pb::CancelJobResponse {
+            job: Some(convert::job(&job)),
+        })
     }
 
     async fn list_job_events(
@@ -93,11 +115,18 @@ impl JobService for Jobs {
 
     type WatchJobStream = ResponseStream<pb::WatchJobResponse>;
 
-    async fn watch_job(&self, request: Request<pb::WatchJobRequest>) -> RpcResult<Self::WatchJobStream> {
+    async fn watch_job(
+        &self,
+        request: Request<pb::WatchJobRequest>,
+    ) -> RpcResult<Self::WatchJobStream> {
         let r = request.into_inner();
         let id: JobId = validate::id("job_id", &r.job_id)?;
         if r.after_sequence < 0 {
-            return Err(validate::Invalid { field: "after_sequence", message: "must not be negative".into() }.into());
+            return Err(validate::Invalid {
+                field: "after_sequence",
+                message: "must not be negative".into(),
+            }
+            .into());
         }
         // Subscribe before the first read so no change between the two is missed.
         let changes = self.0.store.subscribe_job_changes();
@@ -116,7 +145,10 @@ impl JobService for Jobs {
 
     type WatchJobsStream = ResponseStream<pb::WatchJobsResponse>;
 
-    async fn watch_jobs(&self, request: Request<pb::WatchJobsRequest>) -> RpcResult<Self::WatchJobsStream> {
+    async fn watch_jobs(
+        &self,
+        request: Request<pb::WatchJobsRequest>,
+    ) -> RpcResult<Self::WatchJobsStream> {
         let r = request.into_inner();
         let site: Option<SiteId> = validate::optional_id("site_id", &r.site_id)?;
         let node: Option<NodeId> = validate::optional_id("node_id", &r.node_id)?;
@@ -173,7 +205,10 @@ async fn follow_job(
             let snapshot = convert::job(&job);
             for event in &events {
                 after_seq = event.seq;
-                let message = pb::WatchJobResponse { event: Some(convert::job_event(event)), job: Some(snapshot.clone()) };
+                let message = pb::WatchJobResponse {
+                    event: Some(convert::job_event(event)),
+                    job: Some(snapshot.clone()),
+                };
                 if tx.send(Ok(message)).await.is_err() {
                     return;
                 }
@@ -195,9 +230,17 @@ async fn follow_all_jobs(
     mut changes: broadcast::Receiver<JobId>,
     tx: mpsc::Sender<Result<pb::WatchJobsResponse, Status>>,
 ) {
-    let matches = |j: &JobRecord| site.is_none_or(|s| j.site_id == Some(s)) && node.is_none_or(|n| j.node_id == n);
+    let matches = |j: &JobRecord| {
+        site.is_none_or(|s| j.site_id == Some(s)) && node.is_none_or(|n| j.node_id == n)
+    };
     for job in snapshot.iter().rev() {
-        if tx.send(Ok(pb::WatchJobsResponse { job: Some(convert::job(job)) })).await.is_err() {
+        if tx
+            .send(Ok(pb::WatchJobsResponse {
+                job: Some(convert::job(job)),
+            }))
+            .await
+            .is_err()
+        {
             return;
         }
     }
@@ -220,8 +263,17 @@ async fn follow_all_jobs(
             Err(broadcast::error::RecvError::Closed) => return,
         };
         for id in ids {
-            let Ok(job) = store.job(id).await else { continue };
-            if matches(&job) && tx.send(Ok(pb::WatchJobsResponse { job: Some(convert::job(&job)) })).await.is_err() {
+            let Ok(job) = store.job(id).await else {
+                continue;
+            };
+            if matches(&job)
+                && tx
+                    .send(Ok(pb::WatchJobsResponse {
+                        job: Some(convert::job(&job)),
+                    }))
+                    .await
+                    .is_err()
+            {
                 return;
             }
         }
@@ -230,14 +282,14 @@ async fn follow_all_jobs(
 
 /// Waits until `id` (or any job, when `None`) changes, the channel lags, or the poll interval
 /// passes.
-async fn wait_for_change(changes: &mut broadcast::Receiver<JobId>, id: Option<JobId>) {
+async fn wait_for_change(changes: &mut broadcast::Receiver<JobId>, only: Option<JobId>) {
     let deadline = tokio::time::sleep(WATCH_POLL);
     tokio::pin!(deadline);
     loop {
         tokio::select! {
             () = &mut deadline => return,
             received = changes.recv() => match received {
-                Ok(changed) if id.is_none_or(|id| id == changed) => return,
+                Ok(job) if only.is_none_or(|wanted| wanted == job) => return,
                 Ok(_) => {}
                 Err(broadcast::error::RecvError::Lagged(_) | broadcast::error::RecvError::Closed) => return,
             },

@@ -62,14 +62,24 @@ pub async fn router(state: Arc<AppState>) -> axum::Router {
 
     let routes = Routes::new(health_service)
         .add_service(reflection)
-        .add_service(pb::auth_service_server::AuthServiceServer::new(auth::Auth(state.clone())))
-        .add_service(pb::node_service_server::NodeServiceServer::new(nodes::Nodes(state.clone())))
-        .add_service(pb::site_service_server::SiteServiceServer::new(sites::Sites(state.clone())))
-        .add_service(pb::job_service_server::JobServiceServer::new(jobs::Jobs(state.clone())))
+        .add_service(pb::auth_service_server::AuthServiceServer::new(auth::Auth(
+            state.clone(),
+        )))
+        .add_service(pb::node_service_server::NodeServiceServer::new(
+            nodes::Nodes(state.clone()),
+        ))
+        .add_service(pb::site_service_server::SiteServiceServer::new(
+            sites::Sites(state.clone()),
+        ))
+        .add_service(pb::job_service_server::JobServiceServer::new(jobs::Jobs(
+            state.clone(),
+        )))
         .add_service(pb::node_query_service_server::NodeQueryServiceServer::new(
             node_queries::NodeQueries(state.clone()),
         ))
-        .add_service(pb::audit_service_server::AuditServiceServer::new(audit::Audit(state.clone())))
+        .add_service(pb::audit_service_server::AuditServiceServer::new(
+            audit::Audit(state.clone()),
+        ))
         .add_service(pb::settings_service_server::SettingsServiceServer::new(
             settings::SettingsApi(state.clone()),
         ));
@@ -82,7 +92,11 @@ pub async fn router(state: Arc<AppState>) -> axum::Router {
 }
 
 /// Resolves the bearer token into a [`Caller`] stored in the request's extensions.
-async fn authenticate(State(state): State<Arc<AppState>>, mut request: Request, next: Next) -> Response {
+async fn authenticate(
+    State(state): State<Arc<AppState>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     if is_public(request.uri().path()) {
         return next.run(request).await;
     }
@@ -91,25 +105,35 @@ async fn authenticate(State(state): State<Arc<AppState>>, mut request: Request, 
             request.extensions_mut().insert(caller);
             next.run(request).await
         }
-        Err(error) => tonic::Status::from(error).into_http::<axum::body::Body>().into_response(),
+        Err(error) => tonic::Status::from(error)
+            .into_http::<axum::body::Body>()
+            .into_response(),
     }
 }
 
 async fn resolve_caller(state: &AppState, headers: &http::HeaderMap) -> Result<Caller, Error> {
-    let missing = Error::Unauthenticated("missing credentials: send `authorization: Bearer <token>`");
+    let missing =
+        Error::Unauthenticated("missing credentials: send `authorization: Bearer <token>`");
     let value = headers.get(http::header::AUTHORIZATION).ok_or(missing)?;
     let token = value
         .to_str()
         .ok()
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
         .map(str::trim)
         .filter(|t| !t.is_empty() && t.len() <= 256)
-        .ok_or(Error::Unauthenticated("malformed authorization header: expected `Bearer <token>`"))?;
+        .ok_or(Error::Unauthenticated(
+            "malformed authorization header: expected `Bearer <token>`",
+        ))?;
     state
         .store
         .caller_for_token(&crate::auth::token_hash(token))
         .await?
-        .ok_or(Error::Unauthenticated("invalid, expired or revoked token; log in again"))
+        .ok_or(Error::Unauthenticated(
+            "invalid, expired or revoked token; log in again",
+        ))
 }
 
 /// The authenticated caller of a request (set by [`authenticate`]).

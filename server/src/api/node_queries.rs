@@ -16,7 +16,8 @@ use crate::model::{EnvironmentId, NodeId};
 /// Handlers of NodeQueryService.
 pub struct NodeQueries(pub Arc<AppState>);
 
-const MISSING: &str = "node queries over SSH land with the node-queries issue (russh client with pooled connections)";
+const MISSING: &str =
+    "node queries over SSH land with the node-queries issue (russh client with pooled connections)";
 
 #[tonic::async_trait]
 impl NodeQueryService for NodeQueries {
@@ -29,17 +30,28 @@ impl NodeQueryService for NodeQueries {
         not_yet(MISSING)
     }
 
-    async fn get_php_version(&self, request: Request<pb::GetPhpVersionRequest>) -> RpcResult<pb::GetPhpVersionResponse> {
+    async fn get_php_version(
+        &self,
+        request: Request<pb::GetPhpVersionRequest>,
+    ) -> RpcResult<pb::GetPhpVersionResponse> {
         let r = request.get_ref();
         let node: Option<NodeId> = validate::optional_id("node_id", &r.node_id)?;
-        let env: Option<EnvironmentId> = validate::optional_id("environment_id", &r.environment_id)?;
+        let env: Option<EnvironmentId> =
+            validate::optional_id("environment_id", &r.environment_id)?;
         if node.is_some() == env.is_some() {
-            return Err(Invalid { field: "node_id", message: "set exactly one of node_id and environment_id".into() }.into());
+            return Err(Invalid {
+                field: "node_id",
+                message: "set exactly one of node_id and environment_id".into(),
+            }
+            .into());
         }
         not_yet(MISSING)
     }
 
-    async fn get_disk_usage(&self, request: Request<pb::GetDiskUsageRequest>) -> RpcResult<pb::GetDiskUsageResponse> {
+    async fn get_disk_usage(
+        &self,
+        request: Request<pb::GetDiskUsageRequest>,
+    ) -> RpcResult<pb::GetDiskUsageResponse> {
         let id: EnvironmentId = validate::id("environment_id", &request.get_ref().environment_id)?;
         self.0.store.environment(id).await?;
         not_yet(MISSING)

@@ -33,7 +33,10 @@ impl NodeService for Nodes {
         })
     }
 
-    async fn create_node(&self, request: Request<pb::CreateNodeRequest>) -> RpcResult<pb::CreateNodeResponse> {
+    async fn create_node(
+        &self,
+        request: Request<pb::CreateNodeRequest>,
+    ) -> RpcResult<pb::CreateNodeResponse> {
         let caller = caller(&request)?;
         let r = request.into_inner();
         let name = validate::label("name", &r.name, 63)?;
@@ -63,12 +66,23 @@ impl NodeService for Nodes {
         // Pin the key the operator confirmed, or the one presented now (trust on first use).
         let host_key = match given_key {
             Some(key) => key,
-            None => crate::ssh::scan_host_key(&hostname, ssh_port, self.0.config.ssh_connect_timeout).await?,
+            None => {
+                crate::ssh::scan_host_key(&hostname, ssh_port, self.0.config.ssh_connect_timeout)
+                    .await?
+            }
         };
         let node = self
             .0
             .store
-            .create_node(&NewNode { name, hostname, ssh_port, ssh_user, public_ip, is_local: r.is_local, host_key })
+            .create_node(&NewNode {
+                name,
+                hostname,
+                ssh_port,
+                ssh_user,
+                public_ip,
+                is_local: r.is_local,
+                host_key,
+            })
             .await?;
         self.0
             .store
@@ -82,43 +96,88 @@ impl NodeService for Nodes {
                 job_id: None,
             })
             .await?;
-        ok(pb::CreateNodeResponse { node: Some(convert::node(&node)) })
+        ok(pb::CreateNodeResponse {
+            node: Some(convert::node(&node)),
+        })
     }
 
-    async fn get_node(&self, request: Request<pb::GetNodeRequest>) -> RpcResult<pb::GetNodeResponse> {
+    async fn get_node(
+        &self,
+        request: Request<pb::GetNodeRequest>,
+    ) -> RpcResult<pb::GetNodeResponse> {
         let id: NodeId = validate::id("node_id", &request.get_ref().node_id)?;
         let node = self.0.store.node(id).await?;
-        ok(pb::GetNodeResponse { node: Some(convert::node(&node)) })
+        ok(pb::GetNodeResponse {
+            node: Some(convert::node(&node)),
+        })
     }
 
-    async fn list_nodes(&self, request: Request<pb::ListNodesRequest>) -> RpcResult<pb::ListNodesResponse> {
+    async fn list_nodes(
+        &self,
+        request: Request<pb::ListNodesRequest>,
+    ) -> RpcResult<pb::ListNodesResponse> {
         let r = request.into_inner();
         let limit = validate::page_size(r.page_size, 50, 500)?;
-        let statuses = convert::enum_list::<pb::NodeStatus, _>("statuses", &r.statuses, node_status_from)?;
-        let page = self.0.store.list_nodes(&statuses, limit, PageToken::decode(&r.page_token)?).await?;
+        let statuses =
+            convert::enum_list::<pb::NodeStatus, _>("statuses", &r.statuses, node_status_from)?;
+        let page = self
+            .0
+            .store
+            .list_nodes(&statuses, limit, PageToken::decode(&r.page_token)?)
+            .await?;
         ok(pb::ListNodesResponse {
             nodes: page.items.iter().map(convert::node).collect(),
             next_page_token: page.next_page_token,
         })
     }
 
-    async fn update_node(&self, request: Request<pb::UpdateNodeRequest>) -> RpcResult<pb::UpdateNodeResponse> {
+    async fn update_node(
+        &self,
+        request: Request<pb::UpdateNodeRequest>,
+    ) -> RpcResult<pb::UpdateNodeResponse> {
         let caller = caller(&request)?;
         let r = request.into_inner();
         let id: NodeId = validate::id("node_id", &r.node_id)?;
         let update = NodeUpdate {
-            name: r.name.as_deref().map(|n| validate::label("name", n, 63)).transpose()?,
-            ssh_port: r.ssh_port.map(|p| validate::port("ssh_port", p, 22)).transpose()?,
-            ssh_user: r.ssh_user.as_deref().map(|u| validate::unix_user("ssh_user", u)).transpose()?,
-            public_ip: r.public_ip.as_deref().map(|ip| validate::ip("public_ip", ip)).transpose()?,
-            host_key: r.host_key.as_deref().map(|k| validate::ssh_public_key("host_key", k)).transpose()?,
+            name: r
+                .name
+                .as_deref()
+                .map(|n| validate::label("name", n, 63))
+                .transpose()?,
+            ssh_port: r
+                .ssh_port
+                .map(|p| validate::port("ssh_port", p, 22))
+                .transpose()?,
+            ssh_user: r
+                .ssh_user
+                .as_deref()
+                .map(|u| validate::unix_user("ssh_user", u))
+                .transpose()?,
+            public_ip: r
+                .public_ip
+                .as_deref()
+                .map(|ip| validate::ip("public_ip", ip))
+                .transpose()?,
+            host_key: r
+                .host_key
+                .as_deref()
+                .map(|k| validate::ssh_public_key("host_key", k))
+                .transpose()?,
         };
-        let node = self.0.store.update_node(id, r.expected_version, &update).await?;
+        let node = self
+            .0
+            .store
+            .update_node(id, r.expected_version, &update)
+            .await?;
         self.0
             .store
             .record_audit(&AuditEntry {
                 actor: caller.actor(),
-                action: if update.host_key.is_some() { "node.repin_host_key".into() } else { "node.update".into() },
+                action: if update.host_key.is_some() {
+                    "node.repin_host_key".into()
+                } else {
+                    "node.update".into()
+                },
                 resource_type: "node",
                 resource_id: id.to_string(),
                 result: AuditResult::Succeeded,
@@ -126,15 +185,26 @@ impl NodeService for Nodes {
                 job_id: None,
             })
             .await?;
-        ok(pb::UpdateNodeResponse { node: Some(convert::node(&node)) })
+        ok(pb::UpdateNodeResponse {
+            node: Some(convert::node(&node)),
+        })
     }
 
-    async fn provision_node(&self, request: Request<pb::ProvisionNodeRequest>) -> RpcResult<pb::ProvisionNodeResponse> {
+    async fn provision_node(
+        &self,
+        request: Request<pb::ProvisionNodeRequest>,
+    ) -> RpcResult<pb::ProvisionNodeResponse> {
         let caller = caller(&request)?;
         let r = request.into_inner();
         let id: NodeId = validate::id("node_id", &r.node_id)?;
-        let job = self.0.store.enqueue_provision(id, r.expected_version, &caller.actor()).await?;
-        ok(pb::ProvisionNodeResponse { job: Some(convert::job(&job)) })
+        let job = self
+            .0
+            .store
+            .enqueue_provision(id, r.expected_version, &caller.actor())
+            .await?;
+        ok(pb::ProvisionNodeResponse {
+            job: Some(convert::job(&job)),
+        })
     }
 
     async fn decommission_node(
@@ -144,7 +214,11 @@ impl NodeService for Nodes {
         let caller = caller(&request)?;
         let r = request.into_inner();
         let id: NodeId = validate::id("node_id", &r.node_id)?;
-        let node = self.0.store.decommission_node(id, r.expected_version).await?;
+        let node = self
+            .0
+            .store
+            .decommission_node(id, r.expected_version)
+            .await?;
         self.0
             .store
             .record_audit(&AuditEntry {
@@ -157,7 +231,9 @@ impl NodeService for Nodes {
                 job_id: None,
             })
             .await?;
-        ok(pb::DecommissionNodeResponse { node: Some(convert::node(&node)) })
+        ok(pb::DecommissionNodeResponse {
+            node: Some(convert::node(&node)),
+        })
     }
 
     async fn get_control_plane_key(
@@ -165,8 +241,12 @@ impl NodeService for Nodes {
         _request: Request<pb::GetControlPlaneKeyRequest>,
     ) -> RpcResult<pb::GetControlPlaneKeyResponse> {
         let key = &self.0.control_plane_key;
-        let fingerprint = crate::ssh::fingerprint(key)
-            .ok_or_else(|| Error::precondition(Reason::Internal, "the control plane key is unreadable"))?;
-        ok(pb::GetControlPlaneKeyResponse { public_key: key.clone(), fingerprint })
+        let fingerprint = crate::ssh::fingerprint(key).ok_or_else(|| {
+            Error::precondition(Reason::Internal, "the control plane key is unreadable")
+        })?;
+        ok(pb::GetControlPlaneKeyResponse {
+            public_key: key.clone(),
+            fingerprint,
+        })
     }
 }

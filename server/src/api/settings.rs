@@ -17,19 +17,33 @@ pub struct SettingsApi(pub Arc<AppState>);
 
 #[tonic::async_trait]
 impl SettingsService for SettingsApi {
-    async fn get_settings(&self, _request: Request<pb::GetSettingsRequest>) -> RpcResult<pb::GetSettingsResponse> {
+    async fn get_settings(
+        &self,
+        _request: Request<pb::GetSettingsRequest>,
+    ) -> RpcResult<pb::GetSettingsResponse> {
         let settings = self.0.store.settings().await?;
-        ok(pb::GetSettingsResponse { settings: Some(convert::settings(&settings)) })
+        ok(pb::GetSettingsResponse {
+            settings: Some(convert::settings(&settings)),
+        })
     }
 
-    async fn update_settings(&self, request: Request<pb::UpdateSettingsRequest>) -> RpcResult<pb::UpdateSettingsResponse> {
+    async fn update_settings(
+        &self,
+        request: Request<pb::UpdateSettingsRequest>,
+    ) -> RpcResult<pb::UpdateSettingsResponse> {
         let caller = caller(&request)?;
         let r = request.into_inner();
         let update = SettingsUpdate {
             preview_domain: r
                 .preview_domain
                 .as_deref()
-                .map(|d| if d.is_empty() { Ok(String::new()) } else { validate::hostname("preview_domain", d) })
+                .map(|d| {
+                    if d.is_empty() {
+                        Ok(String::new())
+                    } else {
+                        validate::hostname("preview_domain", d)
+                    }
+                })
                 .transpose()?,
             default_node_id: r
                 .default_node_id
@@ -49,12 +63,19 @@ impl SettingsService for SettingsApi {
                     if (1..=50).contains(&n) {
                         Ok(i64::from(n))
                     } else {
-                        Err(Invalid { field: "releases_to_keep", message: "must be between 1 and 50".into() })
+                        Err(Invalid {
+                            field: "releases_to_keep",
+                            message: "must be between 1 and 50".into(),
+                        })
                     }
                 })
                 .transpose()?,
         };
-        let settings = self.0.store.update_settings(r.expected_version, &update).await?;
+        let settings = self
+            .0
+            .store
+            .update_settings(r.expected_version, &update)
+            .await?;
         self.0
             .store
             .record_audit(&AuditEntry {
@@ -67,7 +88,9 @@ impl SettingsService for SettingsApi {
                 job_id: None,
             })
             .await?;
-        ok(pb::UpdateSettingsResponse { settings: Some(convert::settings(&settings)) })
+        ok(pb::UpdateSettingsResponse {
+            settings: Some(convert::settings(&settings)),
+        })
     }
 
     async fn set_backup_target(
@@ -76,6 +99,8 @@ impl SettingsService for SettingsApi {
     ) -> RpcResult<pb::SetBackupTargetResponse> {
         let r = request.into_inner();
         validate::http_url("endpoint", &r.endpoint)?;
-        not_yet("SetBackupTarget needs its test upload, which lands with the backup executor (issue: backups and promotion)")
+        not_yet(
+            "SetBackupTarget needs its test upload, which lands with the backup executor (issue: backups and promotion)",
+        )
     }
 }

@@ -13,7 +13,8 @@ use crate::app::AppState;
 use crate::error::Error;
 use crate::model::validate::{self, Invalid};
 use crate::model::{
-    BackupId, BackupScope, EnvironmentId, EnvironmentKind, JobKind, NodeId, ReleaseHealth, ReleaseId, SiteId,
+    BackupId, BackupScope, EnvironmentId, EnvironmentKind, JobKind, NodeId, ReleaseHealth,
+    ReleaseId, SiteId,
 };
 use crate::ops;
 use crate::store::{NewJob, PageToken};
@@ -22,12 +23,16 @@ use crate::store::{NewJob, PageToken};
 pub struct Sites(pub Arc<AppState>);
 
 fn invalid(field: &'static str, message: &str) -> Status {
-    Invalid { field, message: message.to_owned() }.into()
+    Invalid {
+        field,
+        message: message.to_owned(),
+    }
+    .into()
 }
 
 impl Sites {
     /// A job on one environment, filled in by the store (site, node) when it is queued.
-    fn env_job(&self, kind: JobKind, actor: String, summary: String, params: serde_json::Value) -> NewJob {
+    fn env_job(kind: JobKind, actor: String, summary: String, params: serde_json::Value) -> NewJob {
         NewJob {
             kind,
             site_id: None,
@@ -55,29 +60,50 @@ impl Sites {
         let job = self
             .0
             .store
-            .enqueue_environment_job(env_id, expected_version, self.env_job(kind, actor, summary, params))
+            .enqueue_environment_job(
+                env_id,
+                expected_version,
+                Self::env_job(kind, actor, summary, params),
+            )
             .await?;
         Ok(convert::job(&job))
     }
 }
 
-fn release_source(source: Option<pb::ReleaseSource>) -> Result<(String, serde_json::Value), Status> {
+fn release_source(
+    source: Option<pb::ReleaseSource>,
+) -> Result<(String, serde_json::Value), Status> {
     use pb::release_source::Source;
     match source.and_then(|s| s.source) {
-        None => Err(invalid("source", "is required: wordpress, git, archive or upload")),
+        None => Err(invalid(
+            "source",
+            "is required: wordpress, git, archive or upload",
+        )),
         Some(Source::Wordpress(w)) => {
             let version = validate::wordpress_version("source.wordpress.version", &w.version)?;
-            Ok((format!("wordpress {version}"), json!({"kind": "wordpress", "version": version})))
+            Ok((
+                format!("wordpress {version}"),
+                json!({"kind": "wordpress", "version": version}),
+            ))
         }
         Some(Source::Git(g)) => {
             let url = validate::git_url("source.git.url", &g.url)?;
             let r#ref = validate::git_ref("source.git.ref", &g.r#ref)?;
-            Ok((format!("git {url}@{}", if r#ref.is_empty() { "HEAD" } else { &r#ref }), json!({"kind": "git", "url": url, "ref": r#ref})))
+            Ok((
+                format!(
+                    "git {url}@{}",
+                    if r#ref.is_empty() { "HEAD" } else { &r#ref }
+                ),
+                json!({"kind": "git", "url": url, "ref": r#ref}),
+            ))
         }
         Some(Source::Archive(a)) => {
             let url = validate::http_url("source.archive.url", &a.url)?;
             let sha256 = validate::optional_sha256("source.archive.sha256", &a.sha256)?;
-            Ok((format!("archive {url}"), json!({"kind": "archive", "url": url, "sha256": sha256})))
+            Ok((
+                format!("archive {url}"),
+                json!({"kind": "archive", "url": url, "sha256": sha256}),
+            ))
         }
         Some(Source::Upload(u)) => {
             let _id: uuid::Uuid = validate::id("source.upload.upload_id", &u.upload_id)?;
@@ -91,7 +117,10 @@ fn release_source(source: Option<pb::ReleaseSource>) -> Result<(String, serde_js
 
 #[tonic::async_trait]
 impl SiteService for Sites {
-    async fn create_site(&self, request: Request<pb::CreateSiteRequest>) -> RpcResult<pb::CreateSiteResponse> {
+    async fn create_site(
+        &self,
+        request: Request<pb::CreateSiteRequest>,
+    ) -> RpcResult<pb::CreateSiteResponse> {
         let caller = caller(&request)?;
         let r = request.into_inner();
         let input = ops::CreateSite {
@@ -99,16 +128,28 @@ impl SiteService for Sites {
             slug: validate::slug(&r.slug)?,
             node_id: validate::optional_id("node_id", &r.node_id)?,
             php_version: validate::php_version(&r.php_version)?,
-            wordpress_version: validate::wordpress_version("wordpress_version", &r.wordpress_version)?,
-            title: if r.title.is_empty() { None } else { Some(validate::display_text("title", &r.title, 200)?) },
-            admin_email: if r.admin_email.is_empty() { None } else { Some(validate::email("admin_email", &r.admin_email)?) },
+            wordpress_version: validate::wordpress_version(
+                "wordpress_version",
+                &r.wordpress_version,
+            )?,
+            title: if r.title.is_empty() {
+                None
+            } else {
+                Some(validate::display_text("title", &r.title, 200)?)
+            },
+            admin_email: if r.admin_email.is_empty() {
+                None
+            } else {
+                Some(validate::email("admin_email", &r.admin_email)?)
+            },
             admin_user: if r.admin_user.is_empty() {
                 "admin".to_owned()
             } else {
                 validate::unix_user("admin_user", &r.admin_user)?
             },
         };
-        let (site, env, job) = ops::create_site(&self.0, &caller.email, &caller.actor(), input).await?;
+        let (site, env, job) =
+            ops::create_site(&self.0, &caller.email, &caller.actor(), input).await?;
         ok(pb::CreateSiteResponse {
             site: Some(convert::site(&site, std::slice::from_ref(&env))),
             environment: Some(convert::environment(&env)),
@@ -116,35 +157,67 @@ impl SiteService for Sites {
         })
     }
 
-    async fn get_site(&self, request: Request<pb::GetSiteRequest>) -> RpcResult<pb::GetSiteResponse> {
+    async fn get_site(
+        &self,
+        request: Request<pb::GetSiteRequest>,
+    ) -> RpcResult<pb::GetSiteResponse> {
         let id: SiteId = validate::id("site_id", &request.get_ref().site_id)?;
         let site = self.0.store.site(id).await?;
         let envs = self.0.store.environments_of_sites(&[id], false).await?;
-        ok(pb::GetSiteResponse { site: Some(convert::site(&site, &envs)) })
+        ok(pb::GetSiteResponse {
+            site: Some(convert::site(&site, &envs)),
+        })
     }
 
-    async fn list_sites(&self, request: Request<pb::ListSitesRequest>) -> RpcResult<pb::ListSitesResponse> {
+    async fn list_sites(
+        &self,
+        request: Request<pb::ListSitesRequest>,
+    ) -> RpcResult<pb::ListSitesResponse> {
         let r = request.into_inner();
         let limit = validate::page_size(r.page_size, 50, 500)?;
-        let page = self.0.store.list_sites(r.show_deleted, limit, PageToken::decode(&r.page_token)?).await?;
+        let page = self
+            .0
+            .store
+            .list_sites(r.show_deleted, limit, PageToken::decode(&r.page_token)?)
+            .await?;
         let ids: Vec<SiteId> = page.items.iter().map(|s| s.id).collect();
-        let envs = self.0.store.environments_of_sites(&ids, r.show_deleted).await?;
+        let envs = self
+            .0
+            .store
+            .environments_of_sites(&ids, r.show_deleted)
+            .await?;
         ok(pb::ListSitesResponse {
             sites: page.items.iter().map(|s| convert::site(s, &envs)).collect(),
             next_page_token: page.next_page_token,
         })
     }
 
-    async fn update_site(&self, request: Request<pb::UpdateSiteRequest>) -> RpcResult<pb::UpdateSiteResponse> {
+    async fn update_site(
+        &self,
+        request: Request<pb::UpdateSiteRequest>,
+    ) -> RpcResult<pb::UpdateSiteResponse> {
         let r = request.into_inner();
         let id: SiteId = validate::id("site_id", &r.site_id)?;
-        let name = r.name.as_deref().map(|n| validate::display_text("name", n, 100)).transpose()?;
-        let site = self.0.store.update_site(id, r.expected_version, name.as_deref()).await?;
+        let name = r
+            .name
+            .as_deref()
+            .map(|n| validate::display_text("name", n, 100))
+            .transpose()?;
+        let site = self
+            .0
+            .store
+            .update_site(id, r.expected_version, name.as_deref())
+            .await?;
         let envs = self.0.store.environments_of_sites(&[id], false).await?;
-        ok(pb::UpdateSiteResponse { site: Some(convert::site(&site, &envs)) })
+        ok(pb::UpdateSiteResponse {
+            site: Some(convert::site(&site, &envs)),
+        })
     }
 
-    async fn delete_site(&self, request: Request<pb::DeleteSiteRequest>) -> RpcResult<pb::DeleteSiteResponse> {
+    async fn delete_site(
+        &self,
+        request: Request<pb::DeleteSiteRequest>,
+    ) -> RpcResult<pb::DeleteSiteResponse> {
         let caller = caller(&request)?;
         let r = request.into_inner();
         let id: SiteId = validate::id("site_id", &r.site_id)?;
@@ -158,11 +231,20 @@ impl SiteService for Sites {
             params: json!({}),
             requested_by: caller.actor(),
         };
-        let job = self.0.store.enqueue_site_delete(id, r.expected_version, job).await?;
-        ok(pb::DeleteSiteResponse { job: Some(convert::job(&job)) })
+        let job = self
+            .0
+            .store
+            .enqueue_site_delete(id, r.expected_version, job)
+            .await?;
+        ok(pb::DeleteSiteResponse {
+            job: Some(convert::job(&job)),
+        })
     }
 
-    async fn import_site(&self, request: Request<pb::ImportSiteRequest>) -> RpcResult<pb::ImportSiteResponse> {
+    async fn import_site(
+        &self,
+        request: Request<pb::ImportSiteRequest>,
+    ) -> RpcResult<pb::ImportSiteResponse> {
         let r = request.into_inner();
         validate::slug(&r.slug)?;
         validate::http_url("files_url", &r.files_url)?;
@@ -177,7 +259,8 @@ impl SiteService for Sites {
         let caller = caller(&request)?;
         let r = request.into_inner();
         let site_id: SiteId = validate::id("site_id", &r.site_id)?;
-        let source: EnvironmentId = validate::id("source_environment_id", &r.source_environment_id)?;
+        let source: EnvironmentId =
+            validate::id("source_environment_id", &r.source_environment_id)?;
         let name = validate::label("name", &r.name, 20)?;
         let kind = pb::EnvironmentKind::try_from(r.kind)
             .ok()
@@ -185,17 +268,24 @@ impl SiteService for Sites {
             .filter(|k| *k != EnvironmentKind::Production)
             .ok_or_else(|| invalid("kind", "must be staging or clone"))?;
         let node: Option<NodeId> = validate::optional_id("node_id", &r.node_id)?;
-        let (env, job) = ops::create_environment(&self.0, &caller.actor(), site_id, source, name, kind, node).await?;
+        let (env, job) =
+            ops::create_environment(&self.0, &caller.actor(), site_id, source, name, kind, node)
+                .await?;
         ok(pb::CreateEnvironmentResponse {
             environment: Some(convert::environment(&env)),
             job: Some(convert::job(&job)),
         })
     }
 
-    async fn get_environment(&self, request: Request<pb::GetEnvironmentRequest>) -> RpcResult<pb::GetEnvironmentResponse> {
+    async fn get_environment(
+        &self,
+        request: Request<pb::GetEnvironmentRequest>,
+    ) -> RpcResult<pb::GetEnvironmentResponse> {
         let id: EnvironmentId = validate::id("environment_id", &request.get_ref().environment_id)?;
         let env = self.0.store.environment(id).await?;
-        ok(pb::GetEnvironmentResponse { environment: Some(convert::environment(&env)) })
+        ok(pb::GetEnvironmentResponse {
+            environment: Some(convert::environment(&env)),
+        })
     }
 
     async fn list_environments(
@@ -206,7 +296,11 @@ impl SiteService for Sites {
         let site: SiteId = validate::id("site_id", &r.site_id)?;
         let limit = validate::page_size(r.page_size, 50, 500)?;
         self.0.store.site(site).await?;
-        let page = self.0.store.list_environments(site, false, limit, PageToken::decode(&r.page_token)?).await?;
+        let page = self
+            .0
+            .store
+            .list_environments(site, false, limit, PageToken::decode(&r.page_token)?)
+            .await?;
         ok(pb::ListEnvironmentsResponse {
             environments: page.items.iter().map(convert::environment).collect(),
             next_page_token: page.next_page_token,
@@ -220,7 +314,16 @@ impl SiteService for Sites {
         let caller = caller(&request)?;
         let r = request.into_inner();
         let id: EnvironmentId = validate::id("environment_id", &r.environment_id)?;
-        let job = self.enqueue(id, r.expected_version, JobKind::EnvDelete, caller.actor(), "delete", json!({})).await?;
+        let job = self
+            .enqueue(
+                id,
+                r.expected_version,
+                JobKind::EnvDelete,
+                caller.actor(),
+                "delete",
+                json!({}),
+            )
+            .await?;
         ok(pb::DeleteEnvironmentResponse { job: Some(job) })
     }
 
@@ -232,7 +335,14 @@ impl SiteService for Sites {
         let r = request.into_inner();
         let id: EnvironmentId = validate::id("environment_id", &r.environment_id)?;
         let job = self
-            .enqueue(id, r.expected_version, JobKind::HealthCheck, caller.actor(), "re-validate", json!({"reset": true}))
+            .enqueue(
+                id,
+                r.expected_version,
+                JobKind::HealthCheck,
+                caller.actor(),
+                "re-validate",
+                json!({"reset": true}),
+            )
             .await?;
         ok(pb::ResetEnvironmentResponse { job: Some(job) })
     }
@@ -246,7 +356,14 @@ impl SiteService for Sites {
         let id: EnvironmentId = validate::id("environment_id", &r.environment_id)?;
         let (what, source) = release_source(r.source)?;
         let job = self
-            .enqueue(id, r.expected_version, JobKind::EnvDeploy, caller.actor(), &format!("deploy {what} to"), json!({"source": source}))
+            .enqueue(
+                id,
+                r.expected_version,
+                JobKind::EnvDeploy,
+                caller.actor(),
+                &format!("deploy {what} to"),
+                json!({"source": source}),
+            )
             .await?;
         ok(pb::DeployEnvironmentResponse { job: Some(job) })
     }
@@ -261,7 +378,11 @@ impl SiteService for Sites {
         let release: Option<ReleaseId> = validate::optional_id("release_id", &r.release_id)?;
         if let Some(release) = release {
             let releases = self.0.store.list_releases(id, 500, None).await?;
-            let found = releases.items.iter().find(|x| x.id == release).ok_or_else(|| Error::not_found("release", release))?;
+            let found = releases
+                .items
+                .iter()
+                .find(|x| x.id == release)
+                .ok_or_else(|| Error::not_found("release", &release))?;
             if found.health == ReleaseHealth::Unhealthy {
                 return Err(Error::precondition(
                     crate::error::Reason::IllegalStateTransition,
@@ -283,14 +404,25 @@ impl SiteService for Sites {
         ok(pb::RollbackEnvironmentResponse { job: Some(job) })
     }
 
-    async fn list_releases(&self, request: Request<pb::ListReleasesRequest>) -> RpcResult<pb::ListReleasesResponse> {
+    async fn list_releases(
+        &self,
+        request: Request<pb::ListReleasesRequest>,
+    ) -> RpcResult<pb::ListReleasesResponse> {
         let r = request.into_inner();
         let id: EnvironmentId = validate::id("environment_id", &r.environment_id)?;
         let limit = validate::page_size(r.page_size, 50, 500)?;
         let env = self.0.store.environment(id).await?;
-        let page = self.0.store.list_releases(id, limit, PageToken::decode(&r.page_token)?).await?;
+        let page = self
+            .0
+            .store
+            .list_releases(id, limit, PageToken::decode(&r.page_token)?)
+            .await?;
         ok(pb::ListReleasesResponse {
-            releases: page.items.iter().map(|x| convert::release(x, env.current_release_id)).collect(),
+            releases: page
+                .items
+                .iter()
+                .map(|x| convert::release(x, env.current_release_id))
+                .collect(),
             next_page_token: page.next_page_token,
         })
     }
@@ -312,50 +444,99 @@ impl SiteService for Sites {
         let core = if r.core_version.is_empty() {
             None
         } else {
-            Some(validate::wordpress_version("core_version", &r.core_version)?)
+            Some(validate::wordpress_version(
+                "core_version",
+                &r.core_version,
+            )?)
         };
-        let plugins = r.plugins.iter().map(|p| validate::wp_component("plugins", p)).collect::<Result<Vec<_>, _>>()?;
-        let themes = r.themes.iter().map(|t| validate::wp_component("themes", t)).collect::<Result<Vec<_>, _>>()?;
-        if core.is_none() && plugins.is_empty() && themes.is_empty() && !r.all_plugins && !r.all_themes {
-            return Err(invalid("core_version", "nothing to update: name a core version, plugins or themes"));
+        let plugins = r
+            .plugins
+            .iter()
+            .map(|p| validate::wp_component("plugins", p))
+            .collect::<Result<Vec<_>, _>>()?;
+        let themes = r
+            .themes
+            .iter()
+            .map(|t| validate::wp_component("themes", t))
+            .collect::<Result<Vec<_>, _>>()?;
+        if core.is_none()
+            && plugins.is_empty()
+            && themes.is_empty()
+            && !r.all_plugins
+            && !r.all_themes
+        {
+            return Err(invalid(
+                "core_version",
+                "nothing to update: name a core version, plugins or themes",
+            ));
         }
         let params = json!({
             "core_version": core, "plugins": plugins, "all_plugins": r.all_plugins,
             "themes": themes, "all_themes": r.all_themes,
         });
-        let job = self.enqueue(id, r.expected_version, JobKind::EnvUpdate, caller.actor(), "update WordPress of", params).await?;
+        let job = self
+            .enqueue(
+                id,
+                r.expected_version,
+                JobKind::EnvUpdate,
+                caller.actor(),
+                "update WordPress of",
+                params,
+            )
+            .await?;
         ok(pb::UpdateWordPressResponse { job: Some(job) })
     }
 
-    async fn create_backup(&self, request: Request<pb::CreateBackupRequest>) -> RpcResult<pb::CreateBackupResponse> {
+    async fn create_backup(
+        &self,
+        request: Request<pb::CreateBackupRequest>,
+    ) -> RpcResult<pb::CreateBackupResponse> {
         let r = request.into_inner();
         let _: EnvironmentId = validate::id("environment_id", &r.environment_id)?;
         scope(r.scope)?;
-        not_yet("CreateBackup lands with the backup executor and S3 target (issue: backups and promotion)")
+        not_yet(
+            "CreateBackup lands with the backup executor and S3 target (issue: backups and promotion)",
+        )
     }
 
-    async fn get_backup(&self, request: Request<pb::GetBackupRequest>) -> RpcResult<pb::GetBackupResponse> {
+    async fn get_backup(
+        &self,
+        request: Request<pb::GetBackupRequest>,
+    ) -> RpcResult<pb::GetBackupResponse> {
         let id: BackupId = validate::id("backup_id", &request.get_ref().backup_id)?;
         let backup = self.0.store.backup(id).await?;
-        ok(pb::GetBackupResponse { backup: Some(convert::backup(&backup)) })
+        ok(pb::GetBackupResponse {
+            backup: Some(convert::backup(&backup)),
+        })
     }
 
-    async fn list_backups(&self, request: Request<pb::ListBackupsRequest>) -> RpcResult<pb::ListBackupsResponse> {
+    async fn list_backups(
+        &self,
+        request: Request<pb::ListBackupsRequest>,
+    ) -> RpcResult<pb::ListBackupsResponse> {
         let r = request.into_inner();
-        let env: Option<EnvironmentId> = validate::optional_id("environment_id", &r.environment_id)?;
+        let env: Option<EnvironmentId> =
+            validate::optional_id("environment_id", &r.environment_id)?;
         let site: Option<SiteId> = validate::optional_id("site_id", &r.site_id)?;
         if env.is_none() && site.is_none() {
             return Err(invalid("environment_id", "set environment_id or site_id"));
         }
         let limit = validate::page_size(r.page_size, 50, 500)?;
-        let page = self.0.store.list_backups(env, site, limit, PageToken::decode(&r.page_token)?).await?;
+        let page = self
+            .0
+            .store
+            .list_backups(env, site, limit, PageToken::decode(&r.page_token)?)
+            .await?;
         ok(pb::ListBackupsResponse {
             backups: page.items.iter().map(convert::backup).collect(),
             next_page_token: page.next_page_token,
         })
     }
 
-    async fn restore_backup(&self, request: Request<pb::RestoreBackupRequest>) -> RpcResult<pb::RestoreBackupResponse> {
+    async fn restore_backup(
+        &self,
+        request: Request<pb::RestoreBackupRequest>,
+    ) -> RpcResult<pb::RestoreBackupResponse> {
         let r = request.into_inner();
         let _: EnvironmentId = validate::id("environment_id", &r.environment_id)?;
         let _: BackupId = validate::id("backup_id", &r.backup_id)?;
@@ -368,62 +549,107 @@ impl SiteService for Sites {
     ) -> RpcResult<pb::UpdateBackupScheduleResponse> {
         let r = request.into_inner();
         let id: EnvironmentId = validate::id("environment_id", &r.environment_id)?;
-        let schedule = r.schedule.ok_or_else(|| invalid("schedule", "is required"))?;
+        let schedule = r
+            .schedule
+            .ok_or_else(|| invalid("schedule", "is required"))?;
         let interval = schedule.interval.map_or(0, |d| d.seconds);
         let retention = schedule.retention.map_or(0, |d| d.seconds);
         if !(300..=31 * 86_400).contains(&interval) {
-            return Err(invalid("schedule.interval", "must be between 5 minutes and 31 days"));
+            return Err(invalid(
+                "schedule.interval",
+                "must be between 5 minutes and 31 days",
+            ));
         }
         if !(3_600..=3_650 * 86_400).contains(&retention) {
-            return Err(invalid("schedule.retention", "must be between 1 hour and 10 years"));
+            return Err(invalid(
+                "schedule.retention",
+                "must be between 1 hour and 10 years",
+            ));
         }
         let scope = scope(schedule.scope)?;
         let env = self
             .0
             .store
-            .update_backup_schedule(id, r.expected_version, schedule.enabled, interval, scope, retention)
+            .update_backup_schedule(
+                id,
+                r.expected_version,
+                schedule.enabled,
+                interval,
+                scope,
+                retention,
+            )
             .await?;
-        ok(pb::UpdateBackupScheduleResponse { environment: Some(convert::environment(&env)) })
+        ok(pb::UpdateBackupScheduleResponse {
+            environment: Some(convert::environment(&env)),
+        })
     }
 
-    async fn check_drift(&self, request: Request<pb::CheckDriftRequest>) -> RpcResult<pb::CheckDriftResponse> {
+    async fn check_drift(
+        &self,
+        request: Request<pb::CheckDriftRequest>,
+    ) -> RpcResult<pb::CheckDriftResponse> {
         let _: EnvironmentId = validate::id("environment_id", &request.get_ref().environment_id)?;
         not_yet("CheckDrift lands with the drift_check playbook (issue: backups and promotion)")
     }
 
-    async fn get_drift_report(&self, request: Request<pb::GetDriftReportRequest>) -> RpcResult<pb::GetDriftReportResponse> {
+    async fn get_drift_report(
+        &self,
+        request: Request<pb::GetDriftReportRequest>,
+    ) -> RpcResult<pb::GetDriftReportResponse> {
         let id: EnvironmentId = validate::id("environment_id", &request.get_ref().environment_id)?;
         self.0.store.environment(id).await?;
         let report = self.0.store.latest_drift_report(id).await?;
-        ok(pb::GetDriftReportResponse { report: Some(convert::drift_report(id, report.as_ref())) })
+        ok(pb::GetDriftReportResponse {
+            report: Some(convert::drift_report(id, report.as_ref())),
+        })
     }
 
     async fn promote_environment(
         &self,
         request: Request<pb::PromoteEnvironmentRequest>,
     ) -> RpcResult<pb::PromoteEnvironmentResponse> {
-        let _: EnvironmentId = validate::id("source_environment_id", &request.get_ref().source_environment_id)?;
-        not_yet("PromoteEnvironment lands with the env_promote playbook (issue: backups and promotion)")
+        let _: EnvironmentId = validate::id(
+            "source_environment_id",
+            &request.get_ref().source_environment_id,
+        )?;
+        not_yet(
+            "PromoteEnvironment lands with the env_promote playbook (issue: backups and promotion)",
+        )
     }
 
-    async fn add_domain(&self, request: Request<pb::AddDomainRequest>) -> RpcResult<pb::AddDomainResponse> {
+    async fn add_domain(
+        &self,
+        request: Request<pb::AddDomainRequest>,
+    ) -> RpcResult<pb::AddDomainResponse> {
         let r = request.into_inner();
         let _: EnvironmentId = validate::id("environment_id", &r.environment_id)?;
         validate::hostname("hostname", &r.hostname)?;
         not_yet("AddDomain lands with the domain_add playbook (issue: domains, TLS and caching)")
     }
 
-    async fn remove_domain(&self, request: Request<pb::RemoveDomainRequest>) -> RpcResult<pb::RemoveDomainResponse> {
+    async fn remove_domain(
+        &self,
+        request: Request<pb::RemoveDomainRequest>,
+    ) -> RpcResult<pb::RemoveDomainResponse> {
         let _: uuid::Uuid = validate::id("domain_id", &request.get_ref().domain_id)?;
-        not_yet("RemoveDomain lands with the domain_remove playbook (issue: domains, TLS and caching)")
+        not_yet(
+            "RemoveDomain lands with the domain_remove playbook (issue: domains, TLS and caching)",
+        )
     }
 
-    async fn list_domains(&self, request: Request<pb::ListDomainsRequest>) -> RpcResult<pb::ListDomainsResponse> {
+    async fn list_domains(
+        &self,
+        request: Request<pb::ListDomainsRequest>,
+    ) -> RpcResult<pb::ListDomainsResponse> {
         let r = request.into_inner();
         let id: EnvironmentId = validate::id("environment_id", &r.environment_id)?;
         let limit = validate::page_size(r.page_size, 50, 500)?;
         self.0.store.environment(id).await?;
-        let page = self.0.store.list_domains(id, limit, PageToken::decode(&r.page_token)?).await?;
+        let page = self
+            .0
+            .store
+            .list_domains(id, limit, PageToken::decode(&r.page_token)?)
+            .await?;
         ok(pb::ListDomainsResponse {
             domains: page.items.iter().map(convert::domain).collect(),
             next_page_token: page.next_page_token,
@@ -442,15 +668,34 @@ impl SiteService for Sites {
         }
         let params = json!({"page_cache": r.page_cache, "object_cache": r.object_cache});
         let job = self
-            .enqueue(id, r.expected_version, JobKind::EnvCacheToggle, caller.actor(), "change caches of", params)
+            .enqueue(
+                id,
+                r.expected_version,
+                JobKind::EnvCacheToggle,
+                caller.actor(),
+                "change caches of",
+                params,
+            )
             .await?;
         ok(pb::UpdateCacheSettingsResponse { job: Some(job) })
     }
 
-    async fn purge_cache(&self, request: Request<pb::PurgeCacheRequest>) -> RpcResult<pb::PurgeCacheResponse> {
+    async fn purge_cache(
+        &self,
+        request: Request<pb::PurgeCacheRequest>,
+    ) -> RpcResult<pb::PurgeCacheResponse> {
         let caller = caller(&request)?;
         let id: EnvironmentId = validate::id("environment_id", &request.get_ref().environment_id)?;
-        let job = self.enqueue(id, 0, JobKind::CachePurge, caller.actor(), "purge caches of", json!({})).await?;
+        let job = self
+            .enqueue(
+                id,
+                0,
+                JobKind::CachePurge,
+                caller.actor(),
+                "purge caches of",
+                json!({}),
+            )
+            .await?;
         ok(pb::PurgeCacheResponse { job: Some(job) })
     }
 }

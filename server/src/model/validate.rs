@@ -62,7 +62,10 @@ pub fn label(field: &'static str, value: &str, max_len: usize) -> Valid<String> 
         .iter()
         .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
     {
-        return invalid(field, "may contain only lowercase letters, digits and hyphens");
+        return invalid(
+            field,
+            "may contain only lowercase letters, digits and hyphens",
+        );
     }
     if value.ends_with('-') || value.contains("--") {
         return invalid(field, "must not end with a hyphen or contain two in a row");
@@ -249,14 +252,17 @@ pub fn git_url(field: &'static str, value: &str) -> Valid<String> {
     }
     let ok = value.len() <= 2048
         && (value.starts_with("ssh://") || value.starts_with("git@"))
-        && !value.starts_with("-")
+        && !value.starts_with('-')
         && value
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || "@:/._-~+".contains(c));
     if ok {
         Ok(value.to_owned())
     } else {
-        invalid(field, "must be an https://, ssh:// or git@host:path repository URL")
+        invalid(
+            field,
+            "must be an https://, ssh:// or git@host:path repository URL",
+        )
     }
 }
 
@@ -271,7 +277,10 @@ pub fn git_ref(field: &'static str, value: &str) -> Valid<String> {
     if ok {
         Ok(value.to_owned())
     } else {
-        invalid(field, "must be a branch, tag or commit (letters, digits, '/', '.', '_', '-')")
+        invalid(
+            field,
+            "must be a branch, tag or commit (letters, digits, '/', '.', '_', '-')",
+        )
     }
 }
 
@@ -297,7 +306,10 @@ pub fn wp_component(field: &'static str, value: &str) -> Valid<String> {
     if ok {
         Ok(value.to_owned())
     } else {
-        invalid(field, "must be a plugin or theme slug (lowercase letters, digits, '-', '_')")
+        invalid(
+            field,
+            "must be a plugin or theme slug (lowercase letters, digits, '-', '_')",
+        )
     }
 }
 
@@ -318,11 +330,17 @@ pub fn ssh_public_key(field: &'static str, value: &str) -> Valid<String> {
     }
     let mut parts = value.split_whitespace();
     let (Some(kind), Some(data)) = (parts.next(), parts.next()) else {
-        return invalid(field, "must be an OpenSSH public key (\"ssh-ed25519 AAAA...\")");
+        return invalid(
+            field,
+            "must be an OpenSSH public key (\"ssh-ed25519 AAAA...\")",
+        );
     };
     match russh::keys::PublicKey::from_openssh(&format!("{kind} {data}")) {
         Ok(_) => Ok(format!("{kind} {data}")),
-        Err(_) => invalid(field, "must be an OpenSSH public key (\"ssh-ed25519 AAAA...\")"),
+        Err(_) => invalid(
+            field,
+            "must be an OpenSSH public key (\"ssh-ed25519 AAAA...\")",
+        ),
     }
 }
 
@@ -333,7 +351,17 @@ mod tests {
     #[test]
     fn labels() {
         assert!(slug("my-blog2").is_ok());
-        for bad in ["", "My", "1abc", "a_b", "a-", "a--b", "a b", "ä", &"a".repeat(41)] {
+        for bad in [
+            "",
+            "My",
+            "1abc",
+            "a_b",
+            "a-",
+            "a--b",
+            "a b",
+            "ä",
+            &"a".repeat(41),
+        ] {
             assert!(slug(bad).is_err(), "{bad:?} accepted");
         }
     }
@@ -343,7 +371,16 @@ mod tests {
         assert!(host("h", "127.0.0.1").is_ok());
         assert!(host("h", "::1").is_ok());
         assert!(hostname("h", "www.example.com").is_ok());
-        for bad in ["", "Example.com", "a..b", "-a.com", "a.com.", "a b", "a;rm -rf", "é.com"] {
+        for bad in [
+            "",
+            "Example.com",
+            "a..b",
+            "-a.com",
+            "a.com.",
+            "a b",
+            "a;rm -rf",
+            "é.com",
+        ] {
             assert!(hostname("h", bad).is_err(), "{bad:?} accepted");
         }
     }
@@ -351,7 +388,14 @@ mod tests {
     #[test]
     fn urls() {
         assert!(http_url("u", "https://example.com/a.tar.gz").is_ok());
-        for bad in ["", "ftp://x", "https://", "https://u:p@x/", "https://x/a b", "file:///etc/passwd"] {
+        for bad in [
+            "",
+            "ftp://x",
+            "https://",
+            "https://u:p@x/",
+            "https://x/a b",
+            "file:///etc/passwd",
+        ] {
             assert!(http_url("u", bad).is_err(), "{bad:?} accepted");
         }
         assert!(git_url("g", "git@github.com:org/repo.git").is_ok());
@@ -369,7 +413,10 @@ mod tests {
         assert_eq!(wordpress_version("w", "").expect("ok"), "latest");
         assert!(wordpress_version("w", "6.6.2").is_ok());
         assert!(wordpress_version("w", "6").is_err());
-        assert_eq!(email("e", " Admin@Example.com ").expect("ok"), "admin@example.com");
+        assert_eq!(
+            email("e", " Admin@Example.com ").expect("ok"),
+            "admin@example.com"
+        );
         for bad in ["", "a", "a@b", "@b.c", "a@.c", "a b@c.d"] {
             assert!(email("e", bad).is_err(), "{bad:?} accepted");
         }

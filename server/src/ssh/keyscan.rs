@@ -16,12 +16,18 @@ struct KeyCatcher {
 impl client::Handler for KeyCatcher {
     type Error = russh::Error;
 
-    async fn check_server_key(&mut self, presented: &PublicKeyOrCertificate) -> Result<bool, Self::Error> {
+    async fn check_server_key(
+        &mut self,
+        presented: &PublicKeyOrCertificate,
+    ) -> Result<bool, Self::Error> {
         let key = match presented {
             PublicKeyOrCertificate::PublicKey { key, .. } => key.clone(),
             PublicKeyOrCertificate::Certificate(cert) => cert.public_key().clone().into(),
         };
-        *self.seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(key);
+        *self
+            .seen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(key);
         // Refuse: a scan must never proceed to authentication against an unverified host.
         Ok(false)
     }
@@ -36,7 +42,8 @@ pub async fn scan_host_key(host: &str, port: u16, timeout: Duration) -> Result<S
         inactivity_timeout: Some(timeout),
         ..client::Config::default()
     });
-    let attempt = tokio::time::timeout(timeout, client::connect(config, (host, port), handler)).await;
+    let attempt =
+        tokio::time::timeout(timeout, client::connect(config, (host, port), handler)).await;
     let key = seen
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)

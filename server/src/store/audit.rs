@@ -2,8 +2,8 @@
 
 use sqlx::FromRow;
 
-use super::page::{PageToken, key, paginate};
 use super::page::invalid_page_token;
+use super::page::{PageToken, key, paginate};
 use super::{Page, Store, Tx, now};
 use crate::error::Result;
 use crate::model::{AuditResult, JobId};
@@ -36,7 +36,8 @@ pub struct AuditRecord {
     pub job_id: Option<JobId>,
 }
 
-const INSERT: &str = "INSERT INTO audit_log (at, actor, action, resource_type, resource_id, result, detail, job_id)
+const INSERT: &str =
+    "INSERT INTO audit_log (at, actor, action, resource_type, resource_id, result, detail, job_id)
      VALUES (?, ?, ?, ?, ?, ?, ?, ?)";
 
 impl Store {
@@ -81,7 +82,10 @@ impl Store {
         after: Option<PageToken>,
     ) -> Result<Page<AuditRecord>> {
         let before = match &after {
-            Some(t) => t.part(0)?.parse::<i64>().map_err(|_| invalid_page_token())?,
+            Some(t) => t
+                .part(0)?
+                .parse::<i64>()
+                .map_err(|_| invalid_page_token())?,
             None => i64::MAX,
         };
         let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
@@ -95,8 +99,12 @@ impl Store {
         if let Some(r) = resource_id {
             q.push(" AND resource_id = ").push_bind(r.to_owned());
         }
-        q.push(" ORDER BY id DESC LIMIT ").push_bind(i64::from(limit) + 1);
-        let rows = q.build_query_as::<AuditRecord>().fetch_all(&self.pool).await?;
+        q.push(" ORDER BY id DESC LIMIT ")
+            .push_bind(i64::from(limit) + 1);
+        let rows = q
+            .build_query_as::<AuditRecord>()
+            .fetch_all(&self.pool)
+            .await?;
         Ok(paginate(rows, limit, |a| key(&[&a.id.to_string()])))
     }
 }

@@ -5,8 +5,8 @@ use serde_json::json;
 use sqlx::FromRow;
 
 use super::audit::AuditEntry;
-use super::page::{PageToken, key, paginate};
 use super::page::invalid_page_token;
+use super::page::{PageToken, key, paginate};
 use super::{Page, Store, Tx, check_version, now};
 use crate::error::{Error, Reason, Result};
 use crate::model::{
@@ -106,7 +106,7 @@ impl Store {
             .bind(id)
             .fetch_optional(&self.pool)
             .await?
-            .ok_or_else(|| Error::not_found("job", id))
+            .ok_or_else(|| Error::not_found("job", &id))
     }
 
     pub(super) async fn job_tx(tx: &mut Tx, id: JobId) -> Result<JobRecord> {
@@ -114,7 +114,7 @@ impl Store {
             .bind(id)
             .fetch_optional(&mut **tx)
             .await?
-            .ok_or_else(|| Error::not_found("job", id))
+            .ok_or_else(|| Error::not_found("job", &id))
     }
 
     /// Jobs newest first.
@@ -164,7 +164,10 @@ impl Store {
         }
         q.push(" ORDER BY created_at DESC, id DESC LIMIT ")
             .push_bind(i64::from(limit) + 1);
-        let rows = q.build_query_as::<JobRecord>().fetch_all(&self.pool).await?;
+        let rows = q
+            .build_query_as::<JobRecord>()
+            .fetch_all(&self.pool)
+            .await?;
         Ok(paginate(rows, limit, |j| {
             key(&[&j.created_at.to_string(), &j.id.to_string()])
         }))
@@ -172,7 +175,10 @@ impl Store {
 
     /// The job that keeps a site busy (queued or running), if any. One job per site at a time
     /// is the rule: a second request is refused with SITE_BUSY rather than queued behind.
-    pub(super) async fn busy_job_for_site_tx(tx: &mut Tx, site: SiteId) -> Result<Option<JobRecord>> {
+    pub(super) async fn busy_job_for_site_tx(
+        tx: &mut Tx,
+        site: SiteId,
+    ) -> Result<Option<JobRecord>> {
         Ok(sqlx::query_as::<_, JobRecord>(concat!(
             job_select!(),
             " WHERE site_id = ? AND status IN ('queued', 'running') ORDER BY created_at LIMIT 1"
@@ -268,7 +274,12 @@ impl Store {
     }
 
     /// A job's events with a sequence above `after_seq`, oldest first.
-    pub async fn job_events(&self, job: JobId, after_seq: i64, limit: u32) -> Result<Vec<JobEventRecord>> {
+    pub async fn job_events(
+        &self,
+        job: JobId,
+        after_seq: i64,
+        limit: u32,
+    ) -> Result<Vec<JobEventRecord>> {
         Ok(sqlx::query_as::<_, JobEventRecord>(
             "SELECT job_id, seq, kind, payload, created_at FROM job_events
              WHERE job_id = ? AND seq > ? ORDER BY seq LIMIT ?",
@@ -282,7 +293,12 @@ impl Store {
 
     /// Cancels a job. A queued job is cancelled at once and its resource returns to where it
     /// was (nothing ran); a running job is flagged, and the executor terminates its playbook.
-    pub async fn cancel_job(&self, id: JobId, expected_version: i64, actor: &str) -> Result<JobRecord> {
+    pub async fn cancel_job(
+        &self,
+        id: JobId,
+        expected_version: i64,
+        actor: &str,
+    ) -> Result<JobRecord> {
         let mut tx = self.write().await?;
         let job = Self::job_tx(&mut tx, id).await?;
         check_version("job", expected_version, job.state_version)?;
@@ -366,8 +382,9 @@ impl Store {
                             // A failed environment queued for deletion goes back to failed.
                             let event = if job.params()["failed_environments"]
                                 .as_array()
-                                .is_some_and(|a| a.iter().any(|v| v.as_str() == Some(&env.id.to_string())))
-                            {
+                                .is_some_and(|a| {
+                                    a.iter().any(|v| v.as_str() == Some(&env.id.to_string()))
+                                }) {
                                 EnvEvent::Failed
                             } else {
                                 EnvEvent::Reverted
@@ -384,7 +401,9 @@ impl Store {
                         EnvironmentStatus::Creating | EnvironmentStatus::Cloning => {
                             Some(EnvEvent::Discarded)
                         }
-                        EnvironmentStatus::Deleting if job.params()["was_failed"] == json!(true) => {
+                        EnvironmentStatus::Deleting
+                            if job.params()["was_failed"] == json!(true) =>
+                        {
                             Some(EnvEvent::Failed)
                         }
                         s if s.is_in_progress() => Some(EnvEvent::Reverted),
@@ -410,18 +429,33 @@ mod tests {
     async fn provision_cancel_restores_the_node() {
         let (store, _dir) = store().await;
         let node = store.create_node(&new_node("n1")).await.expect("node");
-        let job = store.enqueue_provision(node.id, 0, "tester").await.expect("job");
-        assert_eq!(store.node(node.id).await.expect("node").status, NodeStatus::Provisioning);
+        let job = store
+            .enqueue_provision(node.id, 0, "tester")
+            .await
+            .expect("job");
+        assert_eq!(
+            store.node(node.id).await.expect("node").status,
+            NodeStatus::Provisioning
+        );
         assert!(matches!(
             store.enqueue_provision(node.id, 0, "tester").await,
-            Err(Error::Precondition { reason: Reason::NodeBusy, .. })
+            Err(Error::Precondition {
+                reason: Reason::NodeBusy,
+                ..
+            })
         ));
         let cancelled = store.cancel_job(job.id, 0, "tester").await.expect("cancel");
         assert_eq!(cancelled.status, JobStatus::Cancelled);
-        assert_eq!(store.node(node.id).await.expect("node").status, NodeStatus::Pending);
+        assert_eq!(
+            store.node(node.id).await.expect("node").status,
+            NodeStatus::Pending
+        );
         assert!(matches!(
             store.cancel_job(job.id, 0, "tester").await,
-            Err(Error::Precondition { reason: Reason::JobNotCancellable, .. })
+            Err(Error::Precondition {
+                reason: Reason::JobNotCancellable,
+                ..
+            })
         ));
         let events = store.job_events(job.id, 0, 100).await.expect("events");
         assert_eq!(events.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![1, 2]);

@@ -17,9 +17,7 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
-};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Sqlite, SqlitePool, Transaction};
 
 pub use audit::{AuditEntry, AuditRecord};
@@ -32,7 +30,12 @@ pub use sites::{EnvironmentRecord, NewEnvironment, NewSite, SiteRecord};
 pub use users::{Caller, TokenRecord, UserRecord};
 
 use crate::error::{Error, Result};
-use crate::model::{self, *};
+use crate::model::{
+    self, AuditResult, BackupId, BackupScope, BackupStatus, BackupTrigger, DomainId, DriftStatus,
+    EnvironmentId, EnvironmentKind, EnvironmentStatus, JobEventKind, JobId, JobKind, JobScope,
+    JobStatus, NodeId, NodeStatus, ReleaseHealth, ReleaseId, ReleaseSourceKind, SiteId, SiteStatus,
+    TlsStatus, TokenId, TokenKind, UserId,
+};
 
 /// Handle to the database; cheap to clone.
 #[derive(Debug, Clone)]
@@ -185,7 +188,9 @@ pub(crate) mod test_support {
     /// A store on a fresh file in a temp dir (kept alive by the returned guard).
     pub async fn store() -> (Store, tempfile::TempDir) {
         let dir = tempfile::tempdir().expect("tempdir");
-        let store = Store::open(&dir.path().join("test.db")).await.expect("open");
+        let store = Store::open(&dir.path().join("test.db"))
+            .await
+            .expect("open");
         (store, dir)
     }
 }

@@ -98,7 +98,7 @@ impl Store {
             .bind(id)
             .fetch_optional(&self.pool)
             .await?
-            .ok_or_else(|| Error::not_found("node", id))
+            .ok_or_else(|| Error::not_found("node", &id))
     }
 
     /// A node by id inside a transaction.
@@ -107,7 +107,7 @@ impl Store {
             .bind(id)
             .fetch_optional(&mut **tx)
             .await?
-            .ok_or_else(|| Error::not_found("node", id))
+            .ok_or_else(|| Error::not_found("node", &id))
     }
 
     /// Nodes by name, optionally only in some statuses.
@@ -131,8 +131,12 @@ impl Store {
             }
             q.push(")");
         }
-        q.push(" ORDER BY name LIMIT ").push_bind(i64::from(limit) + 1);
-        let rows = q.build_query_as::<NodeRecord>().fetch_all(&self.pool).await?;
+        q.push(" ORDER BY name LIMIT ")
+            .push_bind(i64::from(limit) + 1);
+        let rows = q
+            .build_query_as::<NodeRecord>()
+            .fetch_all(&self.pool)
+            .await?;
         Ok(paginate(rows, limit, |n| key(&[&n.name])))
     }
 
@@ -275,7 +279,10 @@ pub(crate) mod tests {
             ssh_port: Some(2222),
             ..NodeUpdate::default()
         };
-        let updated = store.update_node(node.id, 1, &update).await.expect("update");
+        let updated = store
+            .update_node(node.id, 1, &update)
+            .await
+            .expect("update");
         assert_eq!(updated.ssh_port, 2222);
         assert_eq!(updated.state_version, 2);
         assert!(matches!(
@@ -284,7 +291,10 @@ pub(crate) mod tests {
         ));
         let page = store.list_nodes(&[], 10, None).await.expect("list");
         assert_eq!(page.items.len(), 1);
-        let gone = store.decommission_node(node.id, 0).await.expect("decommission");
+        let gone = store
+            .decommission_node(node.id, 0)
+            .await
+            .expect("decommission");
         assert_eq!(gone.status, NodeStatus::Decommissioned);
         assert!(store.update_node(node.id, 0, &update).await.is_err());
     }

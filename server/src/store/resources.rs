@@ -3,8 +3,8 @@
 
 use sqlx::FromRow;
 
-use super::page::{PageToken, key, paginate};
 use super::page::invalid_page_token;
+use super::page::{PageToken, key, paginate};
 use super::{Page, Store};
 use crate::error::{Error, Result};
 use crate::model::{
@@ -82,7 +82,12 @@ fn created_before(after: Option<&PageToken>) -> Result<(i64, String)> {
 
 impl Store {
     /// An environment's releases (pruned ones excluded), newest first.
-    pub async fn list_releases(&self, env: EnvironmentId, limit: u32, after: Option<PageToken>) -> Result<Page<ReleaseRecord>> {
+    pub async fn list_releases(
+        &self,
+        env: EnvironmentId,
+        limit: u32,
+        after: Option<PageToken>,
+    ) -> Result<Page<ReleaseRecord>> {
         let (before, before_id) = created_before(after.as_ref())?;
         let rows = sqlx::query_as::<_, ReleaseRecord>(
             "SELECT id, environment_id, name, source_kind, source, resolved_ref, health, job_id,
@@ -100,7 +105,9 @@ impl Store {
         .bind(i64::from(limit) + 1)
         .fetch_all(&self.pool)
         .await?;
-        Ok(paginate(rows, limit, |r| key(&[&r.created_at.to_string(), &r.id.to_string()])))
+        Ok(paginate(rows, limit, |r| {
+            key(&[&r.created_at.to_string(), &r.id.to_string()])
+        }))
     }
 
     /// A backup by id.
@@ -113,7 +120,7 @@ impl Store {
         .bind(id)
         .fetch_optional(&self.pool)
         .await?
-        .ok_or_else(|| Error::not_found("backup", id))
+        .ok_or_else(|| Error::not_found("backup", &id))
     }
 
     /// Backups of an environment or a site, newest first.
@@ -145,13 +152,24 @@ impl Store {
                 .push_bind(before_id)
                 .push("))");
         }
-        q.push(" ORDER BY created_at DESC, id DESC LIMIT ").push_bind(i64::from(limit) + 1);
-        let rows = q.build_query_as::<BackupRecord>().fetch_all(&self.pool).await?;
-        Ok(paginate(rows, limit, |b| key(&[&b.created_at.to_string(), &b.id.to_string()])))
+        q.push(" ORDER BY created_at DESC, id DESC LIMIT ")
+            .push_bind(i64::from(limit) + 1);
+        let rows = q
+            .build_query_as::<BackupRecord>()
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(paginate(rows, limit, |b| {
+            key(&[&b.created_at.to_string(), &b.id.to_string()])
+        }))
     }
 
     /// An environment's live domains by hostname.
-    pub async fn list_domains(&self, env: EnvironmentId, limit: u32, after: Option<PageToken>) -> Result<Page<DomainRecord>> {
+    pub async fn list_domains(
+        &self,
+        env: EnvironmentId,
+        limit: u32,
+        after: Option<PageToken>,
+    ) -> Result<Page<DomainRecord>> {
         let after_host = match &after {
             Some(t) => t.part(0)?.to_owned(),
             None => String::new(),
@@ -170,7 +188,10 @@ impl Store {
     }
 
     /// The latest drift report of an environment.
-    pub async fn latest_drift_report(&self, env: EnvironmentId) -> Result<Option<DriftReportRecord>> {
+    pub async fn latest_drift_report(
+        &self,
+        env: EnvironmentId,
+    ) -> Result<Option<DriftReportRecord>> {
         Ok(sqlx::query_as::<_, DriftReportRecord>(
             "SELECT environment_id, status, items, job_id, checked_at FROM drift_reports
              WHERE environment_id = ? ORDER BY checked_at DESC LIMIT 1",

@@ -46,21 +46,29 @@ impl Store {
     }
 
     /// Applies an update, checking and bumping the version.
-    pub async fn update_settings(&self, expected_version: i64, update: &SettingsUpdate) -> Result<SettingsRecord> {
+    pub async fn update_settings(
+        &self,
+        expected_version: i64,
+        update: &SettingsUpdate,
+    ) -> Result<SettingsRecord> {
         let mut tx = self.write().await?;
         let current: i64 = sqlx::query_scalar("SELECT state_version FROM settings WHERE id = 1")
             .fetch_one(&mut *tx)
             .await?;
         check_version("settings", expected_version, current)?;
         if let Some(Some(node)) = update.default_node_id {
-            let status: Option<NodeStatus> = sqlx::query_scalar("SELECT status FROM nodes WHERE id = ?")
-                .bind(node)
-                .fetch_optional(&mut *tx)
-                .await?;
+            let status: Option<NodeStatus> =
+                sqlx::query_scalar("SELECT status FROM nodes WHERE id = ?")
+                    .bind(node)
+                    .fetch_optional(&mut *tx)
+                    .await?;
             match status {
-                None => return Err(Error::not_found("node", node)),
+                None => return Err(Error::not_found("node", &node)),
                 Some(NodeStatus::Decommissioned) => {
-                    return Err(Error::precondition(Reason::NodeNotReady, "the node is decommissioned"));
+                    return Err(Error::precondition(
+                        Reason::NodeNotReady,
+                        "the node is decommissioned",
+                    ));
                 }
                 Some(_) => {}
             }

@@ -129,7 +129,11 @@ const FIRST_UID: i64 = 20_000;
 pub fn environment_key(slug: &str, env_name: &str) -> String {
     let slug: String = slug.chars().take(20).collect();
     let env: String = env_name.chars().take(10).collect();
-    format!("{}-{}", slug.trim_end_matches('-'), env.trim_end_matches('-'))
+    format!(
+        "{}-{}",
+        slug.trim_end_matches('-'),
+        env.trim_end_matches('-')
+    )
 }
 
 /// The preview URL of an environment: a wildcard preview domain when configured, else an
@@ -149,7 +153,7 @@ impl Store {
             .bind(id)
             .fetch_optional(&self.pool)
             .await?
-            .ok_or_else(|| Error::not_found("site", id))
+            .ok_or_else(|| Error::not_found("site", &id))
     }
 
     async fn site_tx(tx: &mut Tx, id: SiteId) -> Result<SiteRecord> {
@@ -157,7 +161,7 @@ impl Store {
             .bind(id)
             .fetch_optional(&mut **tx)
             .await?
-            .ok_or_else(|| Error::not_found("site", id))
+            .ok_or_else(|| Error::not_found("site", &id))
     }
 
     /// Sites by slug.
@@ -183,16 +187,26 @@ impl Store {
         .bind(i64::from(limit) + 1)
         .fetch_all(&self.pool)
         .await?;
-        Ok(paginate(rows, limit, |s| key(&[&s.slug, &s.id.to_string()])))
+        Ok(paginate(rows, limit, |s| {
+            key(&[&s.slug, &s.id.to_string()])
+        }))
     }
 
     /// Changes a site's name.
-    pub async fn update_site(&self, id: SiteId, expected_version: i64, name: Option<&str>) -> Result<SiteRecord> {
+    pub async fn update_site(
+        &self,
+        id: SiteId,
+        expected_version: i64,
+        name: Option<&str>,
+    ) -> Result<SiteRecord> {
         let mut tx = self.write().await?;
         let site = Self::site_tx(&mut tx, id).await?;
         check_version("site", expected_version, site.state_version)?;
         if site.status == SiteStatus::Deleted {
-            return Err(Error::precondition(Reason::SiteNotActive, "the site is deleted"));
+            return Err(Error::precondition(
+                Reason::SiteNotActive,
+                "the site is deleted",
+            ));
         }
         sqlx::query(
             "UPDATE sites SET name = ?, updated_at = ?, state_version = state_version + 1 WHERE id = ?",
@@ -213,15 +227,18 @@ impl Store {
             .bind(id)
             .fetch_optional(&self.pool)
             .await?
-            .ok_or_else(|| Error::not_found("environment", id))
+            .ok_or_else(|| Error::not_found("environment", &id))
     }
 
-    pub(super) async fn environment_tx(tx: &mut Tx, id: EnvironmentId) -> Result<EnvironmentRecord> {
+    pub(super) async fn environment_tx(
+        tx: &mut Tx,
+        id: EnvironmentId,
+    ) -> Result<EnvironmentRecord> {
         sqlx::query_as::<_, EnvironmentRecord>(concat!(env_select!(), " WHERE id = ?"))
             .bind(id)
             .fetch_optional(&mut **tx)
             .await?
-            .ok_or_else(|| Error::not_found("environment", id))
+            .ok_or_else(|| Error::not_found("environment", &id))
     }
 
     /// A site's environments by name (deleted ones included only when asked).
@@ -250,11 +267,17 @@ impl Store {
         .bind(i64::from(limit) + 1)
         .fetch_all(&self.pool)
         .await?;
-        Ok(paginate(rows, limit, |e| key(&[&e.name, &e.id.to_string()])))
+        Ok(paginate(rows, limit, |e| {
+            key(&[&e.name, &e.id.to_string()])
+        }))
     }
 
     /// All environments of the given sites (for embedding in site lists).
-    pub async fn environments_of_sites(&self, sites: &[SiteId], include_deleted: bool) -> Result<Vec<EnvironmentRecord>> {
+    pub async fn environments_of_sites(
+        &self,
+        sites: &[SiteId],
+        include_deleted: bool,
+    ) -> Result<Vec<EnvironmentRecord>> {
         if sites.is_empty() {
             return Ok(Vec::new());
         }
@@ -269,10 +292,15 @@ impl Store {
             q.push(" AND status <> 'deleted'");
         }
         q.push(" ORDER BY site_id, kind, name");
-        Ok(q.build_query_as::<EnvironmentRecord>().fetch_all(&self.pool).await?)
+        Ok(q.build_query_as::<EnvironmentRecord>()
+            .fetch_all(&self.pool)
+            .await?)
     }
 
-    pub(super) async fn live_environments_tx(tx: &mut Tx, site: SiteId) -> Result<Vec<EnvironmentRecord>> {
+    pub(super) async fn live_environments_tx(
+        tx: &mut Tx,
+        site: SiteId,
+    ) -> Result<Vec<EnvironmentRecord>> {
         Ok(sqlx::query_as::<_, EnvironmentRecord>(concat!(
             env_select!(),
             " WHERE site_id = ? AND status <> 'deleted' ORDER BY name"
@@ -305,7 +333,11 @@ impl Store {
         .bind(now)
         .execute(&mut *tx)
         .await
-        .map_err(|e| unique_violation(e, || format!("a site with slug {} already exists", site.slug)))?;
+        .map_err(|e| {
+            unique_violation(e, || {
+                format!("a site with slug {} already exists", site.slug)
+            })
+        })?;
         let env_record = Self::insert_environment_tx(
             &mut tx,
             site_id,
@@ -356,14 +388,17 @@ impl Store {
         if site.status != SiteStatus::Active {
             return Err(Error::precondition(
                 Reason::SiteNotActive,
-                format!("the site is {}; environments can be added to active sites only", site.status),
+                format!(
+                    "the site is {}; environments can be added to active sites only",
+                    site.status
+                ),
             ));
         }
         Self::ensure_site_idle_tx(&mut tx, site_id).await?;
         if let Some(source) = env.source_environment_id {
             let source = Self::environment_tx(&mut tx, source).await?;
             if source.site_id != site_id {
-                return Err(Error::not_found("environment", source.id));
+                return Err(Error::not_found("environment", &source.id));
             }
             if source.status != EnvironmentStatus::Active {
                 return Err(Error::precondition(
@@ -401,10 +436,14 @@ impl Store {
         if !node.status.accepts_work() {
             return Err(Error::precondition(
                 Reason::NodeNotReady,
-                format!("node {} is {}; it accepts no new environments", node.name, node.status),
+                format!(
+                    "node {} is {}; it accepts no new environments",
+                    node.name, node.status
+                ),
             ));
         }
-        let linux_user = Self::free_linux_user_tx(tx, env.node_id, &environment_key(slug, &env.name)).await?;
+        let linux_user =
+            Self::free_linux_user_tx(tx, env.node_id, &environment_key(slug, &env.name)).await?;
         // Never reuse a UID on a node, not even a deleted environment's: files it left behind
         // must not become readable by a new site.
         let uid: i64 = sqlx::query_scalar(
@@ -469,7 +508,9 @@ impl Store {
                 return Ok(candidate);
             }
         }
-        Err(Error::AlreadyExists(format!("no free Linux user name for {base}")))
+        Err(Error::AlreadyExists(format!(
+            "no free Linux user name for {base}"
+        )))
     }
 
     /// Moves an environment through its state machine inside `tx` (checking and bumping its
@@ -544,7 +585,10 @@ impl Store {
                         "the production environment is deleted with its site (DeleteSite)",
                     ));
                 }
-                if !matches!(env.status, EnvironmentStatus::Active | EnvironmentStatus::Failed) {
+                if !matches!(
+                    env.status,
+                    EnvironmentStatus::Active | EnvironmentStatus::Failed
+                ) {
                     return Err(Error::precondition(
                         Reason::EnvironmentNotActive,
                         format!("the environment is {}", env.status),
@@ -553,8 +597,13 @@ impl Store {
                 if env.status == EnvironmentStatus::Failed {
                     job.params["was_failed"] = json!(true);
                 }
-                Self::transition_environment_tx(&mut tx, &env, EnvEvent::Begin(EnvOperation::Delete), "")
-                    .await?;
+                Self::transition_environment_tx(
+                    &mut tx,
+                    &env,
+                    EnvEvent::Begin(EnvOperation::Delete),
+                    "",
+                )
+                .await?;
             }
             Some(op) => {
                 if env.status != EnvironmentStatus::Active {
@@ -569,7 +618,10 @@ impl Store {
                 if env.status != EnvironmentStatus::Failed {
                     return Err(Error::precondition(
                         Reason::EnvironmentNotFailed,
-                        format!("only a failed environment can be reset; this one is {}", env.status),
+                        format!(
+                            "only a failed environment can be reset; this one is {}",
+                            env.status
+                        ),
                     ));
                 }
             }
@@ -593,7 +645,12 @@ impl Store {
 
     /// Starts a site_delete job: every live environment enters `deleting` in the same
     /// transaction.
-    pub async fn enqueue_site_delete(&self, site_id: SiteId, expected_version: i64, mut job: NewJob) -> Result<JobRecord> {
+    pub async fn enqueue_site_delete(
+        &self,
+        site_id: SiteId,
+        expected_version: i64,
+        mut job: NewJob,
+    ) -> Result<JobRecord> {
         let mut tx = self.write().await?;
         let site = Self::site_tx(&mut tx, site_id).await?;
         check_version("site", expected_version, site.state_version)?;
@@ -610,17 +667,26 @@ impl Store {
             if env.status == EnvironmentStatus::Failed {
                 failed.push(env.id.to_string());
             }
-            Self::transition_environment_tx(&mut tx, env, EnvEvent::Begin(EnvOperation::Delete), "").await?;
+            Self::transition_environment_tx(
+                &mut tx,
+                env,
+                EnvEvent::Begin(EnvOperation::Delete),
+                "",
+            )
+            .await?;
         }
         let production = envs
             .iter()
             .find(|e| e.kind == EnvironmentKind::Production)
-            .ok_or_else(|| Error::internal(format!("site {site_id} has no production environment")))?;
+            .ok_or_else(|| {
+                Error::internal(format!("site {site_id} has no production environment"))
+            })?;
         job.site_id = Some(site_id);
         job.environment_id = None;
         job.node_id = production.node_id;
         job.params["failed_environments"] = json!(failed);
-        job.params["environments"] = json!(envs.iter().map(|e| e.id.to_string()).collect::<Vec<_>>());
+        job.params["environments"] =
+            json!(envs.iter().map(|e| e.id.to_string()).collect::<Vec<_>>());
         let job = Self::insert_job_tx(&mut tx, &job).await?;
         tx.commit().await?;
         self.notify_job(job.id);
@@ -628,7 +694,12 @@ impl Store {
     }
 
     /// Starts a node_provision job; the node enters `provisioning` in the same transaction.
-    pub async fn enqueue_provision(&self, node_id: NodeId, expected_version: i64, actor: &str) -> Result<JobRecord> {
+    pub async fn enqueue_provision(
+        &self,
+        node_id: NodeId,
+        expected_version: i64,
+        actor: &str,
+    ) -> Result<JobRecord> {
         let mut tx = self.write().await?;
         let node = Self::node_tx(&mut tx, node_id).await?;
         check_version("node", expected_version, node.state_version)?;
@@ -639,7 +710,10 @@ impl Store {
             ));
         }
         if node.status == NodeStatus::Decommissioned {
-            return Err(Error::precondition(Reason::NodeNotReady, "the node is decommissioned"));
+            return Err(Error::precondition(
+                Reason::NodeNotReady,
+                "the node is decommissioned",
+            ));
         }
         Self::transition_node_tx(&mut tx, &node, NodeEvent::ProvisionRequested, "").await?;
         let job = NewJob {
@@ -670,7 +744,10 @@ impl Store {
         let mut tx = self.write().await?;
         let env = Self::environment_tx(&mut tx, env_id).await?;
         check_version("environment", expected_version, env.state_version)?;
-        if matches!(env.status, EnvironmentStatus::Deleting | EnvironmentStatus::Deleted) {
+        if matches!(
+            env.status,
+            EnvironmentStatus::Deleting | EnvironmentStatus::Deleted
+        ) {
             return Err(Error::precondition(
                 Reason::EnvironmentNotActive,
                 format!("the environment is {}", env.status),
@@ -730,8 +807,14 @@ pub(crate) mod tests {
         assert_eq!(environment_key("blog", "production"), "blog-production");
         let long = environment_key(&"a".repeat(40), "staging-environment");
         assert!(long.len() <= 32, "{long}");
-        assert_eq!(preview_url("blog-production", "", "203.0.113.9"), "http://blog-production.203-0-113-9.sslip.io");
-        assert_eq!(preview_url("k", "preview.example.com", "x"), "https://k.preview.example.com");
+        assert_eq!(
+            preview_url("blog-production", "", "203.0.113.9"),
+            "http://blog-production.203-0-113-9.sslip.io"
+        );
+        assert_eq!(
+            preview_url("k", "preview.example.com", "x"),
+            "https://k.preview.example.com"
+        );
     }
 
     #[tokio::test]
@@ -740,7 +823,10 @@ pub(crate) mod tests {
         let node = store.create_node(&new_node("n1")).await.expect("node");
         let (site, env, create_job) = store
             .create_site(
-                &NewSite { name: "Blog".into(), slug: "blog".into() },
+                &NewSite {
+                    name: "Blog".into(),
+                    slug: "blog".into(),
+                },
                 &new_env(node.id),
                 "",
                 job(JobKind::SiteCreate, node.id),
@@ -757,28 +843,57 @@ pub(crate) mod tests {
         // Same slug: refused, and nothing half-created remains.
         let again = store
             .create_site(
-                &NewSite { name: "Blog".into(), slug: "blog".into() },
+                &NewSite {
+                    name: "Blog".into(),
+                    slug: "blog".into(),
+                },
                 &new_env(node.id),
                 "",
                 job(JobKind::SiteCreate, node.id),
             )
             .await;
         assert!(matches!(again, Err(Error::AlreadyExists(_))));
-        assert_eq!(store.list_jobs(&Default::default(), 10, None).await.expect("jobs").items.len(), 1);
+        assert_eq!(
+            store
+                .list_jobs(&crate::store::JobFilter::default(), 10, None)
+                .await
+                .expect("jobs")
+                .items
+                .len(),
+            1
+        );
 
         // The site is busy while its create job is queued.
         let busy = store
             .enqueue_environment_job(env.id, 0, job(JobKind::BackupCreate, node.id))
             .await;
-        assert!(matches!(busy, Err(Error::Precondition { reason: Reason::SiteBusy, .. })));
+        assert!(matches!(
+            busy,
+            Err(Error::Precondition {
+                reason: Reason::SiteBusy,
+                ..
+            })
+        ));
 
         // Cancelling the unstarted create discards the environment and frees the slug.
-        store.cancel_job(create_job.id, 0, "tester").await.expect("cancel");
-        assert_eq!(store.environment(env.id).await.expect("env").status, EnvironmentStatus::Deleted);
-        assert_eq!(store.site(site.id).await.expect("site").status, SiteStatus::Deleted);
+        store
+            .cancel_job(create_job.id, 0, "tester")
+            .await
+            .expect("cancel");
+        assert_eq!(
+            store.environment(env.id).await.expect("env").status,
+            EnvironmentStatus::Deleted
+        );
+        assert_eq!(
+            store.site(site.id).await.expect("site").status,
+            SiteStatus::Deleted
+        );
         let (_, env2, _) = store
             .create_site(
-                &NewSite { name: "Blog".into(), slug: "blog".into() },
+                &NewSite {
+                    name: "Blog".into(),
+                    slug: "blog".into(),
+                },
                 &new_env(node.id),
                 "",
                 job(JobKind::SiteCreate, node.id),
@@ -794,7 +909,10 @@ pub(crate) mod tests {
         let node = store.create_node(&new_node("n1")).await.expect("node");
         let (_, env, create) = store
             .create_site(
-                &NewSite { name: "S".into(), slug: "s".into() },
+                &NewSite {
+                    name: "S".into(),
+                    slug: "s".into(),
+                },
                 &new_env(node.id),
                 "",
                 job(JobKind::SiteCreate, node.id),
@@ -816,7 +934,11 @@ pub(crate) mod tests {
 
         // Stale version: ABORTED, nothing changes.
         let stale = store
-            .enqueue_environment_job(env.id, env.state_version + 7, job(JobKind::EnvDeploy, node.id))
+            .enqueue_environment_job(
+                env.id,
+                env.state_version + 7,
+                job(JobKind::EnvDeploy, node.id),
+            )
             .await;
         assert!(matches!(stale, Err(Error::VersionConflict { .. })));
 
@@ -824,21 +946,38 @@ pub(crate) mod tests {
             .enqueue_environment_job(env.id, env.state_version, job(JobKind::EnvDeploy, node.id))
             .await
             .expect("deploy");
-        assert_eq!(store.environment(env.id).await.expect("env").status, EnvironmentStatus::Deploying);
-        store.cancel_job(deploy.id, 0, "tester").await.expect("cancel");
-        assert_eq!(store.environment(env.id).await.expect("env").status, EnvironmentStatus::Active);
+        assert_eq!(
+            store.environment(env.id).await.expect("env").status,
+            EnvironmentStatus::Deploying
+        );
+        store
+            .cancel_job(deploy.id, 0, "tester")
+            .await
+            .expect("cancel");
+        assert_eq!(
+            store.environment(env.id).await.expect("env").status,
+            EnvironmentStatus::Active
+        );
 
         // Reset needs a failed environment.
         let mut reset = job(JobKind::HealthCheck, node.id);
         reset.params = json!({"reset": true});
         assert!(matches!(
             store.enqueue_environment_job(env.id, 0, reset).await,
-            Err(Error::Precondition { reason: Reason::EnvironmentNotFailed, .. })
+            Err(Error::Precondition {
+                reason: Reason::EnvironmentNotFailed,
+                ..
+            })
         ));
         // Production cannot be deleted on its own.
         assert!(matches!(
-            store.enqueue_environment_job(env.id, 0, job(JobKind::EnvDelete, node.id)).await,
-            Err(Error::Precondition { reason: Reason::ProductionEnvironment, .. })
+            store
+                .enqueue_environment_job(env.id, 0, job(JobKind::EnvDelete, node.id))
+                .await,
+            Err(Error::Precondition {
+                reason: Reason::ProductionEnvironment,
+                ..
+            })
         ));
     }
 }

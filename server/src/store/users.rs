@@ -92,7 +92,7 @@ impl Store {
         .bind(id)
         .fetch_optional(&self.pool)
         .await?
-        .ok_or_else(|| Error::not_found("user", id))
+        .ok_or_else(|| Error::not_found("user", &id))
     }
 
     /// A user by (lowercase) email.
@@ -117,7 +117,11 @@ impl Store {
     }
 
     /// Users by email.
-    pub async fn list_users(&self, limit: u32, after: Option<PageToken>) -> Result<Page<UserRecord>> {
+    pub async fn list_users(
+        &self,
+        limit: u32,
+        after: Option<PageToken>,
+    ) -> Result<Page<UserRecord>> {
         let after_email = match &after {
             Some(t) => t.part(0)?.to_owned(),
             None => String::new(),
@@ -204,7 +208,9 @@ impl Store {
     ) -> Result<Page<TokenRecord>> {
         let (before_created, before_id) = match &after {
             Some(t) => (
-                t.part(0)?.parse::<i64>().map_err(|_| invalid_page_token())?,
+                t.part(0)?
+                    .parse::<i64>()
+                    .map_err(|_| invalid_page_token())?,
                 t.part(1)?.to_owned(),
             ),
             None => (i64::MAX, String::new()),
@@ -248,10 +254,9 @@ impl Store {
         .bind(user_id)
         .fetch_optional(&self.pool)
         .await?
-        .ok_or_else(|| Error::not_found("api token", token_id))
+        .ok_or_else(|| Error::not_found("api token", &token_id))
     }
 }
-
 
 #[cfg(test)]
 mod tests {
@@ -271,12 +276,25 @@ mod tests {
             .insert_token(user.id, "old", TokenKind::Api, "h2", Some(1))
             .await
             .expect("token");
-        let caller = store.caller_for_token("h1").await.expect("q").expect("valid");
+        let caller = store
+            .caller_for_token("h1")
+            .await
+            .expect("q")
+            .expect("valid");
         assert_eq!(caller.email, "a@b.co");
-        assert!(store.caller_for_token("h2").await.expect("q").is_none(), "expired");
+        assert!(
+            store.caller_for_token("h2").await.expect("q").is_none(),
+            "expired"
+        );
         assert!(store.caller_for_token("nope").await.expect("q").is_none());
-        store.revoke_token(user.id, caller.token_id).await.expect("revoke");
-        assert!(store.caller_for_token("h1").await.expect("q").is_none(), "revoked");
+        store
+            .revoke_token(user.id, caller.token_id)
+            .await
+            .expect("revoke");
+        assert!(
+            store.caller_for_token("h1").await.expect("q").is_none(),
+            "revoked"
+        );
         let page = store
             .list_tokens(user.id, TokenKind::Api, 1, None)
             .await

@@ -1,0 +1,395 @@
+//! Shared fixtures: a real server bound on 127.0.0.1:0 with a temp data dir, authenticated
+//! tonic clients, raw gRPC calls driven by the contract's descriptor, and an in-process SSH
+//! server for host-key tests.
+
+#![allow(dead_code, clippy::unwrap_used, clippy::missing_panics_doc)]
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use pressluft_proto::v1 as pb;
+use pressluft_server::config::Config;
+use pressluft_server::secrets::Secret;
+use pressluft_server::store::Store;
+use prost::Message as _;
+use tokio_util::sync::CancellationToken;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::Channel;
+
+pub const ADMIN_EMAIL: &str = "admin@example.com";
+pub const ADMIN_PASSWORD: &str = "correct horse battery staple";
+
+/// Adds `authorization: Bearer <token>` when a token is set.
+#[derive(Clone)]
+pub struct Bearer(pub Option<String>);
+
+impl tonic::service::Interceptor for Bearer {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(token) = &self.0 {
+            request
+                .metadata_mut()
+                .insert("authorization", format!("Bearer {token}").parse().unwrap());
+        }
+        Ok(request)
+    }
+}
+
+pub type Authed = InterceptedService<Channel, Bearer>;
+
+/// Typed clients sharing one channel.
+pub struct Clients {
+    pub auth: pb::auth_service_client::AuthServiceClient<Authed>,
+    pub nodes: pb::node_service_client::NodeServiceClient<Authed>,
+    pub sites: pb::site_service_client::SiteServiceClient<Authed>,
+    pub jobs: pb::job_service_client::JobServiceClient<Authed>,
+    pub queries: pb::node_query_service_client::NodeQueryServiceClient<Authed>,
+    pub audit: pb::audit_service_client::AuditServiceClient<Authed>,
+    pub settings: pb::settings_service_client::SettingsServiceClient<Authed>,
+}
+
+/// A running server and what a test needs to talk to it.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub dir: tempfile::TempDir,
+    pub token: String,
+    pub shutdown: CancellationToken,
+    pub handle: tokio::task::JoinHandle<pressluft_server::error::Result<()>>,
+    pub channel: Channel,
+}
+
+impl TestServer {
+    /// Starts a server with an admin user (password login) and an API token for it.
+    pub async fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config::for_data_dir(dir.path());
+        let store = Store::open(&config.database_path()).await.unwrap();
+        let user = pressluft_server::auth::create_user(
+            &store,
+            ADMIN_EMAIL,
+            "Admin",
+            Some(&Secret::new(ADMIN_PASSWORD)),
+        )
+        .await
+        .unwrap();
+        let (secret, _) = pressluft_server::auth::create_api_token(&store, user.id, "tests", None)
+            .await
+            .unwrap();
+        store.pool().close().await;
+
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let shutdown = CancellationToken::new();
+        let handle = tokio::spawn(pressluft_server::App::run(
+            config,
+            listener,
+            shutdown.clone(),
+        ));
+        let channel = Channel::from_shared(format!("http://{addr}"))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        Self {
+            addr,
+            dir,
+            token: secret.expose().to_owned(),
+            shutdown,
+            handle,
+            channel,
+        }
+    }
+
+    /// Clients carrying the admin token.
+    pub fn clients(&self) -> Clients {
+        self.clients_with(Some(self.token.clone()))
+    }
+
+    /// Clients carrying `token` (or none).
+    pub fn clients_with(&self, token: Option<String>) -> Clients {
+        let b = Bearer(token);
+        let c = self.channel.clone();
+        Clients {
+            auth: pb::auth_service_client::AuthServiceClient::with_interceptor(
+                c.clone(),
+                b.clone(),
+            ),
+            nodes: pb::node_service_client::NodeServiceClient::with_interceptor(
+                c.clone(),
+                b.clone(),
+            ),
+            sites: pb::site_service_client::SiteServiceClient::with_interceptor(
+                c.clone(),
+                b.clone(),
+            ),
+            jobs: pb::job_service_client::JobServiceClient::with_interceptor(c.clone(), b.clone()),
+            queries: pb::node_query_service_client::NodeQueryServiceClient::with_interceptor(
+                c.clone(),
+                b.clone(),
+            ),
+            audit: pb::audit_service_client::AuditServiceClient::with_interceptor(
+                c.clone(),
+                b.clone(),
+            ),
+            settings: pb::settings_service_client::SettingsServiceClient::with_interceptor(c, b),
+        }
+    }
+
+    /// A second handle on the database (for arranging states the API cannot reach yet and
+    /// for asserting on rows).
+    pub async fn store(&self) -> Store {
+        Store::open(&self.dir.path().join("pressluft.db"))
+            .await
+            .unwrap()
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().to_owned()
+    }
+
+    /// Stops the server and waits for it.
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        tokio::time::timeout(std::time::Duration::from_secs(15), self.handle)
+            .await
+            .expect("server stops within 15 s")
+            .unwrap()
+            .unwrap();
+    }
+}
+
+/// A test host key in OpenSSH format (valid; never contacted).
+pub fn some_host_key() -> String {
+    let key = russh::keys::PrivateKey::from(
+        russh::keys::ssh_key::private::Ed25519Keypair::from_seed(&[7; 32]),
+    );
+    key.public_key().to_openssh().unwrap()
+}
+
+/// Registers a node without contacting it (host key given).
+pub async fn create_node(c: &mut Clients, name: &str) -> pb::Node {
+    c.nodes
+        .create_node(pb::CreateNodeRequest {
+            name: name.into(),
+            hostname: "127.0.0.1".into(),
+            ssh_port: 22,
+            host_key: some_host_key(),
+            is_local: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .node
+        .unwrap()
+}
+
+/// Creates a site on `node`.
+pub async fn create_site(c: &mut Clients, node: &pb::Node, slug: &str) -> pb::CreateSiteResponse {
+    c.sites
+        .create_site(pb::CreateSiteRequest {
+            name: format!("Site {slug}"),
+            slug: slug.into(),
+            node_id: node.id.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+/// The ErrorInfo reason of a status.
+pub fn reason(status: &tonic::Status) -> String {
+    use tonic_types::StatusExt as _;
+    status
+        .get_details_error_info()
+        .map(|i| i.reason)
+        .unwrap_or_default()
+}
+
+/// Every method of the contract as `/package.Service/Method`, with its input type name and
+/// whether it streams from the client.
+pub struct Method {
+    pub path: String,
+    pub input: String,
+    pub client_streaming: bool,
+}
+
+pub fn contract_methods() -> (Vec<Method>, prost_types::FileDescriptorSet) {
+    let fds = prost_types::FileDescriptorSet::decode(pressluft_proto::FILE_DESCRIPTOR_SET).unwrap();
+    let mut methods = Vec::new();
+    for file in &fds.file {
+        for service in &file.service {
+            for m in &service.method {
+                methods.push(Method {
+                    path: format!("/{}.{}/{}", file.package(), service.name(), m.name()),
+                    input: m.input_type().trim_start_matches('.').to_owned(),
+                    client_streaming: m.client_streaming(),
+                });
+            }
+        }
+    }
+    (methods, fds)
+}
+
+/// Encodes a message of type `name` with every scalar field set to a hostile value: strings
+/// full of shell and path tricks, numbers negative or huge, enums out of range. Nested
+/// messages are left unset.
+pub fn hostile_message(
+    fds: &prost_types::FileDescriptorSet,
+    name: &str,
+    variant: usize,
+) -> Vec<u8> {
+    use prost_types::field_descriptor_proto::Type;
+    let (package, short) = name.rsplit_once('.').unwrap();
+    let message = fds
+        .file
+        .iter()
+        .filter(|f| f.package() == package)
+        .flat_map(|f| &f.message_type)
+        .find(|m| m.name() == short)
+        .unwrap_or_else(|| panic!("message {name} not in the contract"));
+    const STRINGS: [&str; 4] = [
+        "../../etc/passwd",
+        "$(reboot); rm -rf / `id` 'quote\" \n\0",
+        "\u{202e}ünïcødé-ÿ-\u{1F600}",
+        "0192f0c4-7d55-7c3e-9d59-111111111111",
+    ];
+    let mut out = Vec::new();
+    for field in &message.field {
+        let number = field.number() as u64;
+        match field.r#type() {
+            Type::String | Type::Bytes => {
+                let value = if variant == 4 {
+                    "x".repeat(70_000)
+                } else {
+                    STRINGS[variant % 4].to_owned()
+                };
+                prost::encoding::encode_key(
+                    number as u32,
+                    prost::encoding::WireType::LengthDelimited,
+                    &mut out,
+                );
+                prost::encoding::encode_varint(value.len() as u64, &mut out);
+                out.extend_from_slice(value.as_bytes());
+            }
+            Type::Int32 | Type::Int64 | Type::Uint32 | Type::Uint64 | Type::Bool | Type::Enum => {
+                let value: u64 = match variant % 3 {
+                    0 => u64::MAX,    // -1 as int64
+                    1 => 0x7fff_ffff, // a huge positive value
+                    _ => 1,
+                };
+                prost::encoding::encode_key(
+                    number as u32,
+                    prost::encoding::WireType::Varint,
+                    &mut out,
+                );
+                prost::encoding::encode_varint(value, &mut out);
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Sends one raw gRPC request (`message` already encoded) and returns the grpc-status code.
+pub async fn raw_call(
+    channel: &Channel,
+    path: &str,
+    token: Option<&str>,
+    message: &[u8],
+) -> tonic::Code {
+    use tower::ServiceExt as _;
+    let mut body = vec![0u8];
+    body.extend_from_slice(&(message.len() as u32).to_be_bytes());
+    body.extend_from_slice(message);
+    let mut request = http::Request::builder()
+        .method("POST")
+        .uri(format!("http://localhost{path}"))
+        .header("content-type", "application/grpc")
+        .header("te", "trailers");
+    if let Some(t) = token {
+        request = request.header("authorization", format!("Bearer {t}"));
+    }
+    let request = request
+        .body(tonic::body::Body::new(http_body_util::Full::new(
+            bytes::Bytes::from(body),
+        )))
+        .unwrap();
+    let response = channel.clone().oneshot(request).await.unwrap();
+    if let Some(code) = response.headers().get("grpc-status") {
+        return tonic::Code::from_bytes(code.as_bytes());
+    }
+    // A trailers-after-data response: read the body to its trailers (streams end on their own
+    // for errors; for successful streams the first message is enough to say OK).
+    use http_body_util::BodyExt as _;
+    let mut body = response.into_body();
+    loop {
+        match tokio::time::timeout(std::time::Duration::from_secs(1), body.frame()).await {
+            Err(_) => return tonic::Code::Ok, // a live stream that is still open: it answered
+            Ok(None) => return tonic::Code::Ok,
+            Ok(Some(frame)) => {
+                let frame = frame.unwrap();
+                if let Some(trailers) = frame.trailers_ref() {
+                    return trailers
+                        .get("grpc-status")
+                        .map_or(tonic::Code::Unknown, |c| {
+                            tonic::Code::from_bytes(c.as_bytes())
+                        });
+                }
+            }
+        }
+    }
+}
+
+/// An SSH server on 127.0.0.1 that presents `key` and authenticates nobody.
+pub struct SshServer {
+    pub port: u16,
+    pub host_key: String,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for SshServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+#[derive(Clone)]
+struct NoAuth;
+
+impl russh::server::Handler for NoAuth {
+    type Error = russh::Error;
+}
+
+impl russh::server::Server for NoAuth {
+    type Handler = Self;
+    fn new_client(&mut self, _: Option<SocketAddr>) -> Self {
+        self.clone()
+    }
+}
+
+pub async fn ssh_server(seed: u8) -> SshServer {
+    use russh::server::Server as _;
+    let key = russh::keys::PrivateKey::from(
+        russh::keys::ssh_key::private::Ed25519Keypair::from_seed(&[seed; 32]),
+    );
+    let host_key = key.public_key().to_openssh().unwrap();
+    let config = Arc::new(russh::server::Config {
+        keys: vec![key],
+        ..Default::default()
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let task = tokio::spawn(async move {
+        let _ = NoAuth.run_on_socket(config, &listener).await;
+    });
+    SshServer {
+        port,
+        host_key,
+        task,
+    }
+}
