@@ -1,0 +1,334 @@
+//! `job list|show|cancel`.
+
+use clap::{Args, Subcommand, ValueEnum};
+use pressluft_client::labels::{job_status, job_type, short_time};
+use pressluft_proto::v1::{
+    CancelJobRequest, GetJobRequest, Job, JobProgress, JobStatus, ListJobsRequest,
+};
+use serde_json::{Value, json};
+
+use crate::error::CliError;
+use crate::global::Ctx;
+use crate::output::{Details, Table, opt_str, or_dash, time};
+
+/// Subcommands of `pressluft job`.
+#[derive(Debug, Subcommand)]
+pub enum JobCommand {
+    /// List jobs, newest first
+    List(ListArgs),
+    /// Show one job
+    Show {
+        /// Job id
+        id: String,
+    },
+    /// Cancel a queued job, or terminate a running one
+    Cancel {
+        /// Job id
+        id: String,
+    },
+}
+
+/// Arguments of `pressluft job list`.
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Only jobs in these statuses (comma-separated or repeated)
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub status: Vec<StatusArg>,
+    /// Only jobs of this site
+    #[arg(long, value_name = "ID")]
+    pub site: Option<String>,
+    /// Only jobs on this node
+    #[arg(long, value_name = "ID")]
+    pub node: Option<String>,
+    /// Maximum number of jobs to show (1-500)
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(i32).range(1..=500))]
+    pub limit: i32,
+}
+
+/// A job status filter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StatusArg {
+    /// Waiting for a worker
+    Queued,
+    /// Its playbook is running
+    Running,
+    /// Finished successfully
+    Succeeded,
+    /// Finished unsuccessfully
+    Failed,
+    /// Cancelled by a user
+    Cancelled,
+}
+
+impl From<StatusArg> for JobStatus {
+    fn from(status: StatusArg) -> Self {
+        match status {
+            StatusArg::Queued => JobStatus::Queued,
+            StatusArg::Running => JobStatus::Running,
+            StatusArg::Succeeded => JobStatus::Succeeded,
+            StatusArg::Failed => JobStatus::Failed,
+            StatusArg::Cancelled => JobStatus::Cancelled,
+        }
+    }
+}
+
+/// Runs a `job` subcommand.
+pub async fn run(ctx: &Ctx, command: JobCommand) -> Result<(), CliError> {
+    let mut clients = ctx.clients().await?;
+    match command {
+        JobCommand::List(args) => {
+            let page = clients
+                .job
+                .list_jobs(ListJobsRequest {
+                    page_size: args.limit,
+                    page_token: String::new(),
+                    statuses: args
+                        .status
+                        .iter()
+                        .map(|status| JobStatus::from(*status) as i32)
+                        .collect(),
+                    types: Vec::new(),
+                    site_id: args.site.unwrap_or_default(),
+                    environment_id: String::new(),
+                    node_id: args.node.unwrap_or_default(),
+                })
+                .await?
+                .into_inner();
+            ctx.emit(
+                || jobs_table(&page.jobs),
+                || {
+                    json!({
+                        "jobs": page.jobs.iter().map(job_json).collect::<Vec<_>>(),
+                        "next_page_token": opt_str(&page.next_page_token),
+                    })
+                },
+            )
+        }
+        JobCommand::Show { id } => {
+            let job = clients
+                .job
+                .get_job(GetJobRequest { job_id: id })
+                .await?
+                .into_inner()
+                .job
+                .unwrap_or_default();
+            ctx.emit(|| job_details(&job), || job_json(&job))
+        }
+        JobCommand::Cancel { id } => {
+            let job = clients
+                .job
+                .cancel_job(CancelJobRequest {
+                    job_id: id,
+                    expected_version: 0,
+                })
+                .await?
+                .into_inner()
+                .job
+                .unwrap_or_default();
+            ctx.emit(|| job_details(&job), || job_json(&job))
+        }
+    }
+}
+
+/// "3/12" (or "3" when the total is unknown); "-" before the first step.
+fn progress(progress: Option<&JobProgress>) -> String {
+    match progress {
+        Some(p) if p.current_step > 0 && p.total_steps > 0 => {
+            format!("{}/{}", p.current_step, p.total_steps)
+        }
+        Some(p) if p.current_step > 0 => p.current_step.to_string(),
+        _ => "-".to_owned(),
+    }
+}
+
+fn jobs_table(jobs: &[Job]) -> String {
+    let mut table = Table::new(["ID", "TYPE", "STATUS", "STEP", "CREATED", "SUMMARY"]);
+    for job in jobs {
+        table.row([
+            job.id.clone(),
+            job_type(job.r#type),
+            job_status(job.status),
+            progress(job.progress.as_ref()),
+            short_time(job.create_time.as_ref()),
+            or_dash(&job.summary),
+        ]);
+    }
+    table.render()
+}
+
+/// A job as "Key: value" lines.
+pub fn job_details(job: &Job) -> String {
+    let step = match &job.progress {
+        Some(p) if p.current_step > 0 && !p.step_name.is_empty() => {
+            format!("{} {}", progress(Some(p)), p.step_name)
+        }
+        other => progress(other.as_ref()),
+    };
+    let error = match (job.error_code.as_str(), job.error_message.as_str()) {
+        ("", "") => String::new(),
+        (code, "") => code.to_owned(),
+        ("", message) => message.to_owned(),
+        (code, message) => format!("{code}: {message}"),
+    };
+    let status = if job.cancel_requested && job.status == JobStatus::Running as i32 {
+        format!("{} (cancel requested)", job_status(job.status))
+    } else {
+        job_status(job.status)
+    };
+    Details::new()
+        .field("ID", &job.id)
+        .field("Type", job_type(job.r#type))
+        .field("Status", status)
+        .field_if("Summary", &job.summary)
+        .field_if("Error", error)
+        .field_if("Site", &job.site_id)
+        .field_if("Environment", &job.environment_id)
+        .field_if("Node", &job.node_id)
+        .field("Attempt", format!("{}/{}", job.attempt, job.max_attempts))
+        .field("Step", step)
+        .field("Requested by", or_dash(&job.requested_by))
+        .field("Created", short_time(job.create_time.as_ref()))
+        .field("Run after", short_time(job.run_after.as_ref()))
+        .field("Started", short_time(job.start_time.as_ref()))
+        .field("Finished", short_time(job.finish_time.as_ref()))
+        .render()
+}
+
+/// A job as JSON.
+pub fn job_json(job: &Job) -> Value {
+    json!({
+        "id": job.id,
+        "type": job_type(job.r#type),
+        "status": job_status(job.status),
+        "site_id": opt_str(&job.site_id),
+        "environment_id": opt_str(&job.environment_id),
+        "node_id": opt_str(&job.node_id),
+        "summary": job.summary,
+        "attempt": job.attempt,
+        "max_attempts": job.max_attempts,
+        "run_after": time(job.run_after.as_ref()),
+        "create_time": time(job.create_time.as_ref()),
+        "start_time": time(job.start_time.as_ref()),
+        "finish_time": time(job.finish_time.as_ref()),
+        "progress": job.progress.as_ref().map(|p| json!({
+            "current_step": p.current_step,
+            "total_steps": p.total_steps,
+            "step_name": p.step_name,
+        })),
+        "error_code": opt_str(&job.error_code),
+        "error_message": opt_str(&job.error_message),
+        "requested_by": opt_str(&job.requested_by),
+        "cancel_requested": job.cancel_requested,
+        "version": job.version,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use pressluft_proto::v1::JobType;
+    use prost_types::Timestamp;
+
+    use super::*;
+
+    fn running() -> Job {
+        Job {
+            id: "j1".into(),
+            r#type: JobType::NodeProvision as i32,
+            status: JobStatus::Running as i32,
+            node_id: "n1".into(),
+            summary: "provision web-1".into(),
+            attempt: 1,
+            max_attempts: 3,
+            create_time: Some(Timestamp {
+                seconds: 1_764_091_743,
+                nanos: 0,
+            }),
+            start_time: Some(Timestamp {
+                seconds: 1_764_091_744,
+                nanos: 0,
+            }),
+            progress: Some(JobProgress {
+                current_step: 3,
+                total_steps: 12,
+                step_name: "install nginx".into(),
+            }),
+            requested_by: "ada@example.com".into(),
+            version: 4,
+            ..Job::default()
+        }
+    }
+
+    fn failed() -> Job {
+        Job {
+            id: "j2".into(),
+            r#type: JobType::SiteCreate as i32,
+            status: JobStatus::Failed as i32,
+            site_id: "s1".into(),
+            error_code: "PLAYBOOK_FAILED".into(),
+            error_message: "task failed".into(),
+            attempt: 3,
+            max_attempts: 3,
+            ..Job::default()
+        }
+    }
+
+    #[test]
+    fn table_shows_type_status_and_step() {
+        assert_eq!(
+            jobs_table(&[running(), failed()]),
+            "ID  TYPE            STATUS   STEP  CREATED               SUMMARY\n\
+             j1  node_provision  running  3/12  2025-11-25T17:29:03Z  provision web-1\n\
+             j2  site_create     failed   -     -                     -\n"
+        );
+    }
+
+    #[test]
+    fn details_show_progress_and_errors() {
+        let text = job_details(&running());
+        assert!(
+            text.contains("Step:          3/12 install nginx\n"),
+            "{text}"
+        );
+        assert!(text.contains("Attempt:       1/3\n"), "{text}");
+        assert!(!text.contains("Error"), "{text}");
+        assert!(!text.contains("Site:"), "{text}");
+
+        let text = job_details(&failed());
+        assert!(
+            text.contains("Error:         PLAYBOOK_FAILED: task failed\n"),
+            "{text}"
+        );
+        assert!(text.contains("Step:          -\n"), "{text}");
+
+        let cancelling = Job {
+            cancel_requested: true,
+            ..running()
+        };
+        assert!(job_details(&cancelling).contains("Status:        running (cancel requested)\n"));
+    }
+
+    #[test]
+    fn json_has_typed_fields() {
+        let value = job_json(&running());
+        assert_eq!(value["type"], "node_provision");
+        assert_eq!(value["status"], "running");
+        assert_eq!(value["site_id"], Value::Null);
+        assert_eq!(value["node_id"], "n1");
+        assert_eq!(value["start_time"], "2025-11-25T17:29:04Z");
+        assert_eq!(value["finish_time"], Value::Null);
+        assert_eq!(value["progress"]["total_steps"], 12);
+        assert_eq!(job_json(&failed())["error_code"], "PLAYBOOK_FAILED");
+    }
+
+    #[test]
+    fn every_status_filter_maps_to_its_proto_value() {
+        for arg in StatusArg::value_variants() {
+            let name = arg
+                .to_possible_value()
+                .expect("visible")
+                .get_name()
+                .to_owned();
+            assert_eq!(job_status(JobStatus::from(*arg) as i32), name);
+        }
+    }
+}

@@ -1,0 +1,311 @@
+//! `node list|show|add|provision|key`.
+
+use clap::{Args, Subcommand};
+use pressluft_client::labels::{node_status, short_time};
+use pressluft_proto::v1::{
+    CreateNodeRequest, GetControlPlaneKeyRequest, GetControlPlaneKeyResponse, GetNodeRequest,
+    ListNodesRequest, Node, ProvisionNodeRequest,
+};
+use serde_json::{Value, json};
+
+use crate::error::CliError;
+use crate::global::Ctx;
+use crate::output::{Details, Table, opt_str, or_dash, time, yes_no};
+
+/// Page size for listing everything (the server's maximum).
+const PAGE_SIZE: i32 = 500;
+
+/// Subcommands of `pressluft node`.
+#[derive(Debug, Subcommand)]
+pub enum NodeCommand {
+    /// List all nodes
+    List,
+    /// Show one node
+    Show {
+        /// Node id
+        id: String,
+    },
+    /// Register a node and pin its SSH host key
+    Add(AddArgs),
+    /// Start a node_provision job installing and hardening the web stack
+    Provision {
+        /// Node id
+        id: String,
+    },
+    /// Print the control plane's SSH public key, to add to a node's authorized_keys
+    Key,
+}
+
+/// Arguments of `pressluft node add`.
+#[derive(Debug, Args)]
+pub struct AddArgs {
+    /// Unique name (lowercase letters, digits, hyphens)
+    #[arg(long)]
+    pub name: String,
+    /// Hostname or IP address to reach the node over SSH
+    #[arg(long)]
+    pub hostname: String,
+    /// SSH port [default: 22]
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// SSH user, root or one with passwordless sudo [default: root]
+    #[arg(long)]
+    pub user: Option<String>,
+    /// Public IP address domains must resolve to [default: the hostname, if an IP]
+    #[arg(long, value_name = "IP")]
+    pub public_ip: Option<String>,
+    /// This is the control plane's own host (still managed over SSH)
+    #[arg(long)]
+    pub local: bool,
+    /// Host key to pin ("ssh-ed25519 AAAA..."); without it the key presented now is pinned
+    #[arg(long, value_name = "KEY")]
+    pub host_key: Option<String>,
+}
+
+/// Runs a `node` subcommand.
+pub async fn run(ctx: &Ctx, command: NodeCommand) -> Result<(), CliError> {
+    let mut clients = ctx.clients().await?;
+    match command {
+        NodeCommand::List => {
+            let mut nodes = Vec::new();
+            let mut page_token = String::new();
+            loop {
+                let page = clients
+                    .node
+                    .list_nodes(ListNodesRequest {
+                        page_size: PAGE_SIZE,
+                        page_token,
+                        statuses: Vec::new(),
+                    })
+                    .await?
+                    .into_inner();
+                nodes.extend(page.nodes);
+                if page.next_page_token.is_empty() {
+                    break;
+                }
+                page_token = page.next_page_token;
+            }
+            ctx.emit(
+                || nodes_table(&nodes),
+                || json!({ "nodes": nodes.iter().map(node_json).collect::<Vec<_>>() }),
+            )
+        }
+        NodeCommand::Show { id } => {
+            let node = clients
+                .node
+                .get_node(GetNodeRequest { node_id: id })
+                .await?
+                .into_inner()
+                .node
+                .unwrap_or_default();
+            ctx.emit(|| node_details(&node), || node_json(&node))
+        }
+        NodeCommand::Add(args) => {
+            let node = clients
+                .node
+                .create_node(CreateNodeRequest {
+                    name: args.name,
+                    hostname: args.hostname,
+                    ssh_port: args.port.map(u32::from).unwrap_or_default(),
+                    ssh_user: args.user.unwrap_or_default(),
+                    public_ip: args.public_ip.unwrap_or_default(),
+                    is_local: args.local,
+                    host_key: args.host_key.unwrap_or_default(),
+                })
+                .await?
+                .into_inner()
+                .node
+                .unwrap_or_default();
+            ctx.emit(|| node_details(&node), || node_json(&node))
+        }
+        NodeCommand::Provision { id } => {
+            let job = clients
+                .node
+                .provision_node(ProvisionNodeRequest {
+                    node_id: id,
+                    expected_version: 0,
+                })
+                .await?
+                .into_inner()
+                .job
+                .unwrap_or_default();
+            ctx.emit(
+                || crate::job::job_details(&job),
+                || crate::job::job_json(&job),
+            )
+        }
+        NodeCommand::Key => {
+            let key = clients
+                .node
+                .get_control_plane_key(GetControlPlaneKeyRequest {})
+                .await?
+                .into_inner();
+            ctx.emit(|| key_text(&key), || key_json(&key))
+        }
+    }
+}
+
+fn nodes_table(nodes: &[Node]) -> String {
+    let mut table = Table::new(["ID", "NAME", "HOSTNAME", "STATUS", "PHP", "LAST SEEN"]);
+    for node in nodes {
+        table.row([
+            node.id.clone(),
+            node.name.clone(),
+            node.hostname.clone(),
+            node_status(node.status),
+            or_dash(&node.php_versions.join(",")),
+            short_time(node.last_seen_time.as_ref()),
+        ]);
+    }
+    table.render()
+}
+
+fn node_details(node: &Node) -> String {
+    Details::new()
+        .field("ID", &node.id)
+        .field("Name", &node.name)
+        .field("Status", node_status(node.status))
+        .field_if("Message", &node.status_message)
+        .field(
+            "SSH",
+            format!("{}@{}:{}", node.ssh_user, node.hostname, node.ssh_port),
+        )
+        .field("Public IP", or_dash(&node.public_ip))
+        .field("Local", yes_no(node.is_local))
+        .field("Host key", or_dash(&node.host_key_fingerprint))
+        .field("PHP", or_dash(&node.php_versions.join(", ")))
+        .field("Last seen", short_time(node.last_seen_time.as_ref()))
+        .field("Created", short_time(node.create_time.as_ref()))
+        .field("Updated", short_time(node.update_time.as_ref()))
+        .field("Version", node.version.to_string())
+        .render()
+}
+
+/// A node as JSON.
+pub fn node_json(node: &Node) -> Value {
+    json!({
+        "id": node.id,
+        "name": node.name,
+        "hostname": node.hostname,
+        "ssh_port": node.ssh_port,
+        "ssh_user": node.ssh_user,
+        "public_ip": opt_str(&node.public_ip),
+        "is_local": node.is_local,
+        "host_key": opt_str(&node.host_key),
+        "host_key_fingerprint": opt_str(&node.host_key_fingerprint),
+        "status": node_status(node.status),
+        "status_message": opt_str(&node.status_message),
+        "php_versions": node.php_versions,
+        "last_seen_time": time(node.last_seen_time.as_ref()),
+        "create_time": time(node.create_time.as_ref()),
+        "update_time": time(node.update_time.as_ref()),
+        "version": node.version,
+    })
+}
+
+/// The key line first, so `pressluft node key | head -1 >> authorized_keys` works.
+fn key_text(key: &GetControlPlaneKeyResponse) -> String {
+    format!(
+        "{}\nFingerprint: {}\n",
+        crate::output::clean(&key.public_key),
+        crate::output::clean(&key.fingerprint)
+    )
+}
+
+fn key_json(key: &GetControlPlaneKeyResponse) -> Value {
+    json!({ "public_key": key.public_key, "fingerprint": key.fingerprint })
+}
+
+#[cfg(test)]
+mod tests {
+    use pressluft_proto::v1::NodeStatus;
+    use prost_types::Timestamp;
+
+    use super::*;
+
+    fn node() -> Node {
+        Node {
+            id: "6f1c".into(),
+            name: "web-1".into(),
+            hostname: "10.0.0.5".into(),
+            ssh_port: 22,
+            ssh_user: "root".into(),
+            public_ip: "203.0.113.5".into(),
+            is_local: false,
+            host_key: "ssh-ed25519 AAAA".into(),
+            host_key_fingerprint: "SHA256:abc".into(),
+            status: NodeStatus::Active as i32,
+            status_message: String::new(),
+            php_versions: vec!["8.2".into(), "8.3".into()],
+            last_seen_time: Some(Timestamp {
+                seconds: 1_764_091_743,
+                nanos: 250_000_000,
+            }),
+            create_time: Some(Timestamp {
+                seconds: 1_764_000_000,
+                nanos: 0,
+            }),
+            update_time: None,
+            version: 3,
+        }
+    }
+
+    #[test]
+    fn table_lists_one_row_per_node() {
+        let pending = Node {
+            id: "7a2d".into(),
+            name: "db".into(),
+            hostname: "db.example.com".into(),
+            status: NodeStatus::Pending as i32,
+            ..Node::default()
+        };
+        assert_eq!(
+            nodes_table(&[node(), pending]),
+            "ID    NAME   HOSTNAME        STATUS   PHP      LAST SEEN\n\
+             6f1c  web-1  10.0.0.5        active   8.2,8.3  2025-11-25T17:29:03Z\n\
+             7a2d  db     db.example.com  pending  -        -\n"
+        );
+        assert_eq!(
+            nodes_table(&[]),
+            "ID  NAME  HOSTNAME  STATUS  PHP  LAST SEEN\n"
+        );
+    }
+
+    #[test]
+    fn details_show_connection_and_status() {
+        let text = node_details(&node());
+        assert!(
+            text.starts_with("ID:         6f1c\nName:       web-1\n"),
+            "{text}"
+        );
+        assert!(text.contains("Status:     active\n"), "{text}");
+        assert!(text.contains("SSH:        root@10.0.0.5:22\n"), "{text}");
+        assert!(text.contains("Updated:    -\n"), "{text}");
+        assert!(!text.contains("Message"), "{text}");
+    }
+
+    #[test]
+    fn json_uses_lowercase_statuses_rfc3339_and_nulls() {
+        let value = node_json(&node());
+        assert_eq!(value["status"], "active");
+        assert_eq!(value["last_seen_time"], "2025-11-25T17:29:03.250Z");
+        assert_eq!(value["update_time"], Value::Null);
+        assert_eq!(value["status_message"], Value::Null);
+        assert_eq!(value["php_versions"], json!(["8.2", "8.3"]));
+        assert_eq!(value["ssh_port"], 22);
+        assert_eq!(value["version"], 3);
+    }
+
+    #[test]
+    fn key_prints_the_authorized_keys_line_first() {
+        let key = GetControlPlaneKeyResponse {
+            public_key: "ssh-ed25519 AAAAC3 pressluft".into(),
+            fingerprint: "SHA256:xyz".into(),
+        };
+        assert_eq!(
+            key_text(&key),
+            "ssh-ed25519 AAAAC3 pressluft\nFingerprint: SHA256:xyz\n"
+        );
+        assert_eq!(key_json(&key)["fingerprint"], "SHA256:xyz");
+    }
+}

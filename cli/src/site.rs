@@ -1,0 +1,355 @@
+//! `site list|show|create`.
+
+use clap::{Args, Subcommand};
+use pressluft_client::labels::{
+    drift_status, environment_kind, environment_status, job_status, job_type, short_time,
+    site_status,
+};
+use pressluft_proto::v1::{
+    CreateSiteRequest, CreateSiteResponse, Environment, GetSiteRequest, ListSitesRequest, Site,
+};
+use serde_json::{Value, json};
+
+use crate::error::CliError;
+use crate::global::Ctx;
+use crate::output::{Details, Table, opt_str, or_dash, time};
+
+/// Page size for listing everything (the server's maximum).
+const PAGE_SIZE: i32 = 500;
+
+/// Subcommands of `pressluft site`.
+#[derive(Debug, Subcommand)]
+pub enum SiteCommand {
+    /// List all sites
+    List,
+    /// Show one site with its environments
+    Show {
+        /// Site id
+        id: String,
+    },
+    /// Create a site and start the site_create job installing WordPress
+    Create(CreateArgs),
+}
+
+/// Arguments of `pressluft site create`.
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// Human-readable name
+    #[arg(long)]
+    pub name: String,
+    /// Unique DNS-safe slug (lowercase letters, digits, hyphens; 1-40 characters)
+    #[arg(long)]
+    pub slug: String,
+    /// Node id for the production environment [default: the settings' default node]
+    #[arg(long, value_name = "ID")]
+    pub node: Option<String>,
+    /// PHP version, e.g. 8.3 [default: the settings' default]
+    #[arg(long, value_name = "VERSION")]
+    pub php: Option<String>,
+    /// WordPress version to install [default: latest]
+    #[arg(long, value_name = "VERSION")]
+    pub wp_version: Option<String>,
+    /// Email of the first WordPress administrator
+    #[arg(long, value_name = "EMAIL")]
+    pub admin_email: Option<String>,
+}
+
+/// Runs a `site` subcommand.
+pub async fn run(ctx: &Ctx, command: SiteCommand) -> Result<(), CliError> {
+    let mut clients = ctx.clients().await?;
+    match command {
+        SiteCommand::List => {
+            let mut sites = Vec::new();
+            let mut page_token = String::new();
+            loop {
+                let page = clients
+                    .site
+                    .list_sites(ListSitesRequest {
+                        page_size: PAGE_SIZE,
+                        page_token,
+                        show_deleted: false,
+                    })
+                    .await?
+                    .into_inner();
+                sites.extend(page.sites);
+                if page.next_page_token.is_empty() {
+                    break;
+                }
+                page_token = page.next_page_token;
+            }
+            ctx.emit(
+                || sites_table(&sites),
+                || json!({ "sites": sites.iter().map(site_json).collect::<Vec<_>>() }),
+            )
+        }
+        SiteCommand::Show { id } => {
+            let site = clients
+                .site
+                .get_site(GetSiteRequest { site_id: id })
+                .await?
+                .into_inner()
+                .site
+                .unwrap_or_default();
+            ctx.emit(|| site_details(&site), || site_json(&site))
+        }
+        SiteCommand::Create(args) => {
+            let response = clients
+                .site
+                .create_site(CreateSiteRequest {
+                    name: args.name,
+                    slug: args.slug,
+                    node_id: args.node.unwrap_or_default(),
+                    php_version: args.php.unwrap_or_default(),
+                    wordpress_version: args.wp_version.unwrap_or_default(),
+                    title: String::new(),
+                    admin_email: args.admin_email.unwrap_or_default(),
+                    admin_user: String::new(),
+                })
+                .await?
+                .into_inner();
+            ctx.emit(|| created_text(&response), || created_json(&response))
+        }
+    }
+}
+
+/// The URL of the site's production environment, if it has one yet.
+fn production_url(site: &Site) -> &str {
+    site.environments
+        .iter()
+        .find(|env| env.id == site.production_environment_id)
+        .map_or("", |env| env.url.as_str())
+}
+
+fn sites_table(sites: &[Site]) -> String {
+    let mut table = Table::new(["ID", "SLUG", "NAME", "STATUS", "URL"]);
+    for site in sites {
+        table.row([
+            site.id.clone(),
+            site.slug.clone(),
+            site.name.clone(),
+            site_status(site.status),
+            or_dash(production_url(site)),
+        ]);
+    }
+    table.render()
+}
+
+fn site_fields(site: &Site) -> Details {
+    Details::new()
+        .field("ID", &site.id)
+        .field("Slug", &site.slug)
+        .field("Name", &site.name)
+        .field("Status", site_status(site.status))
+        .field("URL", or_dash(production_url(site)))
+        .field("Created", short_time(site.create_time.as_ref()))
+        .field("Updated", short_time(site.update_time.as_ref()))
+        .field("Version", site.version.to_string())
+}
+
+fn site_details(site: &Site) -> String {
+    let mut text = site_fields(site).render();
+    text.push_str("\nEnvironments:\n");
+    let mut table = Table::new(["ID", "NAME", "KIND", "STATUS", "NODE", "PHP", "URL"]);
+    for env in &site.environments {
+        table.row([
+            env.id.clone(),
+            env.name.clone(),
+            environment_kind(env.kind),
+            environment_status(env.status),
+            or_dash(&env.node_id),
+            or_dash(&env.php_version),
+            or_dash(&env.url),
+        ]);
+    }
+    text.push_str(&table.render());
+    text
+}
+
+fn created_text(response: &CreateSiteResponse) -> String {
+    let site = response.site.clone().unwrap_or_default();
+    let job = response.job.clone().unwrap_or_default();
+    let mut details = site_fields(&site);
+    if !job.id.is_empty() {
+        details = details.field(
+            "Job",
+            format!(
+                "{} ({}, {})",
+                job.id,
+                job_type(job.r#type),
+                job_status(job.status)
+            ),
+        );
+    }
+    details.render()
+}
+
+fn created_json(response: &CreateSiteResponse) -> Value {
+    json!({
+        "site": response.site.as_ref().map(site_json),
+        "environment": response.environment.as_ref().map(environment_json),
+        "job": response.job.as_ref().map(crate::job::job_json),
+    })
+}
+
+/// A site, with its environments, as JSON.
+pub fn site_json(site: &Site) -> Value {
+    json!({
+        "id": site.id,
+        "name": site.name,
+        "slug": site.slug,
+        "status": site_status(site.status),
+        "production_environment_id": opt_str(&site.production_environment_id),
+        "environments": site.environments.iter().map(environment_json).collect::<Vec<_>>(),
+        "create_time": time(site.create_time.as_ref()),
+        "update_time": time(site.update_time.as_ref()),
+        "version": site.version,
+    })
+}
+
+/// An environment as JSON.
+pub fn environment_json(env: &Environment) -> Value {
+    json!({
+        "id": env.id,
+        "site_id": env.site_id,
+        "name": env.name,
+        "kind": environment_kind(env.kind),
+        "status": environment_status(env.status),
+        "status_message": opt_str(&env.status_message),
+        "node_id": opt_str(&env.node_id),
+        "linux_user": opt_str(&env.linux_user),
+        "linux_uid": env.linux_uid,
+        "db_name": opt_str(&env.db_name),
+        "php_version": opt_str(&env.php_version),
+        "preview_url": opt_str(&env.preview_url),
+        "primary_domain": opt_str(&env.primary_domain),
+        "url": opt_str(&env.url),
+        "current_release_id": opt_str(&env.current_release_id),
+        "source_environment_id": opt_str(&env.source_environment_id),
+        "drift_status": drift_status(env.drift_status),
+        "drift_check_time": time(env.drift_check_time.as_ref()),
+        "cache": env.cache.as_ref().map(|cache| json!({
+            "page_cache": cache.page_cache,
+            "object_cache": cache.object_cache,
+        })),
+        "last_backup_time": time(env.last_backup_time.as_ref()),
+        "root_path": opt_str(&env.root_path),
+        "create_time": time(env.create_time.as_ref()),
+        "update_time": time(env.update_time.as_ref()),
+        "version": env.version,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use pressluft_proto::v1::{
+        EnvironmentKind, EnvironmentStatus, Job, JobStatus, JobType, SiteStatus,
+    };
+    use prost_types::Timestamp;
+
+    use super::*;
+
+    fn site() -> Site {
+        Site {
+            id: "s1".into(),
+            name: "My Blog".into(),
+            slug: "blog".into(),
+            status: SiteStatus::Active as i32,
+            production_environment_id: "e1".into(),
+            environments: vec![
+                Environment {
+                    id: "e1".into(),
+                    site_id: "s1".into(),
+                    name: "production".into(),
+                    kind: EnvironmentKind::Production as i32,
+                    status: EnvironmentStatus::Active as i32,
+                    node_id: "n1".into(),
+                    php_version: "8.3".into(),
+                    url: "https://blog.example.com".into(),
+                    ..Environment::default()
+                },
+                Environment {
+                    id: "e2".into(),
+                    site_id: "s1".into(),
+                    name: "staging".into(),
+                    kind: EnvironmentKind::Staging as i32,
+                    status: EnvironmentStatus::Cloning as i32,
+                    node_id: "n1".into(),
+                    ..Environment::default()
+                },
+            ],
+            create_time: Some(Timestamp {
+                seconds: 1_764_091_743,
+                nanos: 0,
+            }),
+            update_time: None,
+            version: 2,
+        }
+    }
+
+    #[test]
+    fn table_shows_the_production_url() {
+        let creating = Site {
+            id: "s2".into(),
+            name: "Shop".into(),
+            slug: "shop".into(),
+            status: SiteStatus::Creating as i32,
+            ..Site::default()
+        };
+        assert_eq!(
+            sites_table(&[site(), creating]),
+            "ID  SLUG  NAME     STATUS    URL\n\
+             s1  blog  My Blog  active    https://blog.example.com\n\
+             s2  shop  Shop     creating  -\n"
+        );
+    }
+
+    #[test]
+    fn details_list_the_environments() {
+        let text = site_details(&site());
+        assert!(text.starts_with("ID:       s1\nSlug:     blog\n"), "{text}");
+        assert!(
+            text.contains("URL:      https://blog.example.com\n"),
+            "{text}"
+        );
+        assert!(
+            text.ends_with(
+                "Environments:\n\
+                 ID  NAME        KIND        STATUS   NODE  PHP  URL\n\
+                 e1  production  production  active   n1    8.3  https://blog.example.com\n\
+                 e2  staging     staging     cloning  n1    -    -\n"
+            ),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn json_nests_environments_with_lowercase_enums() {
+        let value = site_json(&site());
+        assert_eq!(value["status"], "active");
+        assert_eq!(value["create_time"], "2025-11-25T17:29:03Z");
+        assert_eq!(value["update_time"], Value::Null);
+        assert_eq!(value["environments"][0]["kind"], "production");
+        assert_eq!(value["environments"][1]["status"], "cloning");
+        assert_eq!(value["environments"][1]["url"], Value::Null);
+        assert_eq!(value["environments"][0]["drift_status"], "unspecified");
+    }
+
+    #[test]
+    fn create_output_names_the_job() {
+        let response = CreateSiteResponse {
+            site: Some(site()),
+            environment: site().environments.first().cloned(),
+            job: Some(Job {
+                id: "j1".into(),
+                r#type: JobType::SiteCreate as i32,
+                status: JobStatus::Queued as i32,
+                ..Job::default()
+            }),
+        };
+        assert!(created_text(&response).ends_with("Job:      j1 (site_create, queued)\n"));
+        let value = created_json(&response);
+        assert_eq!(value["job"]["type"], "site_create");
+        assert_eq!(value["environment"]["id"], "e1");
+        assert_eq!(value["site"]["slug"], "blog");
+    }
+}
