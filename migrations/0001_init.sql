@@ -187,6 +187,7 @@ CREATE TABLE jobs (
     lease_owner         TEXT,
     heartbeat_at        INTEGER,
     lease_expires_at    INTEGER,
+    runner_pid          INTEGER,            -- process group of the running playbook (crash clean-up)
     cancel_requested    INTEGER NOT NULL DEFAULT 0 CHECK (cancel_requested IN (0, 1)),
     progress_current    INTEGER NOT NULL DEFAULT 0,
     progress_total      INTEGER NOT NULL DEFAULT 0,

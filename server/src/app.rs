@@ -10,8 +10,10 @@ use tokio_util::sync::CancellationToken;
 use crate::auth::LoginLimiter;
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::executor::{AnsibleConfig, AnsibleExecutor, Executor};
+use crate::queue::{RetryPolicy, Scheduler, SchedulerConfig, Worker, WorkerConfig};
 use crate::secrets::{SecretBox, SecretsDir};
-use crate::store::Store;
+use crate::store::{JobDefaults, Store};
 
 /// State shared by every request handler.
 #[derive(Debug)]
@@ -30,7 +32,12 @@ pub struct AppState {
 impl AppState {
     /// Opens the database and secrets named by `config`.
     pub async fn open(config: Config, shutdown: CancellationToken) -> Result<Arc<Self>> {
-        let store = Store::open(&config.database_path()).await?;
+        let store = Store::open(&config.database_path())
+            .await?
+            .with_job_defaults(JobDefaults {
+                max_attempts: config.jobs.max_attempts,
+                timeout_secs: i64::try_from(config.jobs.timeout.as_secs()).unwrap_or(1800),
+            });
         let secrets_dir = SecretsDir::open(&config.secrets_dir)?;
         let secret_box = secrets_dir.secret_box()?;
         let key = secrets_dir.ssh_key()?;
@@ -57,13 +64,63 @@ impl AppState {
 pub struct App;
 
 impl App {
-    /// Serves gRPC, grpc-web, health and reflection on `listener` until `shutdown` fires.
+    /// Serves gRPC, grpc-web, health and reflection on `listener`, and runs the job worker and
+    /// scheduler, until `shutdown` fires.
     pub async fn run(
         config: Config,
         listener: TcpListener,
         shutdown: CancellationToken,
     ) -> Result<()> {
         let state = AppState::open(config, shutdown.clone()).await?;
+        let executor = AnsibleExecutor::new(AnsibleConfig {
+            playbooks_dir: state.config.playbooks_dir.clone(),
+            program: state.config.ansible_playbook.clone(),
+            ssh_key: state.secrets_dir.ssh_key_path(),
+            kill_grace: state.config.jobs.kill_grace,
+            max_log_lines: state.config.jobs.max_log_lines,
+        });
+        Self::run_with_executor(state, Arc::new(executor), listener, shutdown).await
+    }
+
+    /// Like [`App::run`] with a given executor (benchmarks and queue tests use a no-op one).
+    pub async fn run_with_executor(
+        state: Arc<AppState>,
+        executor: Arc<dyn Executor>,
+        listener: TcpListener,
+        shutdown: CancellationToken,
+    ) -> Result<()> {
+        let tasks = tokio_util::task::TaskTracker::new();
+        let jobs = &state.config.jobs;
+        let worker = Worker::new(
+            state.clone(),
+            executor,
+            WorkerConfig {
+                max_concurrent: jobs.max_concurrent,
+                max_per_node: jobs.max_per_node,
+                lease: jobs.lease,
+                heartbeat: jobs.heartbeat,
+                poll: jobs.poll,
+                retry: RetryPolicy {
+                    backoff: jobs.retry_backoff.clone(),
+                },
+                ..WorkerConfig::default()
+            },
+        );
+        if jobs.run_workers {
+            tasks.spawn(worker.run(shutdown.clone()));
+        }
+        let scheduler = Scheduler::new(
+            state.clone(),
+            SchedulerConfig {
+                tick: jobs.scheduler_tick,
+                cleanup_every: jobs.backup_cleanup_every,
+            },
+        );
+        if jobs.run_workers {
+            tasks.spawn(scheduler.run(shutdown.clone()));
+        }
+        tasks.close();
+
         let router = crate::api::router(state.clone()).await;
         let addr = listener
             .local_addr()
@@ -80,6 +137,11 @@ impl App {
                 shutdown.cancelled().await;
                 tokio::time::sleep(Duration::from_secs(10)).await;
             } => tracing::warn!("shutdown grace period over; closing remaining connections"),
+        }
+        // Running jobs stop their playbooks and queue themselves again before the store closes.
+        let grace = state.config.jobs.kill_grace + Duration::from_secs(5);
+        if tokio::time::timeout(grace, tasks.wait()).await.is_err() {
+            tracing::warn!("background tasks did not stop in time");
         }
         state.store.pool().close().await;
         tracing::info!("pressluft-server stopped");

@@ -27,6 +27,121 @@ pub struct Config {
     pub login_window: Duration,
     /// Timeout of the SSH host-key scan at node registration.
     pub ssh_connect_timeout: Duration,
+    /// Directory with `ansible.cfg` and one playbook per job type.
+    pub playbooks_dir: PathBuf,
+    /// The `ansible-playbook` program.
+    pub ansible_playbook: PathBuf,
+    /// Job engine settings.
+    pub jobs: JobsConfig,
+}
+
+/// Job engine settings (SPEC section 5 defaults).
+#[derive(Debug, Clone)]
+pub struct JobsConfig {
+    /// Run the worker and scheduler. Off, the server accepts and shows jobs but starts none
+    /// (maintenance, or API tests that look at queued jobs).
+    pub run_workers: bool,
+    pub max_concurrent: usize,
+    pub max_per_node: u32,
+    pub max_attempts: i64,
+    pub timeout: Duration,
+    pub retry_backoff: Vec<Duration>,
+    pub lease: Duration,
+    pub heartbeat: Duration,
+    pub poll: Duration,
+    pub kill_grace: Duration,
+    pub max_log_lines: usize,
+    pub scheduler_tick: Duration,
+    pub backup_cleanup_every: Duration,
+}
+
+impl Default for JobsConfig {
+    fn default() -> Self {
+        Self {
+            run_workers: true,
+            max_concurrent: 4,
+            max_per_node: 2,
+            max_attempts: 3,
+            timeout: Duration::from_mins(30),
+            retry_backoff: vec![
+                Duration::from_mins(1),
+                Duration::from_mins(5),
+                Duration::from_mins(15),
+            ],
+            lease: Duration::from_secs(30),
+            heartbeat: Duration::from_secs(10),
+            poll: Duration::from_secs(5),
+            kill_grace: Duration::from_secs(10),
+            max_log_lines: 5000,
+            scheduler_tick: Duration::from_secs(30),
+            backup_cleanup_every: Duration::from_hours(6),
+        }
+    }
+}
+
+/// The `[jobs]` table of the TOML file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobsFile {
+    pub run_workers: Option<bool>,
+    pub max_concurrent: Option<usize>,
+    pub max_per_node: Option<u32>,
+    pub max_attempts: Option<i64>,
+    pub timeout_secs: Option<u64>,
+    pub retry_backoff_secs: Option<Vec<u64>>,
+    pub lease_secs: Option<u64>,
+    pub heartbeat_secs: Option<u64>,
+    pub poll_secs: Option<u64>,
+    pub kill_grace_secs: Option<u64>,
+    pub max_log_lines: Option<usize>,
+    pub scheduler_tick_secs: Option<u64>,
+    pub backup_cleanup_every_secs: Option<u64>,
+}
+
+impl JobsFile {
+    fn apply(self, mut c: JobsConfig) -> JobsConfig {
+        let secs = Duration::from_secs;
+        if let Some(v) = self.run_workers {
+            c.run_workers = v;
+        }
+        if let Some(v) = self.max_concurrent {
+            c.max_concurrent = v;
+        }
+        if let Some(v) = self.max_per_node {
+            c.max_per_node = v;
+        }
+        if let Some(v) = self.max_attempts {
+            c.max_attempts = v;
+        }
+        if let Some(v) = self.timeout_secs {
+            c.timeout = secs(v);
+        }
+        if let Some(v) = self.retry_backoff_secs {
+            c.retry_backoff = v.into_iter().map(secs).collect();
+        }
+        if let Some(v) = self.lease_secs {
+            c.lease = secs(v);
+        }
+        if let Some(v) = self.heartbeat_secs {
+            c.heartbeat = secs(v);
+        }
+        if let Some(v) = self.poll_secs {
+            c.poll = secs(v);
+        }
+        if let Some(v) = self.kill_grace_secs {
+            c.kill_grace = secs(v);
+        }
+        if let Some(v) = self.max_log_lines {
+            c.max_log_lines = v;
+        }
+        if let Some(v) = self.scheduler_tick_secs {
+            c.scheduler_tick = secs(v);
+        }
+        if let Some(v) = self.backup_cleanup_every_secs {
+            c.backup_cleanup_every = secs(v);
+        }
+        c
+    }
 }
 
 /// The TOML file's shape; every field optional.
@@ -40,6 +155,9 @@ pub struct FileConfig {
     pub login_max_failures: Option<u32>,
     pub login_window_secs: Option<u64>,
     pub ssh_connect_timeout_secs: Option<u64>,
+    pub playbooks_dir: Option<PathBuf>,
+    pub ansible_playbook: Option<PathBuf>,
+    pub jobs: Option<JobsFile>,
 }
 
 /// Overrides from flags and environment variables.
@@ -48,6 +166,17 @@ pub struct Overrides {
     pub listen_addr: Option<String>,
     pub data_dir: Option<PathBuf>,
     pub secrets_dir: Option<PathBuf>,
+    pub playbooks_dir: Option<PathBuf>,
+}
+
+/// Where playbooks are when nothing says: `./playbooks` in a checkout, else the installed copy.
+pub fn default_playbooks_dir() -> PathBuf {
+    let local = PathBuf::from("playbooks");
+    if local.join("ansible.cfg").is_file() {
+        local.canonicalize().unwrap_or(local)
+    } else {
+        PathBuf::from("/usr/share/pressluft/playbooks")
+    }
 }
 
 /// A configuration error naming its field.
@@ -117,6 +246,15 @@ impl Config {
             login_max_failures: file.login_max_failures.unwrap_or(5),
             login_window: Duration::from_secs(file.login_window_secs.unwrap_or(300)),
             ssh_connect_timeout: Duration::from_secs(file.ssh_connect_timeout_secs.unwrap_or(10)),
+            playbooks_dir: overrides
+                .playbooks_dir
+                .clone()
+                .or(file.playbooks_dir)
+                .unwrap_or_else(default_playbooks_dir),
+            ansible_playbook: file
+                .ansible_playbook
+                .unwrap_or_else(|| PathBuf::from("ansible-playbook")),
+            jobs: file.jobs.unwrap_or_default().apply(JobsConfig::default()),
         };
         config.validate()?;
         Ok(config)
@@ -148,6 +286,34 @@ impl Config {
         }
         if self.data_dir.as_os_str().is_empty() {
             return Err(config_error("data_dir", "must not be empty"));
+        }
+        let j = &self.jobs;
+        if j.max_concurrent == 0 {
+            return Err(config_error("jobs.max_concurrent", "must be at least 1"));
+        }
+        if j.max_per_node == 0 {
+            return Err(config_error("jobs.max_per_node", "must be at least 1"));
+        }
+        if !(1..=20).contains(&j.max_attempts) {
+            return Err(config_error("jobs.max_attempts", "must be 1-20"));
+        }
+        if j.timeout.is_zero() {
+            return Err(config_error("jobs.timeout_secs", "must be at least 1"));
+        }
+        if j.retry_backoff.is_empty() {
+            return Err(config_error(
+                "jobs.retry_backoff_secs",
+                "must list at least one delay",
+            ));
+        }
+        if j.lease.is_zero() || j.heartbeat.is_zero() || j.heartbeat * 2 > j.lease {
+            return Err(config_error(
+                "jobs.heartbeat_secs",
+                "must be positive and at most half of jobs.lease_secs",
+            ));
+        }
+        if j.poll.is_zero() || j.scheduler_tick.is_zero() || j.backup_cleanup_every.is_zero() {
+            return Err(config_error("jobs.poll_secs", "periods must be positive"));
         }
         Ok(())
     }

@@ -52,6 +52,7 @@ reasons! {
     JobNotCancellable => "JOB_NOT_CANCELLABLE",
     NoDefaultNode => "NO_DEFAULT_NODE",
     NodeQueryTimeout => "NODE_QUERY_TIMEOUT",
+    BackupTargetMissing => "BACKUP_TARGET_MISSING",
     NotImplemented => "NOT_IMPLEMENTED",
     Internal => "INTERNAL",
 }

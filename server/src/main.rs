@@ -28,6 +28,9 @@ struct Cli {
     /// Secrets directory (master key, SSH key).
     #[arg(long, env = "PRESSLUFT_SECRETS_DIR", global = true)]
     secrets_dir: Option<PathBuf>,
+    /// Playbooks directory (default: ./playbooks in a checkout, else /usr/share/pressluft/playbooks).
+    #[arg(long, env = "PRESSLUFT_PLAYBOOKS_DIR", global = true)]
+    playbooks_dir: Option<PathBuf>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -80,6 +83,7 @@ async fn main() -> anyhow::Result<()> {
         listen_addr: cli.listen_addr.clone(),
         data_dir: cli.data_dir.clone(),
         secrets_dir: cli.secrets_dir.clone(),
+        playbooks_dir: cli.playbooks_dir.clone(),
     };
     let config = Config::load(cli.config.as_deref(), &overrides)?;
     match cli.command.unwrap_or(Command::Serve) {

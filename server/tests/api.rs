@@ -1,20 +1,10 @@
-//! API integration tests: a real tonic client against the real server on 127.0.0.1:0.
-
-// Tests favour plain, linear assertions over pedantic style.
-#![allow(
-    clippy::unwrap_used,
-    clippy::too_many_lines,
-    clippy::similar_names,
-    clippy::items_after_statements,
-    clippy::format_push_string,
-    clippy::match_same_arms
-)]
-
-mod support;
+//! API tests: a real tonic client against the real server on 127.0.0.1:0 (worker off, so
+//! queued jobs stay queued).
 
 use pressluft_proto::v1 as pb;
-use support::*;
 use tonic::Code;
+
+use crate::support::*;
 
 /// Every method of every service but Login (and health/reflection) refuses a missing or wrong
 /// token. The list comes from the contract's descriptor, so new methods are covered

@@ -42,6 +42,8 @@ pub struct JobRecord {
     pub finished_at: Option<i64>,
     pub updated_at: i64,
     pub state_version: i64,
+    /// Worker holding the lease while running.
+    pub lease_owner: Option<String>,
 }
 
 impl JobRecord {
@@ -56,7 +58,7 @@ macro_rules! job_select {
         "SELECT id, kind, status, site_id, environment_id, node_id, summary, params, attempts,
                 max_attempts, run_after, timeout_secs, cancel_requested, progress_current,
                 progress_total, progress_step, error_code, error_message, requested_by, created_at,
-                started_at, finished_at, updated_at, state_version
+                started_at, finished_at, updated_at, state_version, lease_owner
          FROM jobs"
     };
 }
@@ -203,7 +205,7 @@ impl Store {
     }
 
     /// Inserts a queued job and its first history event inside `tx`.
-    pub(super) async fn insert_job_tx(tx: &mut Tx, job: &NewJob) -> Result<JobRecord> {
+    pub(super) async fn insert_job_tx(&self, tx: &mut Tx, job: &NewJob) -> Result<JobRecord> {
         let id = JobId::new();
         let now = now();
         sqlx::query(
@@ -220,9 +222,9 @@ impl Store {
         .bind(job.node_id)
         .bind(&job.summary)
         .bind(job.params.to_string())
-        .bind(DEFAULT_MAX_ATTEMPTS)
+        .bind(self.job_defaults.max_attempts)
         .bind(now)
-        .bind(DEFAULT_TIMEOUT_SECS)
+        .bind(self.job_defaults.timeout_secs)
         .bind(&job.requested_by)
         .bind(now)
         .bind(now)
@@ -359,7 +361,7 @@ impl Store {
         .await?;
         let job = Self::job_tx(&mut tx, id).await?;
         tx.commit().await?;
-        self.notify_job(id);
+        self.notify_work(id);
         Ok(job)
     }
 

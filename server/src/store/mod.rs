@@ -8,6 +8,7 @@ mod audit;
 mod jobs;
 mod nodes;
 mod page;
+mod queue;
 mod resources;
 mod settings;
 mod sites;
@@ -24,6 +25,7 @@ pub use audit::{AuditEntry, AuditRecord};
 pub use jobs::{JobEventRecord, JobFilter, JobRecord, NewJob};
 pub use nodes::{NewNode, NodeRecord, NodeUpdate};
 pub use page::{Page, PageToken};
+pub use queue::{JobEnd, ResourceEffects};
 pub use resources::{BackupRecord, DomainRecord, DriftReportRecord, ReleaseRecord};
 pub use settings::{SettingsRecord, SettingsUpdate};
 pub use sites::{EnvironmentRecord, NewEnvironment, NewSite, SiteRecord};
@@ -43,6 +45,25 @@ pub struct Store {
     pool: SqlitePool,
     /// Ids of jobs that changed, published after each commit (for watch streams and workers).
     job_changes: tokio::sync::broadcast::Sender<JobId>,
+    /// Wakes the worker when a job may have become claimable (queued, or a running one ended).
+    work_available: std::sync::Arc<tokio::sync::Notify>,
+    job_defaults: JobDefaults,
+}
+
+/// Attempts and timeout given to new jobs.
+#[derive(Debug, Clone, Copy)]
+pub struct JobDefaults {
+    pub max_attempts: i64,
+    pub timeout_secs: i64,
+}
+
+impl Default for JobDefaults {
+    fn default() -> Self {
+        Self {
+            max_attempts: jobs::DEFAULT_MAX_ATTEMPTS,
+            timeout_secs: jobs::DEFAULT_TIMEOUT_SECS,
+        }
+    }
 }
 
 /// An open write transaction.
@@ -71,13 +92,36 @@ impl Store {
             .await
             .map_err(|e| Error::internal(format!("applying migrations: {e}")))?;
         let (job_changes, _) = tokio::sync::broadcast::channel(1024);
-        Ok(Self { pool, job_changes })
+        Ok(Self {
+            pool,
+            job_changes,
+            work_available: std::sync::Arc::new(tokio::sync::Notify::new()),
+            job_defaults: JobDefaults::default(),
+        })
+    }
+
+    /// The same store, giving new jobs these attempts and timeout.
+    #[must_use]
+    pub fn with_job_defaults(mut self, defaults: JobDefaults) -> Self {
+        self.job_defaults = defaults;
+        self
     }
 
     /// Subscribes to the ids of jobs that change from now on. A lagging receiver misses ids
     /// (and learns so from `RecvError::Lagged`): watchers re-read state from the database.
     pub fn subscribe_job_changes(&self) -> tokio::sync::broadcast::Receiver<JobId> {
         self.job_changes.subscribe()
+    }
+
+    /// The worker's wake-up signal.
+    pub fn work_available(&self) -> std::sync::Arc<tokio::sync::Notify> {
+        self.work_available.clone()
+    }
+
+    /// Publishes a change that may let a queued job start (a job was queued or ended).
+    pub fn notify_work(&self, id: JobId) {
+        self.notify_job(id);
+        self.work_available.notify_one();
     }
 
     /// Publishes that a job changed; call after the transaction committed.

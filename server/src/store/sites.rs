@@ -354,7 +354,7 @@ impl Store {
             .await?;
         job.site_id = Some(site_id);
         job.environment_id = Some(env_record.id);
-        let job = Self::insert_job_tx(&mut tx, &job).await?;
+        let job = self.insert_job_tx(&mut tx, &job).await?;
         Self::record_audit_tx(
             &mut tx,
             &AuditEntry {
@@ -370,7 +370,7 @@ impl Store {
         .await?;
         let site = Self::site_tx(&mut tx, site_id).await?;
         tx.commit().await?;
-        self.notify_job(job.id);
+        self.notify_work(job.id);
         Ok((site, env_record, job))
     }
 
@@ -418,9 +418,9 @@ impl Store {
         .await?;
         job.site_id = Some(site_id);
         job.environment_id = Some(env_record.id);
-        let job = Self::insert_job_tx(&mut tx, &job).await?;
+        let job = self.insert_job_tx(&mut tx, &job).await?;
         tx.commit().await?;
-        self.notify_job(job.id);
+        self.notify_work(job.id);
         Ok((env_record, job))
     }
 
@@ -637,9 +637,9 @@ impl Store {
         job.site_id = Some(env.site_id);
         job.environment_id = Some(env.id);
         job.node_id = env.node_id;
-        let job = Self::insert_job_tx(&mut tx, &job).await?;
+        let job = self.insert_job_tx(&mut tx, &job).await?;
         tx.commit().await?;
-        self.notify_job(job.id);
+        self.notify_work(job.id);
         Ok(job)
     }
 
@@ -687,9 +687,9 @@ impl Store {
         job.params["failed_environments"] = json!(failed);
         job.params["environments"] =
             json!(envs.iter().map(|e| e.id.to_string()).collect::<Vec<_>>());
-        let job = Self::insert_job_tx(&mut tx, &job).await?;
+        let job = self.insert_job_tx(&mut tx, &job).await?;
         tx.commit().await?;
-        self.notify_job(job.id);
+        self.notify_work(job.id);
         Ok(job)
     }
 
@@ -725,9 +725,9 @@ impl Store {
             params: json!({"previous_node_status": node.status.as_str()}),
             requested_by: actor.to_owned(),
         };
-        let job = Self::insert_job_tx(&mut tx, &job).await?;
+        let job = self.insert_job_tx(&mut tx, &job).await?;
         tx.commit().await?;
-        self.notify_job(job.id);
+        self.notify_work(job.id);
         Ok(job)
     }
 

@@ -62,10 +62,28 @@ pub struct TestServer {
 }
 
 impl TestServer {
-    /// Starts a server with an admin user (password login) and an API token for it.
+    /// Starts a server with an admin user (password login) and an API token for it; the job
+    /// worker is off, so queued jobs stay queued.
     pub async fn start() -> Self {
+        Self::start_with(|c| c.jobs.run_workers = false).await
+    }
+
+    /// Starts a server whose worker runs real `ansible-playbook` with the test playbooks
+    /// against the loopback test node, with short leases and retries.
+    pub async fn start_engine(tweak: impl FnOnce(&mut Config)) -> Self {
+        let bed = testbed();
+        Self::start_with(|c| {
+            engine_config(c, &bed);
+            tweak(c);
+        })
+        .await
+    }
+
+    /// Starts a server with `tweak` applied to its configuration.
+    pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let config = Config::for_data_dir(dir.path());
+        let mut config = Config::for_data_dir(dir.path());
+        tweak(&mut config);
         let store = Store::open(&config.database_path()).await.unwrap();
         let user = pressluft_server::auth::create_user(
             &store,
@@ -159,6 +177,203 @@ impl TestServer {
             .unwrap()
             .unwrap();
     }
+}
+
+/// The loopback test node built by scripts/testbed.sh.
+pub struct Testbed {
+    pub ssh_port: u16,
+    pub key: PathBuf,
+}
+
+/// The test bed, or a loud failure saying how to build it: engine tests never skip.
+pub fn testbed() -> Testbed {
+    let how =
+        "run the suite with scripts/test.sh (the README test command), which builds the test node";
+    let port = std::env::var("PRESSLUFT_TEST_SSH_PORT")
+        .unwrap_or_else(|_| panic!("PRESSLUFT_TEST_SSH_PORT is not set: {how}"));
+    let key = std::env::var("PRESSLUFT_TEST_KEY")
+        .unwrap_or_else(|_| panic!("PRESSLUFT_TEST_KEY is not set: {how}"));
+    let found = std::process::Command::new("ansible-playbook")
+        .arg("--version")
+        .output();
+    assert!(
+        found.is_ok_and(|o| o.status.success()),
+        "ansible-playbook is not on PATH: {how}"
+    );
+    Testbed {
+        ssh_port: port.parse().unwrap(),
+        key: PathBuf::from(key),
+    }
+}
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_owned()
+}
+
+/// A playbooks directory holding the real ansible.cfg, callback plugin and roles plus the
+/// test playbooks (selected through configuration, as a deployment would).
+pub fn test_playbooks(into: &std::path::Path) -> PathBuf {
+    let dir = into.join("playbooks");
+    std::fs::create_dir_all(&dir).unwrap();
+    let real = repo_root().join("playbooks");
+    for name in ["ansible.cfg", "callback_plugins", "roles"] {
+        std::os::unix::fs::symlink(real.join(name), dir.join(name)).unwrap();
+    }
+    for entry in std::fs::read_dir(repo_root().join("server/tests/playbooks")).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, dir.join(path.file_name().unwrap())).unwrap();
+    }
+    dir
+}
+
+/// Engine settings for tests: real playbooks, the test key, short leases and backoff.
+pub fn engine_config(c: &mut Config, bed: &Testbed) {
+    c.playbooks_dir = test_playbooks(&c.data_dir);
+    install_key(&c.secrets_dir, &bed.key);
+    c.jobs.lease = std::time::Duration::from_secs(4);
+    c.jobs.heartbeat = std::time::Duration::from_secs(1);
+    c.jobs.poll = std::time::Duration::from_secs(1);
+    c.jobs.retry_backoff = vec![std::time::Duration::from_secs(1)];
+    c.jobs.kill_grace = std::time::Duration::from_secs(3);
+    c.jobs.max_attempts = 2;
+    c.jobs.scheduler_tick = std::time::Duration::from_secs(1);
+}
+
+/// Installs the test bed's key as the control plane's SSH key (authorised on the test node).
+pub fn install_key(secrets_dir: &std::path::Path, key: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::create_dir_all(secrets_dir).unwrap();
+    std::fs::set_permissions(secrets_dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    std::fs::copy(key, secrets_dir.join("id_ed25519")).unwrap();
+    std::fs::set_permissions(
+        secrets_dir.join("id_ed25519"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+    std::fs::copy(
+        key.with_extension("pub"),
+        secrets_dir.join("id_ed25519.pub"),
+    )
+    .unwrap();
+}
+
+/// Polls a job until it ends (or panics after `secs`).
+pub async fn wait_job(c: &mut Clients, id: &str, secs: u64) -> pb::Job {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    loop {
+        let job = c
+            .jobs
+            .get_job(pb::GetJobRequest { job_id: id.into() })
+            .await
+            .unwrap()
+            .into_inner()
+            .job
+            .unwrap();
+        if [
+            pb::JobStatus::Succeeded,
+            pb::JobStatus::Failed,
+            pb::JobStatus::Cancelled,
+        ]
+        .iter()
+        .any(|s| *s as i32 == job.status)
+        {
+            return job;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "job {id} did not end within {secs} s: {job:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
+/// Registers the loopback test node (its host key pinned on first contact) and provisions
+/// it with the test playbook.
+pub async fn active_test_node(c: &mut Clients) -> pb::Node {
+    let bed = testbed();
+    let node = c
+        .nodes
+        .create_node(pb::CreateNodeRequest {
+            name: "testbed".into(),
+            hostname: "127.0.0.1".into(),
+            ssh_port: u32::from(bed.ssh_port),
+            is_local: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .node
+        .unwrap();
+    let job = c
+        .nodes
+        .provision_node(pb::ProvisionNodeRequest {
+            node_id: node.id.clone(),
+            expected_version: 0,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .job
+        .unwrap();
+    let job = wait_job(c, &job.id, 60).await;
+    assert_eq!(
+        job.status,
+        pb::JobStatus::Succeeded as i32,
+        "provisioning the test node: {job:?}"
+    );
+    let node = c
+        .nodes
+        .get_node(pb::GetNodeRequest { node_id: node.id })
+        .await
+        .unwrap()
+        .into_inner()
+        .node
+        .unwrap();
+    assert_eq!(node.status, pb::NodeStatus::Active as i32);
+    assert_eq!(node.php_versions, vec!["8.2".to_owned()]);
+    node
+}
+
+/// Creates a site whose test playbook behaves as `mode` (see tests/playbooks/site_create.yml).
+pub async fn create_site_mode(
+    c: &mut Clients,
+    node: &pb::Node,
+    slug: &str,
+    mode: &str,
+) -> pb::CreateSiteResponse {
+    c.sites
+        .create_site(pb::CreateSiteRequest {
+            name: format!("Site {slug}"),
+            slug: slug.into(),
+            node_id: node.id.clone(),
+            title: mode.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+/// Process ids whose environment marks them as part of `job`'s playbook run.
+pub fn processes_of_job(job: &str) -> Vec<u32> {
+    let marker = format!("PRESSLUFT_JOB_ID={job}");
+    let mut pids = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        if let Ok(env) = std::fs::read(entry.path().join("environ"))
+            && env.split(|b| *b == 0).any(|kv| kv == marker.as_bytes())
+        {
+            pids.push(pid);
+        }
+    }
+    pids
 }
 
 /// A test host key in OpenSSH format (valid; never contacted).

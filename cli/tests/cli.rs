@@ -1,0 +1,396 @@
+//! End-to-end tests: the real `pressluft` binary against the real `pressluft-server` binary,
+//! each test with its own server, data dir and CLI home. Exit codes are the CLI's contract:
+//! 0 ok, 1 other, 2 usage, 3 auth, 4 not found, 5 conflict or precondition, 6 unavailable.
+
+// Tests favour plain, linear assertions over pedantic style.
+#![allow(clippy::unwrap_used, clippy::too_many_lines)]
+
+mod support;
+
+use support::{Cli, HOST_KEY, Normaliser, PASSWORD, Server, free_port};
+
+const ADA: &str = "ada@example.com";
+const BOB: &str = "bob@example.com";
+
+/// The value of the `Key:  value` line of a details output.
+fn field<'a>(details: &'a str, key: &str) -> &'a str {
+    let prefix = format!("{key}:");
+    details
+        .lines()
+        .find_map(|line| line.strip_prefix(&prefix))
+        .unwrap_or_else(|| panic!("no `{key}:` line in:\n{details}"))
+        .trim()
+}
+
+/// Registers a node without SSH and returns its id.
+fn add_node(cli: &Cli, name: &str) -> String {
+    let output = cli.run(&[
+        "node",
+        "add",
+        "--name",
+        name,
+        "--hostname",
+        "127.0.0.1",
+        "--host-key",
+        HOST_KEY,
+    ]);
+    field(output.success(), "ID").to_owned()
+}
+
+#[test]
+fn login_writes_a_private_config_and_logout_revokes_the_token() {
+    let server = Server::start();
+    server.create_user(ADA);
+    let cli = Cli::new();
+    let login = |password: &str| {
+        cli.run_stdin(
+            &[
+                "login",
+                "--server",
+                &server.url,
+                "--email",
+                ADA,
+                "--password-stdin",
+            ],
+            &format!("{password}\n"),
+        )
+    };
+
+    let refused = login("not the right password");
+    let stderr = refused.failure(3);
+    // One line and no "run `pressluft login`" hint: that is what just failed.
+    assert_eq!(
+        stderr,
+        "error: invalid email or password (UNAUTHENTICATED)\n"
+    );
+    assert!(
+        !cli.config_path().exists(),
+        "a refused login writes nothing"
+    );
+
+    let mut normaliser = Normaliser::for_server(&server.url);
+    let logged_in = login(PASSWORD);
+    assert_eq!(
+        normaliser.apply(logged_in.success()),
+        "Logged in as:  ada@example.com\n\
+         Context:       default\n\
+         Server:        <server>\n\
+         Expires:       <time>\n"
+    );
+
+    let path = cli.config_path();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode =
+            |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&path), 0o600, "config file mode");
+        assert_eq!(mode(path.parent().unwrap()), 0o700, "config dir mode");
+    }
+    let config = std::fs::read_to_string(&path).unwrap();
+    let token = config
+        .lines()
+        .find_map(|line| line.strip_prefix("token = \""))
+        .and_then(|rest| rest.strip_suffix('"'))
+        .unwrap_or_else(|| panic!("no token line in:\n{config}"))
+        .to_owned();
+    assert!(token.len() >= 20, "token {token:?} looks too short");
+    assert_eq!(
+        config,
+        format!(
+            "current_context = \"default\"\n\n\
+             [contexts.default]\n\
+             server = \"{}\"\n\
+             token = \"{token}\"\n",
+            server.url
+        )
+    );
+
+    let whoami = cli.run(&["whoami"]);
+    assert_eq!(
+        normaliser.apply(whoami.success()),
+        "Email:   ada@example.com\n\
+         ID:      <id1>\n\
+         Via:     login session\n\
+         Server:  <server>\n"
+    );
+
+    let logout = cli.run(&["logout"]);
+    assert_eq!(
+        logout.success(),
+        "Logged out; removed the token from context default.\n"
+    );
+    let config = std::fs::read_to_string(&path).unwrap();
+    assert!(!config.contains("token"), "token forgotten:\n{config}");
+    assert!(
+        config.contains("[contexts.default]"),
+        "context kept:\n{config}"
+    );
+
+    let after = cli.run(&["whoami"]);
+    let stderr = after.failure(3);
+    assert!(
+        stderr.ends_with("\nhint: run `pressluft login`\n"),
+        "{after}"
+    );
+    // The session was revoked on the server, not only forgotten locally.
+    let stale = Cli::new()
+        .env("PRESSLUFT_SERVER", &server.url)
+        .env("PRESSLUFT_TOKEN", &token)
+        .run(&["whoami"]);
+    stale.failure(3);
+}
+
+#[test]
+fn nodes_list_as_table_and_json_and_bad_ids_map_to_exit_codes() {
+    let server = Server::start();
+    let cli = Cli::with_token(&server, &server.create_token("ci"));
+    let mut normaliser = Normaliser::for_server(&server.url);
+
+    let empty = cli.run(&["node", "list"]);
+    assert_eq!(
+        empty.success(),
+        "ID  NAME  HOSTNAME  STATUS  PHP  LAST SEEN\n"
+    );
+
+    let id = add_node(&cli, "web-1");
+
+    // Golden table: the id column is 36 wide, so the header pads "ID" to match.
+    let table = cli.run(&["node", "list"]);
+    assert_eq!(
+        normaliser.apply(table.success()),
+        "ID                                    NAME   HOSTNAME   STATUS   PHP  LAST SEEN\n\
+         <id1>  web-1  127.0.0.1  pending  -    -\n"
+    );
+
+    // Golden JSON.
+    let json = cli.run(&["node", "list", "-o", "json"]);
+    let value = json.json();
+    assert_eq!(value["nodes"][0]["id"], id.as_str());
+    assert_eq!(
+        normaliser.apply(&json.stdout),
+        r#"{
+  "nodes": [
+    {
+      "create_time": "<time>",
+      "host_key": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGWf6sZkF2kcJ9xKJ2fB0z3gMHfVY3ZCxpJHKZt1U9cB",
+      "host_key_fingerprint": "SHA256:QNzri0Kx8K4zInPIWp3h+97Mtue5VmuITLCm316OPcQ",
+      "hostname": "127.0.0.1",
+      "id": "<id1>",
+      "is_local": false,
+      "last_seen_time": null,
+      "name": "web-1",
+      "php_versions": [],
+      "public_ip": "127.0.0.1",
+      "ssh_port": 22,
+      "ssh_user": "root",
+      "status": "pending",
+      "status_message": null,
+      "update_time": "<time>",
+      "version": 1
+    }
+  ]
+}
+"#
+    );
+
+    let show = cli.run(&["node", "show", &id]);
+    let details = show.success();
+    assert_eq!(field(details, "Name"), "web-1");
+    assert_eq!(field(details, "Status"), "pending");
+    assert_eq!(field(details, "SSH"), "root@127.0.0.1:22");
+    assert_eq!(
+        field(details, "Host key"),
+        "SHA256:QNzri0Kx8K4zInPIWp3h+97Mtue5VmuITLCm316OPcQ"
+    );
+
+    let bad = cli.run(&["node", "show", "not-a-uuid"]);
+    assert_eq!(
+        bad.failure(2),
+        "error: node_id: is not a valid id (expected a UUID) (INVALID_ARGUMENT)\n"
+    );
+    let unknown = cli.run(&["node", "show", "00000000-0000-4000-8000-000000000000"]);
+    assert_eq!(
+        unknown.failure(4),
+        "error: node 00000000-0000-4000-8000-000000000000 not found (NOT_FOUND)\n"
+    );
+
+    let duplicate = cli.run(&[
+        "node",
+        "add",
+        "--name",
+        "web-1",
+        "--hostname",
+        "127.0.0.2",
+        "--host-key",
+        HOST_KEY,
+    ]);
+    assert!(
+        duplicate.failure(5).contains("(ALREADY_EXISTS)"),
+        "{duplicate}"
+    );
+}
+
+#[test]
+fn site_create_queues_a_job_that_can_be_cancelled() {
+    let server = Server::start();
+    let cli = Cli::with_token(&server, &server.create_token("ci"));
+    let node = add_node(&cli, "web-1");
+    let create = |slug: &str| {
+        cli.run(&[
+            "site", "create", "--name", "My Blog", "--slug", slug, "--node", &node,
+        ])
+    };
+
+    let created = create("blog");
+    let details = created.success();
+    let site = field(details, "ID").to_owned();
+    assert_eq!(field(details, "Slug"), "blog");
+    assert_eq!(field(details, "Status"), "creating");
+    let job_line = field(details, "Job");
+    let (job, rest) = job_line.split_once(' ').unwrap();
+    assert_eq!(rest, "(site_create, queued)", "{created}");
+
+    let jobs = cli.run(&["job", "list", "-o", "json"]).json();
+    let listed = jobs["jobs"].as_array().unwrap();
+    assert_eq!(listed.len(), 1, "{jobs:#}");
+    assert_eq!(listed[0]["id"], job);
+    assert_eq!(listed[0]["type"], "site_create");
+    assert_eq!(listed[0]["status"], "queued");
+    assert_eq!(listed[0]["site_id"], site.as_str());
+    assert_eq!(listed[0]["node_id"], node.as_str());
+    assert_eq!(listed[0]["summary"], "create site blog on web-1");
+    assert_eq!(listed[0]["requested_by"], "admin@localhost (token ci)");
+
+    let again = create("blog");
+    assert!(
+        again
+            .failure(5)
+            .contains("a site with slug blog already exists (ALREADY_EXISTS)"),
+        "{again}"
+    );
+
+    let cancelled = cli.run(&["job", "cancel", job]);
+    assert_eq!(field(cancelled.success(), "Status"), "cancelled");
+    let shown = cli.run(&["job", "show", job]);
+    let details = shown.success();
+    assert_eq!(field(details, "Status"), "cancelled");
+    assert_eq!(field(details, "Site"), site);
+    assert_ne!(field(details, "Finished"), "-", "{shown}");
+
+    let queued = cli.run(&["job", "list", "--status", "queued"]);
+    assert_eq!(
+        queued.success(),
+        "ID  TYPE  STATUS  STEP  CREATED  SUMMARY\n"
+    );
+    let twice = cli.run(&["job", "cancel", job]);
+    assert_eq!(
+        twice.failure(5),
+        "error: the job already ended (cancelled) (JOB_NOT_CANCELLABLE)\n"
+    );
+}
+
+#[test]
+fn environment_token_works_without_a_config_file() {
+    let server = Server::start();
+    let token = server.create_token("ci");
+    let mut normaliser = Normaliser::for_server(&server.url);
+
+    let cli = Cli::with_token(&server, &token);
+    let whoami = cli.run(&["whoami"]);
+    assert_eq!(
+        normaliser.apply(whoami.success()),
+        "Email:   admin@localhost\n\
+         Name:    Administrator\n\
+         ID:      <id1>\n\
+         Via:     API token ci\n\
+         Server:  <server>\n"
+    );
+    assert!(!cli.config_path().exists(), "nothing written");
+
+    let no_token = Cli::new().env("PRESSLUFT_SERVER", &server.url);
+    no_token.run(&["whoami"]).failure(3);
+    let wrong_token = Cli::with_token(&server, "plt_not_a_real_token");
+    wrong_token.run(&["whoami"]).failure(3);
+}
+
+#[test]
+fn contexts_hold_separate_logins_and_use_switches() {
+    let server = Server::start();
+    server.create_user(ADA);
+    server.create_user(BOB);
+    let cli = Cli::new();
+    for (context, email) in [("a", ADA), ("b", BOB)] {
+        cli.run_stdin(
+            &[
+                "login",
+                "--context",
+                context,
+                "--server",
+                &server.url,
+                "--email",
+                email,
+                "--password-stdin",
+            ],
+            &format!("{PASSWORD}\n"),
+        )
+        .success();
+    }
+    let email = |args: &[&str]| field(cli.run(args).success(), "Email").to_owned();
+
+    // The first login made its context current; the second did not take over. (Built with
+    // the URL rather than normalised: the SERVER column is as wide as the URL.)
+    let list = cli.run(&["context", "list"]);
+    let url = &server.url;
+    let header = format!("{:<width$}", "SERVER", width = url.len());
+    assert_eq!(
+        list.success(),
+        format!(
+            "CURRENT  NAME  {header}  LOGGED IN\n\
+             *        a     {url}  yes\n         \
+             b     {url}  yes\n"
+        )
+    );
+    assert_eq!(email(&["whoami"]), ADA);
+    assert_eq!(email(&["whoami", "--context", "b"]), BOB);
+
+    let switched = cli.run(&["context", "use", "b"]);
+    assert_eq!(switched.success(), "Switched to context b.\n");
+    assert_eq!(email(&["whoami"]), BOB);
+    let list = cli.run(&["context", "list", "-o", "json"]).json();
+    assert_eq!(list["current_context"], "b");
+    assert_eq!(list["contexts"][0]["name"], "a");
+    assert_eq!(list["contexts"][0]["logged_in"], true);
+    assert_eq!(list["contexts"][1]["name"], "b");
+
+    let unknown = cli.run(&["context", "use", "nope"]);
+    assert!(
+        unknown.failure(2).contains("context `nope` is not defined"),
+        "{unknown}"
+    );
+    assert_eq!(email(&["whoami"]), BOB, "a failed switch changes nothing");
+}
+
+#[test]
+fn an_unreachable_server_exits_with_6() {
+    let url = format!("http://127.0.0.1:{}", free_port());
+    let cli = Cli::new()
+        .env("PRESSLUFT_SERVER", &url)
+        .env("PRESSLUFT_TOKEN", "plt_whatever");
+    let down = cli.run(&["node", "list"]);
+    let stderr = down.failure(6);
+    let mut lines = stderr.lines();
+    assert!(
+        lines
+            .next()
+            .unwrap()
+            .starts_with(&format!("error: cannot connect to {url}: ")),
+        "{down}"
+    );
+    assert_eq!(
+        lines.next(),
+        Some("hint: is the server running? point --server or PRESSLUFT_SERVER at it"),
+        "{down}"
+    );
+    assert_eq!(lines.next(), None, "{down}");
+}

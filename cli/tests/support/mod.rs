@@ -1,0 +1,467 @@
+//! Shared fixtures: the real `pressluft-server` binary on a free loopback port with a temp
+//! data dir, the real `pressluft` binary run with a scrubbed environment, and a normaliser
+//! that turns ids and timestamps into placeholders for golden outputs.
+
+use std::collections::HashMap;
+use std::fmt::{self, Write as _};
+use std::fs::File;
+use std::io::Write as _;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// A valid ed25519 host key to pin, so nodes register without any SSH connection.
+/// Its fingerprint is `SHA256:QNzri0Kx8K4zInPIWp3h+97Mtue5VmuITLCm316OPcQ` (`ssh-keygen -l`).
+pub const HOST_KEY: &str =
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGWf6sZkF2kcJ9xKJ2fB0z3gMHfVY3ZCxpJHKZt1U9cB";
+
+/// A password the server accepts (at least 12 characters).
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// How long the server may take to accept connections.
+const START_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The `pressluft` binary Cargo built for these tests.
+pub fn cli_binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_pressluft"))
+}
+
+/// The `pressluft-server` binary next to it in the target directory. Cargo only builds it
+/// for `cargo build --workspace` / `cargo test --workspace` (not for `--test cli` alone), so
+/// it is checked once per run to exist and to be newer than its sources.
+pub fn server_binary() -> &'static Path {
+    static CHECKED: OnceLock<PathBuf> = OnceLock::new();
+    CHECKED.get_or_init(|| {
+        let path = cli_binary()
+            .with_file_name(format!("pressluft-server{}", std::env::consts::EXE_SUFFIX));
+        assert!(
+            path.is_file(),
+            "{} does not exist: run `cargo build --workspace` first (these tests run the real \
+             server)",
+            path.display()
+        );
+        if let Some(source) = stale_source(&path) {
+            panic!(
+                "{} changed after {} was built: run `cargo build --workspace` first",
+                source.display(),
+                path.display()
+            );
+        }
+        path
+    })
+}
+
+/// A source file the binary was built from (as listed in Cargo's dep-info file next to it)
+/// that changed after the build, if any: the tests would silently run an old server.
+fn stale_source(binary: &Path) -> Option<PathBuf> {
+    let dep_info = std::fs::read_to_string(binary.with_extension("d")).ok()?;
+    let built = std::fs::metadata(binary)
+        .and_then(|meta| meta.modified())
+        .ok()?;
+    let (_, sources) = dep_info.lines().next()?.split_once(": ")?;
+    // Paths are separated by spaces; a space inside a path is escaped as `\ `.
+    let sources = sources.replace("\\ ", "\0");
+    sources
+        .split_whitespace()
+        .map(|source| PathBuf::from(source.replace('\0', " ")))
+        // A source that no longer exists makes Cargo rebuild too; it is not stale here.
+        .find(|source| {
+            std::fs::metadata(source)
+                .and_then(|meta| meta.modified())
+                .is_ok_and(|changed| changed > built)
+        })
+}
+
+/// A loopback port nothing listens on right now (bound, then released).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("bind 127.0.0.1:0")
+        .port()
+}
+
+/// A running `pressluft-server` process; killed when dropped, so a failing test leaks no
+/// process.
+pub struct Server {
+    child: Child,
+    /// `http://127.0.0.1:<port>`.
+    pub url: String,
+    dir: tempfile::TempDir,
+}
+
+impl Server {
+    /// Starts the server on a free port with an empty data dir and waits until it accepts
+    /// connections (up to 10 s).
+    pub fn start() -> Server {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+        let log = File::create(dir.path().join("server.log")).expect("log file");
+        let child = Command::new(server_binary())
+            .env_clear()
+            .envs(base_env(dir.path()))
+            .env("PRESSLUFT_DATA_DIR", dir.path().join("data"))
+            .env("PRESSLUFT_LISTEN_ADDR", addr.to_string())
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log file"))
+            .stderr(log)
+            .spawn()
+            .expect("spawn pressluft-server");
+        let mut server = Server {
+            child,
+            url: format!("http://{addr}"),
+            dir,
+        };
+        server.wait_until_listening(addr);
+        server
+    }
+
+    fn wait_until_listening(&mut self, addr: SocketAddr) {
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("poll pressluft-server") {
+                panic!(
+                    "pressluft-server exited with {status} before listening; its log:\n{}",
+                    self.log()
+                );
+            }
+            if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "pressluft-server did not listen on {addr} within {START_TIMEOUT:?}; its log:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// What the server wrote to stdout and stderr so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
+    }
+
+    /// Runs `pressluft-server admin <args>` on this server's data dir (safe while it runs).
+    pub fn admin(&self, args: &[&str], stdin: &str) -> Output {
+        let mut command = Command::new(server_binary());
+        command
+            .env_clear()
+            .envs(base_env(self.dir.path()))
+            .env("PRESSLUFT_DATA_DIR", self.dir.path().join("data"))
+            .arg("admin")
+            .args(args);
+        let output = Output::of(command, stdin, format!("pressluft-server admin {args:?}"));
+        output.success();
+        output
+    }
+
+    /// Creates a user who can log in with [`PASSWORD`].
+    pub fn create_user(&self, email: &str) {
+        self.admin(
+            &["create-user", "--email", email, "--password-stdin"],
+            &format!("{PASSWORD}\n"),
+        );
+    }
+
+    /// Creates an API token (for the first user, or a new `admin@localhost`) and returns it.
+    pub fn create_token(&self, name: &str) -> String {
+        let output = self.admin(&["create-token", "--name", name], "");
+        let token = output.stdout.lines().last().unwrap_or_default().trim();
+        assert!(!token.is_empty(), "no token printed: {output}");
+        token.to_owned()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The only variables a child process inherits: PATH, and HOME in a temp dir, so the
+/// developer's real config is never read or written.
+fn base_env(home: &Path) -> Vec<(&'static str, std::ffi::OsString)> {
+    let mut env = vec![("HOME", home.as_os_str().to_owned())];
+    if let Some(path) = std::env::var_os("PATH") {
+        env.push(("PATH", path));
+    }
+    env
+}
+
+/// Runs the `pressluft` binary with a cleared environment: PATH, HOME and PRESSLUFT_CONFIG
+/// in its own temp dir, plus the variables a test sets.
+pub struct Cli {
+    home: tempfile::TempDir,
+    env: Vec<(String, String)>,
+}
+
+impl Cli {
+    /// A CLI with its own empty home; no server or token set.
+    pub fn new() -> Cli {
+        Cli {
+            home: tempfile::tempdir().expect("temp dir"),
+            env: Vec::new(),
+        }
+    }
+
+    /// A CLI that reaches `server` with `token` through PRESSLUFT_SERVER / PRESSLUFT_TOKEN.
+    pub fn with_token(server: &Server, token: &str) -> Cli {
+        Cli::new()
+            .env("PRESSLUFT_SERVER", &server.url)
+            .env("PRESSLUFT_TOKEN", token)
+    }
+
+    /// Sets an environment variable for every run.
+    pub fn env(mut self, name: &str, value: &str) -> Cli {
+        self.env.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// The config file (PRESSLUFT_CONFIG), in a directory that does not exist until the CLI
+    /// writes it.
+    pub fn config_path(&self) -> PathBuf {
+        self.home.path().join(".config/pressluft/config.toml")
+    }
+
+    /// Runs `pressluft <args>` with empty stdin.
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.run_stdin(args, "")
+    }
+
+    /// Runs `pressluft <args>` with `stdin` as its standard input.
+    pub fn run_stdin(&self, args: &[&str], stdin: &str) -> Output {
+        let mut command = Command::new(cli_binary());
+        command
+            .env_clear()
+            .envs(base_env(self.home.path()))
+            .env("PRESSLUFT_CONFIG", self.config_path())
+            .envs(self.env.iter().map(|(name, value)| (name, value)))
+            .args(args);
+        Output::of(command, stdin, format!("pressluft {}", args.join(" ")))
+    }
+}
+
+/// A finished process: exit code and output.
+pub struct Output {
+    /// What was run, for failure messages.
+    pub command: String,
+    /// The exit code.
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Output {
+    fn of(mut command: Command, stdin: &str, description: String) -> Output {
+        let mut child = command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|err| panic!("cannot run {description}: {err}"));
+        child
+            .stdin
+            .take()
+            .expect("piped stdin")
+            .write_all(stdin.as_bytes())
+            .expect("write stdin");
+        let output = child.wait_with_output().expect("wait for the process");
+        Output {
+            code: output
+                .status
+                .code()
+                .unwrap_or_else(|| panic!("{description} was killed: {}", output.status)),
+            stdout: String::from_utf8(output.stdout).expect("UTF-8 stdout"),
+            stderr: String::from_utf8(output.stderr).expect("UTF-8 stderr"),
+            command: description,
+        }
+    }
+
+    /// Asserts exit code 0 and returns stdout.
+    pub fn success(&self) -> &str {
+        assert_eq!(self.code, 0, "{self}");
+        &self.stdout
+    }
+
+    /// Asserts `code`, an empty stdout and a stderr whose first line is `error: ...`;
+    /// returns stderr.
+    pub fn failure(&self, code: i32) -> &str {
+        assert_eq!(self.code, code, "{self}");
+        assert_eq!(self.stdout, "", "{self}");
+        assert!(self.stderr.starts_with("error: "), "{self}");
+        &self.stderr
+    }
+
+    /// Asserts success and parses stdout as JSON.
+    pub fn json(&self) -> Value {
+        serde_json::from_str(self.success())
+            .unwrap_or_else(|err| panic!("stdout is not JSON ({err}): {self}"))
+    }
+}
+
+impl fmt::Display for Output {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "`{}` exited with {}\n--- stdout\n{}--- stderr\n{}---",
+            self.command, self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+/// Makes outputs comparable with golden text: each distinct UUID becomes `<id1>`, `<id2>`,
+/// ... in order of first appearance (so equal ids stay visibly equal), RFC 3339 UTC
+/// timestamps become `<time>`, and given literals (the server URL) their placeholder.
+#[derive(Default)]
+pub struct Normaliser {
+    literals: Vec<(String, &'static str)>,
+    ids: HashMap<String, usize>,
+}
+
+impl Normaliser {
+    /// A normaliser replacing the server URL with `<server>`.
+    pub fn for_server(url: &str) -> Normaliser {
+        Normaliser {
+            literals: vec![(url.to_owned(), "<server>")],
+            ids: HashMap::new(),
+        }
+    }
+
+    /// Normalises `text`; ids keep their numbers across calls on the same normaliser.
+    pub fn apply(&mut self, text: &str) -> String {
+        let mut text = text.to_owned();
+        for (literal, placeholder) in &self.literals {
+            text = text.replace(literal.as_str(), placeholder);
+        }
+        let bytes = text.as_bytes();
+        let mut out = String::with_capacity(text.len());
+        let mut copied = 0;
+        let mut i = 0;
+        while i < bytes.len() {
+            let boundary = i == 0 || !bytes[i - 1].is_ascii_alphanumeric();
+            let matched = if boundary {
+                uuid_len(&bytes[i..])
+                    .map(|len| (len, true))
+                    .or_else(|| timestamp_len(&bytes[i..]).map(|len| (len, false)))
+            } else {
+                None
+            };
+            match matched {
+                Some((len, is_id)) => {
+                    out.push_str(&text[copied..i]);
+                    if is_id {
+                        let next = self.ids.len() + 1;
+                        let n = *self.ids.entry(text[i..i + len].to_owned()).or_insert(next);
+                        write!(out, "<id{n}>").expect("writing to a String");
+                    } else {
+                        out.push_str("<time>");
+                    }
+                    i += len;
+                    copied = i;
+                }
+                None => i += 1,
+            }
+        }
+        out.push_str(&text[copied..]);
+        out
+    }
+}
+
+/// Length of a lowercase hyphenated UUID at the start of `bytes`, not followed by more
+/// alphanumerics.
+fn uuid_len(bytes: &[u8]) -> Option<usize> {
+    const SHAPE: &[u8] = b"xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx";
+    let candidate = bytes.get(..SHAPE.len())?;
+    let fits = candidate.iter().zip(SHAPE).all(|(&b, &s)| {
+        if s == b'-' {
+            b == b'-'
+        } else {
+            b.is_ascii_digit() || (b'a'..=b'f').contains(&b)
+        }
+    });
+    let ends = bytes
+        .get(SHAPE.len())
+        .is_none_or(|b| !b.is_ascii_alphanumeric());
+    (fits && ends).then_some(SHAPE.len())
+}
+
+/// Length of `YYYY-MM-DDTHH:MM:SS[.fraction]Z` at the start of `bytes`.
+fn timestamp_len(bytes: &[u8]) -> Option<usize> {
+    const SHAPE: &[u8] = b"dddd-dd-ddTdd:dd:dd";
+    let candidate = bytes.get(..SHAPE.len())?;
+    let fits = candidate.iter().zip(SHAPE).all(|(&b, &s)| {
+        if s == b'd' {
+            b.is_ascii_digit()
+        } else {
+            b == s
+        }
+    });
+    if !fits {
+        return None;
+    }
+    let mut len = SHAPE.len();
+    if bytes.get(len) == Some(&b'.') {
+        let digits = bytes[len + 1..]
+            .iter()
+            .take_while(|b| b.is_ascii_digit())
+            .count();
+        if digits == 0 {
+            return None;
+        }
+        len += 1 + digits;
+    }
+    (bytes.get(len) == Some(&b'Z')).then_some(len + 1)
+}
+
+#[test]
+fn normaliser_numbers_ids_and_hides_times() {
+    let mut n = Normaliser::for_server("http://127.0.0.1:9");
+    let text = "0192f1c4-7d2e-7c3b-9a55-3a1f2b4c5d6e at 2026-11-25T17:29:03.250Z on \
+                http://127.0.0.1:9, 0192f1c4-7d2e-7c3b-9a55-3a1f2b4c5d6f \
+                0192f1c4-7d2e-7c3b-9a55-3a1f2b4c5d6e 2026-11-25T17:29:03Z \
+                x0192f1c4-7d2e-7c3b-9a55-3a1f2b4c5d6e 2026-11-25T17:29:03";
+    assert_eq!(
+        n.apply(text),
+        "<id1> at <time> on <server>, <id2> <id1> <time> \
+         x0192f1c4-7d2e-7c3b-9a55-3a1f2b4c5d6e 2026-11-25T17:29:03"
+    );
+    assert_eq!(
+        n.apply("0192f1c4-7d2e-7c3b-9a55-3a1f2b4c5d6f"),
+        "<id2>",
+        "numbers persist across calls"
+    );
+}
+
+#[test]
+fn a_source_newer_than_the_binary_is_stale() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let binary = dir.path().join("server");
+    let (old, new) = (dir.path().join("old file.rs"), dir.path().join("new.rs"));
+    let at = |path: &Path, secs| {
+        File::create(path)
+            .and_then(|file| file.set_modified(std::time::UNIX_EPOCH + Duration::from_secs(secs)))
+            .expect("create file");
+    };
+    at(&old, 1_000);
+    at(&binary, 2_000);
+    std::fs::write(
+        binary.with_extension("d"),
+        format!(
+            "{}: {} {}\n",
+            binary.display(),
+            old.display().to_string().replace(' ', "\\ "),
+            new.display()
+        ),
+    )
+    .expect("write dep-info");
+    assert_eq!(stale_source(&binary), None, "new.rs does not exist yet");
+    at(&new, 3_000);
+    assert_eq!(stale_source(&binary), Some(new));
+    at(&old, 4_000);
+    assert_eq!(stale_source(&binary), Some(old), "found despite the space");
+}

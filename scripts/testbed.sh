@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Turns this Debian 12 machine (root) into the test bed the suite needs, idempotently:
+# packages, Ansible in a venv, a loopback sshd that the test control-plane key may log into.
+# Services are started directly (no systemd needed). Prints the environment to export.
+set -euo pipefail
+
+STATE=/var/lib/pressluft-test
+VENV=$STATE/ansible-venv
+SSH_PORT=${PRESSLUFT_TEST_SSH_PORT:-2222}
+SSHD_CONFIG=$STATE/sshd_config
+KEY=$STATE/control-plane-key
+
+log() { printf '[testbed] %s\n' "$*" >&2; }
+
+need_packages=()
+for pkg in openssh-server openssh-client python3 python3-venv sudo procps; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || need_packages+=("$pkg")
+done
+if ((${#need_packages[@]})); then
+  log "installing ${need_packages[*]}"
+  apt-get -o DPkg::Lock::Timeout=300 update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -qq \
+    --no-install-recommends "${need_packages[@]}" >/dev/null
+fi
+
+mkdir -p "$STATE"
+chmod 700 "$STATE"
+
+# Ansible (controller) in its own venv on the system Python 3.11: ansible-core 2.19.x.
+if ! "$VENV/bin/ansible-playbook" --version >/dev/null 2>&1; then
+  log "creating the Ansible venv"
+  rm -rf "$VENV"
+  /usr/bin/python3 -m venv "$VENV"
+  "$VENV/bin/pip" install -q --disable-pip-version-check 'ansible-core>=2.19,<2.20'
+fi
+
+# The control plane's test key: the tests install it as the server's SSH key.
+if [ ! -f "$KEY" ]; then
+  log "generating the test control-plane key"
+  ssh-keygen -q -t ed25519 -N '' -C pressluft-test-control-plane -f "$KEY"
+fi
+mkdir -p /root/.ssh && chmod 700 /root/.ssh
+touch /root/.ssh/authorized_keys && chmod 600 /root/.ssh/authorized_keys
+grep -qxF "$(cat "$KEY.pub")" /root/.ssh/authorized_keys || cat "$KEY.pub" >>/root/.ssh/authorized_keys
+
+# A dedicated sshd on loopback (key auth only), next to any system sshd.
+ssh-keygen -A >/dev/null
+cat >"$SSHD_CONFIG" <<CONF
+Port $SSH_PORT
+ListenAddress 127.0.0.1
+HostKey /etc/ssh/ssh_host_ed25519_key
+PidFile /run/pressluft-test-sshd.pid
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PubkeyAuthentication yes
+AuthorizedKeysFile .ssh/authorized_keys
+UsePAM no
+MaxSessions 50
+MaxStartups 50:30:100
+Subsystem sftp internal-sftp
+CONF
+if ! (exec 3<>"/dev/tcp/127.0.0.1/$SSH_PORT") 2>/dev/null; then
+  log "starting sshd on 127.0.0.1:$SSH_PORT"
+  mkdir -p /run/sshd
+  /usr/sbin/sshd -f "$SSHD_CONFIG"
+  for _ in $(seq 50); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$SSH_PORT") 2>/dev/null && break
+    sleep 0.1
+  done
+fi
+ssh -p "$SSH_PORT" -i "$KEY" -o BatchMode=yes -o StrictHostKeyChecking=no \
+  -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR root@127.0.0.1 true \
+  || { log "cannot log in to the test sshd"; exit 1; }
+
+cat <<ENV
+export PATH="$VENV/bin:\$PATH"
+export PRESSLUFT_TEST_SSH_PORT=$SSH_PORT
+export PRESSLUFT_TEST_KEY=$KEY
+ENV

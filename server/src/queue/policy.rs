@@ -1,0 +1,328 @@
+//! Pure rules: how an attempt's outcome ends the job (retry policy) and how a job's end moves
+//! its resources. Tested exhaustively, independent of the database.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::executor::Outcome;
+use crate::model::{BackupEvent, EnvEvent, JobKind, NodeEvent};
+use crate::store::{JobEnd, ResourceEffects};
+
+/// Retry settings.
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    /// Wait before attempt n+1 after a retryable failure of attempt n (the last entry repeats).
+    pub backoff: Vec<Duration>,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            backoff: vec![
+                Duration::from_mins(1),
+                Duration::from_mins(5),
+                Duration::from_mins(15),
+            ],
+        }
+    }
+}
+
+impl RetryPolicy {
+    fn delay(&self, attempt: i64) -> Duration {
+        let i = usize::try_from(attempt.max(1) - 1).unwrap_or(0);
+        self.backoff
+            .get(i)
+            .or(self.backoff.last())
+            .copied()
+            .unwrap_or_default()
+    }
+}
+
+/// How an attempt ended, as the job sees it.
+pub fn decide(
+    outcome: &Outcome,
+    attempt: i64,
+    max_attempts: i64,
+    policy: &RetryPolicy,
+    now_ms: i64,
+) -> JobEnd {
+    let retry_or_fail = |code: &str, message: String, retryable: bool| {
+        if retryable && attempt < max_attempts {
+            let delay = i64::try_from(policy.delay(attempt).as_millis()).unwrap_or(i64::MAX / 4);
+            JobEnd::Retry {
+                run_after: now_ms.saturating_add(delay),
+                code: code.to_owned(),
+                message,
+            }
+        } else if retryable {
+            JobEnd::Failed {
+                code: code.to_owned(),
+                message: format!("{message}\n(giving up after {attempt} attempts)"),
+            }
+        } else {
+            JobEnd::Failed {
+                code: code.to_owned(),
+                message,
+            }
+        }
+    };
+    match outcome {
+        Outcome::Succeeded { .. } => JobEnd::Succeeded,
+        Outcome::Failed {
+            code,
+            message,
+            retryable,
+            ..
+        } => retry_or_fail(code, message.clone(), *retryable),
+        Outcome::TimedOut => retry_or_fail(
+            "JOB_TIMEOUT",
+            "the playbook ran past the job timeout and was stopped".into(),
+            true,
+        ),
+        Outcome::Cancelled => JobEnd::Cancelled {
+            message: "cancelled while running; the playbook was stopped".into(),
+        },
+        Outcome::Interrupted => JobEnd::Requeue,
+    }
+}
+
+/// The resource changes for a job that ended (`end` is terminal).
+pub fn effects(
+    kind: JobKind,
+    params: &Value,
+    end: &JobEnd,
+    result: Option<&Value>,
+) -> ResourceEffects {
+    let succeeded = matches!(end, JobEnd::Succeeded);
+    let rolled_back = !succeeded
+        && result
+            .and_then(|r| r.get("rolled_back"))
+            .and_then(Value::as_bool)
+            == Some(true);
+    let mut fx = ResourceEffects {
+        result: result.cloned(),
+        ..ResourceEffects::default()
+    };
+    if matches!(end, JobEnd::Retry { .. } | JobEnd::Requeue) {
+        return fx; // still owned by the job
+    }
+    let env_end = if succeeded {
+        EnvEvent::Succeeded
+    } else if rolled_back {
+        EnvEvent::Reverted
+    } else {
+        EnvEvent::Failed
+    };
+    match kind {
+        JobKind::NodeProvision => {
+            fx.node = Some(if succeeded {
+                NodeEvent::ProvisionSucceeded
+            } else {
+                NodeEvent::ProvisionFailed
+            });
+        }
+        // A half-made environment is failed: it can be deleted, or reset once repaired.
+        JobKind::SiteCreate | JobKind::EnvCreate | JobKind::SiteImport => {
+            fx.environment = Some(if succeeded {
+                EnvEvent::Succeeded
+            } else {
+                EnvEvent::Failed
+            });
+        }
+        JobKind::SiteDelete => {
+            fx.site_environments = Some(if succeeded {
+                EnvEvent::Succeeded
+            } else {
+                EnvEvent::Failed
+            });
+        }
+        JobKind::EnvDeploy
+        | JobKind::ReleaseRollback
+        | JobKind::EnvUpdate
+        | JobKind::EnvRestore
+        | JobKind::EnvPromote
+        | JobKind::DomainAdd
+        | JobKind::DomainRemove
+        | JobKind::EnvCacheToggle
+        | JobKind::EnvDelete => fx.environment = Some(env_end),
+        JobKind::HealthCheck => {
+            if succeeded && params["reset"] == Value::Bool(true) {
+                fx.environment = Some(EnvEvent::Reset);
+            }
+        }
+        JobKind::BackupCreate => {
+            fx.backup = Some(if succeeded {
+                BackupEvent::Complete
+            } else {
+                BackupEvent::Fail
+            });
+        }
+        // Read-only work leaves the environment as it was.
+        JobKind::BackupCleanup | JobKind::DriftCheck | JobKind::CachePurge => {}
+    }
+    fx
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn failed(retryable: bool) -> Outcome {
+        Outcome::Failed {
+            code: "PLAYBOOK_FAILED".into(),
+            message: "boom".into(),
+            retryable,
+            result: None,
+        }
+    }
+
+    #[test]
+    fn retries_follow_the_backoff_until_attempts_run_out() {
+        let p = RetryPolicy::default();
+        assert_eq!(
+            decide(&Outcome::Succeeded { result: None }, 1, 3, &p, 0),
+            JobEnd::Succeeded
+        );
+        assert!(matches!(
+            decide(&failed(true), 1, 3, &p, 1000),
+            JobEnd::Retry {
+                run_after: 61_000,
+                ..
+            }
+        ));
+        assert!(matches!(
+            decide(&failed(true), 2, 3, &p, 0),
+            JobEnd::Retry {
+                run_after: 300_000,
+                ..
+            }
+        ));
+        assert!(matches!(
+            decide(&failed(true), 3, 3, &p, 0),
+            JobEnd::Failed { .. }
+        ));
+        assert!(matches!(
+            decide(&failed(false), 1, 3, &p, 0),
+            JobEnd::Failed { .. }
+        ));
+        assert!(
+            matches!(decide(&Outcome::TimedOut, 1, 3, &p, 0), JobEnd::Retry { ref code, .. } if code == "JOB_TIMEOUT")
+        );
+        assert!(
+            matches!(decide(&Outcome::TimedOut, 3, 3, &p, 0), JobEnd::Failed { ref code, .. } if code == "JOB_TIMEOUT")
+        );
+        assert!(matches!(
+            decide(&Outcome::Cancelled, 1, 3, &p, 0),
+            JobEnd::Cancelled { .. }
+        ));
+        assert_eq!(decide(&Outcome::Interrupted, 1, 3, &p, 0), JobEnd::Requeue);
+        let short = RetryPolicy {
+            backoff: vec![Duration::from_secs(2)],
+        };
+        assert!(
+            matches!(
+                decide(&failed(true), 2, 5, &short, 0),
+                JobEnd::Retry {
+                    run_after: 2000,
+                    ..
+                }
+            ),
+            "last delay repeats"
+        );
+    }
+
+    #[test]
+    fn every_job_kind_ends_its_resources() {
+        let failed_end = JobEnd::Failed {
+            code: "X".into(),
+            message: String::new(),
+        };
+        for &kind in JobKind::ALL {
+            let ok = effects(kind, &json!({}), &JobEnd::Succeeded, None);
+            let bad = effects(kind, &json!({}), &failed_end, None);
+            let cancelled = effects(
+                kind,
+                &json!({}),
+                &JobEnd::Cancelled {
+                    message: String::new(),
+                },
+                None,
+            );
+            assert_eq!(
+                bad, cancelled,
+                "{kind}: a cancelled run counts as a failed one"
+            );
+            // Every job that moved something into an in-progress state moves it out again.
+            if kind.environment_operation().is_some()
+                || matches!(kind, JobKind::SiteCreate | JobKind::EnvCreate)
+            {
+                let (ok_env, bad_env) = if kind == JobKind::SiteDelete {
+                    (ok.site_environments, bad.site_environments)
+                } else {
+                    (ok.environment, bad.environment)
+                };
+                assert_eq!(ok_env, Some(EnvEvent::Succeeded), "{kind}");
+                assert_eq!(bad_env, Some(EnvEvent::Failed), "{kind}");
+            }
+            let retry = effects(
+                kind,
+                &json!({}),
+                &JobEnd::Retry {
+                    run_after: 0,
+                    code: String::new(),
+                    message: String::new(),
+                },
+                None,
+            );
+            assert_eq!(
+                retry,
+                ResourceEffects::default(),
+                "{kind}: a retry keeps resources in progress"
+            );
+        }
+        let provision = effects(JobKind::NodeProvision, &json!({}), &failed_end, None);
+        assert_eq!(provision.node, Some(NodeEvent::ProvisionFailed));
+        let rolled = effects(
+            JobKind::EnvDeploy,
+            &json!({}),
+            &failed_end,
+            Some(&json!({"rolled_back": true})),
+        );
+        assert_eq!(rolled.environment, Some(EnvEvent::Reverted));
+        let create_rolled = effects(
+            JobKind::SiteCreate,
+            &json!({}),
+            &failed_end,
+            Some(&json!({"rolled_back": true})),
+        );
+        assert_eq!(
+            create_rolled.environment,
+            Some(EnvEvent::Failed),
+            "creation never reverts"
+        );
+        let reset = effects(
+            JobKind::HealthCheck,
+            &json!({"reset": true}),
+            &JobEnd::Succeeded,
+            None,
+        );
+        assert_eq!(reset.environment, Some(EnvEvent::Reset));
+        assert_eq!(
+            effects(
+                JobKind::HealthCheck,
+                &json!({"reset": true}),
+                &failed_end,
+                None
+            )
+            .environment,
+            None
+        );
+        assert_eq!(
+            effects(JobKind::BackupCreate, &json!({}), &failed_end, None).backup,
+            Some(BackupEvent::Fail)
+        );
+    }
+}

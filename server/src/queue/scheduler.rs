@@ -1,0 +1,123 @@
+//! Enqueues recurring work: per-environment scheduled backups and the periodic cleanup of
+//! expired backups. Never more than one queued job of a kind per scope: environments with a
+//! backup already queued or running are skipped, and a busy site is simply tried next tick.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+
+use crate::app::AppState;
+use crate::error::Error;
+use crate::model::{BackupTrigger, JobKind};
+use crate::store::NewJob;
+
+/// Scheduler settings.
+#[derive(Debug, Clone)]
+pub struct SchedulerConfig {
+    /// How often due schedules are checked.
+    pub tick: Duration,
+    /// How often expired backups are cleaned up.
+    pub cleanup_every: Duration,
+}
+
+impl Default for SchedulerConfig {
+    fn default() -> Self {
+        Self {
+            tick: Duration::from_secs(30),
+            cleanup_every: Duration::from_hours(6),
+        }
+    }
+}
+
+/// The actor recorded on scheduled jobs.
+pub const SCHEDULER: &str = "scheduler";
+
+/// Periodic job creation.
+pub struct Scheduler {
+    state: Arc<AppState>,
+    config: SchedulerConfig,
+}
+
+impl Scheduler {
+    pub fn new(state: Arc<AppState>, config: SchedulerConfig) -> Self {
+        Self { state, config }
+    }
+
+    pub async fn run(self, shutdown: CancellationToken) {
+        let mut tick = tokio::time::interval(self.config.tick);
+        let mut cleanup = tokio::time::interval(self.config.cleanup_every);
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                _ = tick.tick() => self.enqueue_due_backups().await,
+                _ = cleanup.tick() => self.enqueue_cleanups().await,
+            }
+        }
+    }
+
+    /// One pass over due backup schedules.
+    pub async fn enqueue_due_backups(&self) {
+        let due = match self.state.store.due_backup_environments().await {
+            Ok(due) => due,
+            Err(e) => return tracing::error!(error = %e, "reading backup schedules failed"),
+        };
+        for env_id in due {
+            let env = match self.state.store.environment(env_id).await {
+                Ok(env) => env,
+                Err(e) => {
+                    tracing::warn!(error = %e, "schedule of a vanished environment");
+                    continue;
+                }
+            };
+            match self
+                .state
+                .store
+                .enqueue_backup(
+                    env.id,
+                    env.backup_scope,
+                    BackupTrigger::Scheduled,
+                    SCHEDULER,
+                )
+                .await
+            {
+                Ok((backup, job)) => {
+                    tracing::info!(backup.id = %backup.id, job.id = %job.id, "scheduled backup queued");
+                }
+                Err(Error::Precondition { message, .. }) => {
+                    tracing::debug!(environment = %env.id, %message, "scheduled backup deferred");
+                }
+                Err(e) => {
+                    tracing::error!(environment = %env.id, error = %e, "queueing a scheduled backup failed");
+                }
+            }
+        }
+    }
+
+    /// One pass of expired-backup cleanup, one job per site.
+    pub async fn enqueue_cleanups(&self) {
+        let sites = match self.state.store.sites_needing_backup_cleanup().await {
+            Ok(sites) => sites,
+            Err(e) => return tracing::error!(error = %e, "finding expired backups failed"),
+        };
+        for (site, node) in sites {
+            let job = NewJob {
+                kind: JobKind::BackupCleanup,
+                site_id: Some(site),
+                environment_id: None,
+                node_id: node,
+                summary: "delete expired backups".to_owned(),
+                params: json!({}),
+                requested_by: SCHEDULER.to_owned(),
+            };
+            match self.state.store.enqueue_site_job(&job).await {
+                Ok(job) => tracing::info!(job.id = %job.id, "backup cleanup queued"),
+                Err(Error::Precondition { message, .. }) => {
+                    tracing::debug!(%message, "backup cleanup deferred");
+                }
+                Err(e) => tracing::error!(error = %e, "queueing a backup cleanup failed"),
+            }
+        }
+    }
+}

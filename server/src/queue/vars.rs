@@ -1,0 +1,114 @@
+//! Builds a job's playbook variables from the database: `job`, `node`, `settings`, and where
+//! they apply `site`, `env`, `source_env`, `envs` (`environment` is reserved by Ansible).
+//! Secrets are unsealed here, travel to the playbook only in the 0600 extra-vars file, and
+//! are listed for redaction.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::app::AppState;
+use crate::error::{Error, Result};
+use crate::executor::{JobSpec, NodeTarget};
+use crate::secrets::Secret;
+use crate::store::{EnvironmentRecord, JobRecord};
+
+/// The spec of one attempt of `job`.
+pub async fn job_spec(state: &AppState, job: &JobRecord) -> Result<JobSpec> {
+    let store = &state.store;
+    let node = store.node(job.node_id).await?;
+    let settings = store.settings().await?;
+    let params = job.params();
+    let mut secrets = Vec::new();
+    let mut vars = json!({
+        "job": { "id": job.id.to_string(), "type": job.kind.as_str(), "params": params },
+        "node": {
+            "id": node.id.to_string(),
+            "name": node.name,
+            "public_ip": node.public_ip,
+            "is_local": node.is_local,
+        },
+        "settings": {
+            "releases_to_keep": settings.releases_to_keep,
+            "preview_domain": settings.preview_domain,
+        },
+    });
+    if let Some(site_id) = job.site_id {
+        let site = store.site(site_id).await?;
+        vars["site"] = json!({ "id": site.id.to_string(), "name": site.name, "slug": site.slug });
+    }
+    if let Some(env_id) = job.environment_id {
+        let env = store.environment(env_id).await?;
+        vars["env"] = environment_vars(state, &env, &mut secrets).await?;
+    }
+    if let Some(source) = params["source_environment_id"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+    {
+        let env = store.environment(source).await?;
+        vars["source_env"] = environment_vars(state, &env, &mut secrets).await?;
+    }
+    if let Some(ids) = params["environments"].as_array() {
+        let mut envs = Vec::new();
+        for id in ids
+            .iter()
+            .filter_map(|v| v.as_str())
+            .filter_map(|s| s.parse().ok())
+        {
+            let env = store.environment(id).await?;
+            envs.push(environment_vars(state, &env, &mut secrets).await?);
+        }
+        vars["envs"] = Value::Array(envs);
+    }
+    Ok(JobSpec {
+        job_id: job.id,
+        kind: job.kind,
+        attempt: job.attempts,
+        node: NodeTarget {
+            hostname: node.hostname,
+            port: u16::try_from(node.ssh_port)
+                .map_err(|_| Error::internal("a stored SSH port is out of range"))?,
+            user: node.ssh_user,
+            host_key: node.host_key,
+        },
+        vars,
+        secrets,
+        timeout: Duration::from_secs(u64::try_from(job.timeout_secs).unwrap_or(1800)),
+    })
+}
+
+async fn environment_vars(
+    state: &AppState,
+    env: &EnvironmentRecord,
+    secrets: &mut Vec<Secret>,
+) -> Result<Value> {
+    let (password, salts) = state.store.environment_sealed_secrets(env.id).await?;
+    let password = state.secret_box.open(&password)?;
+    let salts = state.secret_box.open(&salts)?;
+    let salts: Value = serde_json::from_str(salts.expose())
+        .map_err(|_| Error::internal("stored salts are not JSON"))?;
+    if let Some(map) = salts.as_object() {
+        secrets.extend(map.values().filter_map(Value::as_str).map(Secret::new));
+    }
+    let vars = json!({
+        "id": env.id.to_string(),
+        "name": env.name,
+        "kind": env.kind.as_str(),
+        "linux_user": env.linux_user,
+        "linux_uid": env.linux_uid,
+        "db_name": env.db_name,
+        "db_user": env.db_user,
+        "db_password": password.expose(),
+        "wp_salts": salts,
+        "php_version": env.php_version,
+        "root": env.root_path(),
+        "preview_url": env.preview_url,
+        "url": env.url(),
+        "primary_domain": env.primary_domain,
+        "page_cache": env.page_cache,
+        "object_cache": env.object_cache,
+        "current_release_id": env.current_release_id.map(|r| r.to_string()),
+    });
+    secrets.push(password);
+    Ok(vars)
+}

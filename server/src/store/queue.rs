@@ -1,0 +1,558 @@
+//! The queue's statements: atomic claim, lease heartbeat, event recording, completion with
+//! resource transitions, expired-lease recovery, and the scheduler's enqueues.
+
+use serde_json::json;
+
+use super::audit::AuditEntry;
+use super::jobs::{JobRecord, NewJob};
+use super::{BackupRecord, Store, Tx, now};
+use crate::error::{Error, Reason, Result};
+use crate::model::{
+    AuditResult, BackupEvent, BackupId, BackupScope, BackupStatus, BackupTrigger, EnvEvent,
+    EnvironmentId, EnvironmentStatus, JobEventKind, JobId, JobKind, JobStatus, JobTransition,
+    NodeEvent,
+};
+
+/// How a finished attempt changes its job.
+#[derive(Debug, Clone, PartialEq)]
+pub enum JobEnd {
+    /// The job succeeded.
+    Succeeded,
+    /// The attempt failed but the job runs again at `run_after` (unix ms).
+    Retry {
+        run_after: i64,
+        code: String,
+        message: String,
+    },
+    /// The job failed for good.
+    Failed { code: String, message: String },
+    /// The job was cancelled while running.
+    Cancelled { message: String },
+    /// The server stopped mid-run: back to the queue without using up the attempt.
+    Requeue,
+}
+
+/// Resource changes applied in the transaction that ends a job.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ResourceEffects {
+    /// Event for the job's environment.
+    pub environment: Option<EnvEvent>,
+    /// Event for every environment a site_delete job covers.
+    pub site_environments: Option<EnvEvent>,
+    /// Event for the job's node.
+    pub node: Option<NodeEvent>,
+    /// Event for the job's backup (backup_create).
+    pub backup: Option<BackupEvent>,
+    /// Fields the playbook reported (`pressluft_result`).
+    pub result: Option<serde_json::Value>,
+}
+
+impl Store {
+    /// Claims the next runnable job for `owner`, atomically: oldest first by priority, never
+    /// a second running job for a site, node-scoped jobs exclusive on their node, at most
+    /// `per_node` running jobs per node, and site jobs only on usable nodes (a queued
+    /// provisioning of the node goes first).
+    pub async fn claim_next(
+        &self,
+        owner: &str,
+        per_node: u32,
+        lease_ms: i64,
+    ) -> Result<Option<JobRecord>> {
+        let now = now();
+        let mut tx = self.write().await?;
+        let claimed: Option<JobId> = sqlx::query_scalar(
+            "UPDATE jobs SET status = 'running', attempts = attempts + 1, lease_owner = ?,
+                    heartbeat_at = ?, lease_expires_at = ?, started_at = ?, updated_at = ?,
+                    runner_pid = NULL, progress_current = 0, progress_total = 0, progress_step = '',
+                    state_version = state_version + 1
+             WHERE status = 'queued' AND id = (
+                SELECT j.id FROM jobs j
+                WHERE j.status = 'queued' AND j.run_after <= ?
+                  AND NOT EXISTS (SELECT 1 FROM jobs r WHERE r.status = 'running' AND r.node_id = j.node_id
+                                  AND (r.scope = 'node' OR j.scope = 'node'))
+                  AND (j.site_id IS NULL OR NOT EXISTS
+                        (SELECT 1 FROM jobs r WHERE r.status = 'running' AND r.site_id = j.site_id))
+                  AND (SELECT COUNT(*) FROM jobs r WHERE r.status = 'running' AND r.node_id = j.node_id) < ?
+                  AND (j.scope = 'node' OR (
+                        EXISTS (SELECT 1 FROM nodes n WHERE n.id = j.node_id AND n.status IN ('active', 'unreachable'))
+                        AND NOT EXISTS (SELECT 1 FROM jobs q WHERE q.node_id = j.node_id AND q.scope = 'node'
+                                        AND q.status = 'queued' AND q.created_at < j.created_at)))
+                ORDER BY j.priority, j.run_after, j.created_at, j.id
+                LIMIT 1)
+             RETURNING id",
+        )
+        .bind(owner)
+        .bind(now)
+        .bind(now + lease_ms)
+        .bind(now)
+        .bind(now)
+        .bind(now)
+        .bind(i64::from(per_node))
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(id) = claimed else {
+            tx.commit().await?;
+            return Ok(None);
+        };
+        let job = Self::job_tx(&mut tx, id).await?;
+        Self::append_job_event_tx(
+            &mut tx,
+            id,
+            JobEventKind::State,
+            &json!({"status": "running", "attempt": job.attempts, "message": format!("attempt {} started", job.attempts)}),
+        )
+        .await?;
+        if job.kind == JobKind::BackupCreate
+            && let Some(backup) = backup_of(&job)
+        {
+            Self::transition_backup_tx(&mut tx, backup, BackupEvent::Start, None).await?;
+        }
+        tx.commit().await?;
+        self.notify_job(id);
+        Ok(Some(job))
+    }
+
+    /// Renews a lease. `None` when the lease is no longer ours (the job ended or was
+    /// recovered); otherwise whether a cancel was requested.
+    pub async fn heartbeat(&self, job: JobId, owner: &str, lease_ms: i64) -> Result<Option<bool>> {
+        let now = now();
+        Ok(sqlx::query_scalar(
+            "UPDATE jobs SET heartbeat_at = ?, lease_expires_at = ?
+             WHERE id = ? AND lease_owner = ? AND status = 'running'
+             RETURNING cancel_requested",
+        )
+        .bind(now)
+        .bind(now + lease_ms)
+        .bind(job)
+        .bind(owner)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    /// Whether a cancel was requested for a job `owner` still holds (`None` when it does not).
+    pub async fn cancel_requested(&self, job: JobId, owner: &str) -> Result<Option<bool>> {
+        Ok(sqlx::query_scalar(
+            "SELECT cancel_requested FROM jobs WHERE id = ? AND lease_owner = ? AND status = 'running'",
+        )
+        .bind(job)
+        .bind(owner)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    /// Records the process group of a running playbook.
+    pub async fn set_runner_pid(&self, job: JobId, owner: &str, pid: u32) -> Result<()> {
+        sqlx::query("UPDATE jobs SET runner_pid = ? WHERE id = ? AND lease_owner = ? AND status = 'running'")
+            .bind(i64::from(pid))
+            .bind(job)
+            .bind(owner)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Appends a step or log event of a running job (and its progress, for steps).
+    pub async fn record_job_event(
+        &self,
+        job: JobId,
+        kind: JobEventKind,
+        payload: &serde_json::Value,
+        progress: Option<(i64, i64, &str)>,
+    ) -> Result<()> {
+        let mut tx = self.write().await?;
+        Self::append_job_event_tx(&mut tx, job, kind, payload).await?;
+        if let Some((current, total, step)) = progress {
+            sqlx::query(
+                "UPDATE jobs SET progress_current = ?, progress_total = ?, progress_step = ?, updated_at = ?
+                 WHERE id = ?",
+            )
+            .bind(current)
+            .bind(total)
+            .bind(step)
+            .bind(now())
+            .bind(job)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        self.notify_job(job);
+        Ok(())
+    }
+
+    /// Ends an attempt: updates the job and, when it ended for good, moves its resources out
+    /// of their in-progress states, all in one transaction. Returns `false` (changing nothing)
+    /// when `owner` no longer holds the job.
+    pub async fn finish_job(
+        &self,
+        id: JobId,
+        owner: &str,
+        end: &JobEnd,
+        effects: &ResourceEffects,
+    ) -> Result<bool> {
+        let now = now();
+        let mut tx = self.write().await?;
+        let job = Self::job_tx(&mut tx, id).await?;
+        if job.status != JobStatus::Running || job.lease_owner.as_deref() != Some(owner) {
+            return Ok(false);
+        }
+        let (status, code, message, run_after) = job_after(&job, end, now)?;
+        let attempts = if *end == JobEnd::Requeue {
+            job.attempts - 1
+        } else {
+            job.attempts
+        };
+        sqlx::query(
+            "UPDATE jobs SET status = ?, error_code = ?, error_message = ?, run_after = ?, attempts = ?,
+                    finished_at = ?, lease_owner = NULL, heartbeat_at = NULL, lease_expires_at = NULL,
+                    runner_pid = NULL, updated_at = ?, state_version = state_version + 1
+             WHERE id = ?",
+        )
+        .bind(status)
+        .bind(&code)
+        .bind(&message)
+        .bind(run_after)
+        .bind(attempts)
+        .bind(status.is_terminal().then_some(now))
+        .bind(now)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        let state_message = match end {
+            JobEnd::Succeeded => "succeeded".to_owned(),
+            JobEnd::Retry { .. } => format!("attempt {} failed; retrying", job.attempts),
+            JobEnd::Requeue => "interrupted by a server shutdown; queued again".to_owned(),
+            JobEnd::Failed { .. } | JobEnd::Cancelled { .. } => message.clone(),
+        };
+        Self::append_job_event_tx(
+            &mut tx,
+            id,
+            JobEventKind::State,
+            &json!({"status": status.as_str(), "attempt": job.attempts, "error_code": code, "message": state_message}),
+        )
+        .await?;
+        if status.is_terminal() {
+            Self::apply_effects_tx(&mut tx, &job, effects, &message).await?;
+            let result = match status {
+                JobStatus::Succeeded => AuditResult::Succeeded,
+                _ => AuditResult::Failed,
+            };
+            Self::record_audit_tx(
+                &mut tx,
+                &AuditEntry {
+                    actor: job.requested_by.clone(),
+                    action: format!("job.{}", job.kind),
+                    resource_type: "job",
+                    resource_id: id.to_string(),
+                    result,
+                    detail: if code.is_empty() {
+                        status.to_string()
+                    } else {
+                        format!("{status}: {code}")
+                    },
+                    job_id: Some(id),
+                },
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        self.notify_work(id);
+        Ok(true)
+    }
+
+    async fn apply_effects_tx(
+        tx: &mut Tx,
+        job: &JobRecord,
+        effects: &ResourceEffects,
+        message: &str,
+    ) -> Result<()> {
+        if let (Some(event), Some(env_id)) = (effects.environment, job.environment_id) {
+            let env = Self::environment_tx(tx, env_id).await?;
+            match env.status.transition(event) {
+                Ok(_) => {
+                    Self::transition_environment_tx(tx, &env, event, message).await?;
+                }
+                Err(e) => {
+                    tracing::error!(job.id = %job.id, error = %e, "environment left as it is");
+                }
+            }
+        }
+        if let (Some(event), Some(site)) = (effects.site_environments, job.site_id) {
+            for env in Self::live_environments_tx(tx, site).await? {
+                if env.status == EnvironmentStatus::Deleting {
+                    Self::transition_environment_tx(tx, &env, event, message).await?;
+                }
+            }
+        }
+        if let Some(event) = effects.node {
+            let node = Self::node_tx(tx, job.node_id).await?;
+            match node.status.transition(event) {
+                Ok(_) => {
+                    Self::transition_node_tx(tx, &node, event, message).await?;
+                    if event == NodeEvent::ProvisionSucceeded {
+                        let php = effects
+                            .result
+                            .as_ref()
+                            .and_then(|r| r.get("php_versions"))
+                            .map_or_else(|| "[]".to_owned(), ToString::to_string);
+                        sqlx::query(
+                            "UPDATE nodes SET last_seen_at = ?, php_versions = ? WHERE id = ?",
+                        )
+                        .bind(now())
+                        .bind(php)
+                        .bind(job.node_id)
+                        .execute(&mut **tx)
+                        .await?;
+                    }
+                }
+                Err(e) => tracing::error!(job.id = %job.id, error = %e, "node left as it is"),
+            }
+        }
+        if let (Some(event), Some(backup)) = (effects.backup, backup_of(job)) {
+            Self::transition_backup_tx(tx, backup, event, effects.result.as_ref()).await?;
+        }
+        Ok(())
+    }
+
+    async fn transition_backup_tx(
+        tx: &mut Tx,
+        id: BackupId,
+        event: BackupEvent,
+        result: Option<&serde_json::Value>,
+    ) -> Result<()> {
+        let (status, env, retention): (BackupStatus, EnvironmentId, i64) = sqlx::query_as(
+            "SELECT b.status, b.environment_id, e.backup_retention_secs
+             FROM backups b JOIN environments e ON e.id = b.environment_id WHERE b.id = ?",
+        )
+        .bind(id)
+        .fetch_optional(&mut **tx)
+        .await?
+        .ok_or_else(|| Error::not_found("backup", &id))?;
+        let next = match status.transition(event) {
+            Ok(next) => next,
+            Err(e) => {
+                tracing::error!(backup.id = %id, error = %e, "backup left as it is");
+                return Ok(());
+            }
+        };
+        let now = now();
+        let text = |k: &str| {
+            result
+                .and_then(|r| r.get(k))
+                .and_then(|v| v.as_str())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let size = result
+            .and_then(|r| r.get("size_bytes"))
+            .and_then(serde_json::Value::as_i64)
+            .unwrap_or(0);
+        if next == BackupStatus::Completed {
+            sqlx::query(
+                "UPDATE backups SET status = ?, object_key = ?, size_bytes = ?, sha256 = ?, completed_at = ?,
+                        expires_at = ?, state_version = state_version + 1 WHERE id = ?",
+            )
+            .bind(next)
+            .bind(text("object_key"))
+            .bind(size)
+            .bind(text("sha256"))
+            .bind(now)
+            .bind(now + retention * 1000)
+            .bind(id)
+            .execute(&mut **tx)
+            .await?;
+            sqlx::query("UPDATE environments SET last_backup_at = ? WHERE id = ?")
+                .bind(now)
+                .bind(env)
+                .execute(&mut **tx)
+                .await?;
+        } else {
+            sqlx::query(
+                "UPDATE backups SET status = ?, state_version = state_version + 1 WHERE id = ?",
+            )
+            .bind(next)
+            .bind(id)
+            .execute(&mut **tx)
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Running jobs whose lease expired (their worker died or hung).
+    pub async fn expired_jobs(&self) -> Result<Vec<(JobRecord, String, Option<i64>)>> {
+        let rows: Vec<(JobId, Option<String>, Option<i64>)> = sqlx::query_as(
+            "SELECT id, lease_owner, runner_pid FROM jobs WHERE status = 'running' AND lease_expires_at < ?",
+        )
+        .bind(now())
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for (id, owner, pid) in rows {
+            out.push((self.job(id).await?, owner.unwrap_or_default(), pid));
+        }
+        Ok(out)
+    }
+
+    /// Creates a pending backup and its backup_create job in one transaction.
+    pub async fn enqueue_backup(
+        &self,
+        env_id: EnvironmentId,
+        scope: BackupScope,
+        trigger: BackupTrigger,
+        actor: &str,
+    ) -> Result<(BackupRecord, JobRecord)> {
+        let mut tx = self.write().await?;
+        let env = Self::environment_tx(&mut tx, env_id).await?;
+        if env.status != EnvironmentStatus::Active {
+            return Err(Error::precondition(
+                Reason::EnvironmentNotActive,
+                format!("the environment is {}; it must be active", env.status),
+            ));
+        }
+        let target: String = sqlx::query_scalar("SELECT s3_endpoint FROM settings WHERE id = 1")
+            .fetch_one(&mut *tx)
+            .await?;
+        if target.is_empty() {
+            return Err(Error::precondition(
+                Reason::BackupTargetMissing,
+                "no backup target is configured: set one with SetBackupTarget",
+            ));
+        }
+        Self::ensure_site_idle_tx(&mut tx, env.site_id).await?;
+        let backup = BackupId::new();
+        let now = now();
+        sqlx::query(
+            "INSERT INTO backups (id, environment_id, site_id, scope, status, trigger_kind, created_at)
+             VALUES (?, ?, ?, ?, 'pending', ?, ?)",
+        )
+        .bind(backup)
+        .bind(env.id)
+        .bind(env.site_id)
+        .bind(scope)
+        .bind(trigger)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        let job = self.insert_job_tx(
+            &mut tx,
+            &NewJob {
+                kind: JobKind::BackupCreate,
+                site_id: Some(env.site_id),
+                environment_id: Some(env.id),
+                node_id: env.node_id,
+                summary: format!("{trigger} {scope} backup of {}", env.linux_user),
+                params: json!({"backup_id": backup.to_string(), "scope": scope.as_str(), "trigger": trigger.as_str()}),
+                requested_by: actor.to_owned(),
+            },
+        )
+        .await?;
+        sqlx::query("UPDATE backups SET job_id = ? WHERE id = ?")
+            .bind(job.id)
+            .bind(backup)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        self.notify_work(job.id);
+        Ok((self.backup(backup).await?, job))
+    }
+
+    /// Active environments whose backup schedule is due.
+    pub async fn due_backup_environments(&self) -> Result<Vec<EnvironmentId>> {
+        Ok(sqlx::query_scalar(
+            "SELECT e.id FROM environments e
+             WHERE e.backup_enabled = 1 AND e.status = 'active'
+               AND COALESCE(
+                     (SELECT MAX(b.created_at) FROM backups b
+                      WHERE b.environment_id = e.id AND b.trigger_kind = 'scheduled' AND b.status <> 'failed'),
+                     0) + e.backup_interval_secs * 1000 <= ?
+               AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.environment_id = e.id AND j.kind = 'backup_create'
+                               AND j.status IN ('queued', 'running'))
+             ORDER BY e.id",
+        )
+        .bind(now())
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Sites with completed backups past their expiry and no cleanup queued, with the node
+    /// of their production environment.
+    pub async fn sites_needing_backup_cleanup(
+        &self,
+    ) -> Result<Vec<(crate::model::SiteId, crate::model::NodeId)>> {
+        Ok(sqlx::query_as(
+            "SELECT s.id, e.node_id FROM sites s JOIN environments e ON e.id = s.production_environment_id
+             WHERE s.status = 'active'
+               AND EXISTS (SELECT 1 FROM backups b WHERE b.site_id = s.id AND b.status = 'completed' AND b.expires_at < ?)
+               AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.site_id = s.id AND j.kind = 'backup_cleanup'
+                               AND j.status IN ('queued', 'running'))",
+        )
+        .bind(now())
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Queues a backup_cleanup job for a site (the site must be idle).
+    pub async fn enqueue_site_job(&self, job: &NewJob) -> Result<JobRecord> {
+        let site = job
+            .site_id
+            .ok_or_else(|| Error::internal("a site job without a site"))?;
+        let mut tx = self.write().await?;
+        Self::ensure_site_idle_tx(&mut tx, site).await?;
+        let job = self.insert_job_tx(&mut tx, job).await?;
+        tx.commit().await?;
+        self.notify_work(job.id);
+        Ok(job)
+    }
+
+    /// The sealed database password and WordPress salts of an environment.
+    pub async fn environment_sealed_secrets(&self, env: EnvironmentId) -> Result<(String, String)> {
+        sqlx::query_as("SELECT db_password_enc, wp_salts_enc FROM environments WHERE id = ?")
+            .bind(env)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| Error::not_found("environment", &env))
+    }
+}
+
+/// The job's status, error code, message and next run time after `end`.
+fn job_after(job: &JobRecord, end: &JobEnd, now: i64) -> Result<(JobStatus, String, String, i64)> {
+    let next = match end {
+        JobEnd::Succeeded => (
+            job.status.transition(JobTransition::Succeed)?,
+            String::new(),
+            String::new(),
+            job.run_after,
+        ),
+        JobEnd::Retry {
+            run_after,
+            code,
+            message,
+        } => (
+            job.status.transition(JobTransition::Fail { retry: true })?,
+            code.clone(),
+            message.clone(),
+            *run_after,
+        ),
+        JobEnd::Failed { code, message } => (
+            job.status
+                .transition(JobTransition::Fail { retry: false })?,
+            code.clone(),
+            message.clone(),
+            job.run_after,
+        ),
+        JobEnd::Cancelled { message } => (
+            job.status.transition(JobTransition::Cancel)?,
+            "CANCELLED".to_owned(),
+            message.clone(),
+            job.run_after,
+        ),
+        JobEnd::Requeue => (JobStatus::Queued, String::new(), String::new(), now),
+    };
+    Ok(next)
+}
+
+/// The backup a backup_create job works on.
+fn backup_of(job: &JobRecord) -> Option<BackupId> {
+    job.params()["backup_id"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+}
