@@ -19,7 +19,7 @@ async fn watch_all(c: &mut Clients, job: &str) -> Vec<pb::WatchJobResponse> {
         .unwrap()
         .into_inner();
     let mut all = Vec::new();
-    while let Some(message) = tokio::time::timeout(Duration::from_secs(120), stream.message())
+    while let Some(message) = tokio::time::timeout(Duration::from_mins(2), stream.message())
         .await
         .expect("stream stalled")
         .unwrap()
@@ -268,7 +268,7 @@ async fn cancel_terminates_the_running_playbook() {
     let job_id = created.job.unwrap().id;
 
     // Wait until the long task runs.
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let deadline = Instant::now() + Duration::from_mins(1);
     loop {
         let job = c
             .jobs
@@ -515,8 +515,7 @@ async fn concurrency_limits_hold_under_load() {
     .fetch_all(store.pool())
     .await
     .unwrap();
-    let mut open: std::collections::HashMap<String, (String, Option<String>, i64)> =
-        Default::default();
+    let mut open = std::collections::HashMap::<String, (String, Option<String>, i64)>::new();
     let mut intervals = Vec::new();
     for (job, scope, site, status, at) in rows {
         if status == "running" {
