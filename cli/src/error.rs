@@ -1,22 +1,42 @@
 //! The CLI's error: one line for stderr, an optional hint, and an exit code.
+//!
+//! Exit codes: 0 ok, 1 other, 2 usage, 3 auth, 4 not found, 5 conflict or failed
+//! precondition, 6 server or node unavailable, 7 the followed job failed or was cancelled
+//! (`--wait`, `job watch`, `job logs --follow`), 130 stopped watching with Ctrl-C.
 
 use std::fmt;
 
 use pressluft_client::{Error, ErrorKind};
 
+/// Exit code when a followed job failed or was cancelled.
+pub const EXIT_JOB_FAILED: u8 = 7;
+/// Exit code after Ctrl-C stopped a watch (128 + SIGINT, as shells report it).
+pub const EXIT_INTERRUPTED: u8 = 130;
+
 /// A failed command.
 #[derive(Debug)]
 pub struct CliError {
-    kind: ErrorKind,
+    kind: Kind,
     message: String,
     hint: Option<String>,
+}
+
+/// What failed; decides the exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// A client error (connection, RPC status, config).
+    Client(ErrorKind),
+    /// The command worked, but the job it followed failed or was cancelled.
+    JobFailed,
+    /// Ctrl-C stopped a watch; the message is printed as it is, without "error: ".
+    Interrupted,
 }
 
 impl CliError {
     /// A mistake in how the command was called (exit code 2).
     pub fn usage(message: impl Into<String>) -> Self {
         CliError {
-            kind: ErrorKind::Usage,
+            kind: Kind::Client(ErrorKind::Usage),
             message: message.into(),
             hint: None,
         }
@@ -25,7 +45,7 @@ impl CliError {
     /// Missing credentials (exit code 3).
     pub fn auth(message: impl Into<String>) -> Self {
         CliError {
-            kind: ErrorKind::Auth,
+            kind: Kind::Client(ErrorKind::Auth),
             message: message.into(),
             hint: Some("run `pressluft login`".to_owned()),
         }
@@ -34,7 +54,34 @@ impl CliError {
     /// A local failure that fits no other kind (exit code 1).
     pub fn other(message: impl Into<String>) -> Self {
         CliError {
-            kind: ErrorKind::Other,
+            kind: Kind::Client(ErrorKind::Other),
+            message: message.into(),
+            hint: None,
+        }
+    }
+
+    /// The server cannot be reached, or stopped answering (exit code 6).
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        CliError {
+            kind: Kind::Client(ErrorKind::Unavailable),
+            message: message.into(),
+            hint: None,
+        }
+    }
+
+    /// A followed job failed or was cancelled (exit code 7).
+    pub fn job_failed(message: impl Into<String>) -> Self {
+        CliError {
+            kind: Kind::JobFailed,
+            message: message.into(),
+            hint: None,
+        }
+    }
+
+    /// Ctrl-C stopped watching (exit code 130); `message` is printed as it is.
+    pub fn interrupted(message: impl Into<String>) -> Self {
+        CliError {
+            kind: Kind::Interrupted,
             message: message.into(),
             hint: None,
         }
@@ -53,11 +100,29 @@ impl CliError {
 
     /// The process exit code for this error.
     pub fn exit_code(&self) -> u8 {
-        exit_code(self.kind)
+        match self.kind {
+            Kind::Client(kind) => exit_code(kind),
+            Kind::JobFailed => EXIT_JOB_FAILED,
+            Kind::Interrupted => EXIT_INTERRUPTED,
+        }
+    }
+
+    /// What to print on stderr: "error: <message>", then "hint: <hint>" if any; an
+    /// interruption is its message alone (it is not an error of the command).
+    pub fn report(&self) -> String {
+        let mut text = match self.kind {
+            Kind::Interrupted => format!("{}\n", self.message),
+            Kind::Client(_) | Kind::JobFailed => format!("error: {}\n", self.message),
+        };
+        if let Some(hint) = self.hint() {
+            text.push_str(&format!("hint: {hint}\n"));
+        }
+        text
     }
 }
 
-/// Exit codes: 0 ok, 1 other, 2 usage, 3 auth, 4 not found, 5 conflict, 6 unavailable.
+/// Exit codes of client errors: 1 other, 2 usage, 3 auth, 4 not found, 5 conflict,
+/// 6 unavailable. (7 and 130 belong to following jobs; see [`CliError::exit_code`].)
 pub fn exit_code(kind: ErrorKind) -> u8 {
     match kind {
         ErrorKind::Other => 1,
@@ -86,7 +151,7 @@ impl From<Error> for CliError {
             _ => None,
         };
         CliError {
-            kind: err.kind(),
+            kind: Kind::Client(err.kind()),
             message: err.to_string(),
             hint: hint.map(str::to_owned),
         }
@@ -126,5 +191,21 @@ mod tests {
         assert_eq!(err.to_string(), "token expired");
         assert_eq!(err.hint(), Some("run `pressluft login`"));
         assert_eq!(CliError::usage("bad").hint(), None);
+    }
+
+    #[test]
+    fn job_outcomes_and_interruptions_have_their_own_exit_codes() {
+        let failed = CliError::job_failed("job j1 failed: PLAYBOOK_FAILED: boom")
+            .with_hint(Some("see its output with `pressluft job logs j1`"));
+        assert_eq!(failed.exit_code(), 7);
+        assert_eq!(
+            failed.report(),
+            "error: job j1 failed: PLAYBOOK_FAILED: boom\n\
+             hint: see its output with `pressluft job logs j1`\n"
+        );
+        let stopped = CliError::interrupted("stopped watching");
+        assert_eq!(stopped.exit_code(), 130);
+        assert_eq!(stopped.report(), "stopped watching\n");
+        assert_eq!(CliError::unavailable("gone").exit_code(), 6);
     }
 }

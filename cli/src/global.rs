@@ -109,10 +109,23 @@ impl Ctx {
         };
         print_stdout(&text)
     }
+
+    /// Like [`Ctx::emit`], but JSON is one compact line, so that the NDJSON events of a
+    /// followed job (`--wait`) can come after it.
+    pub fn emit_line(
+        &self,
+        table: impl FnOnce() -> String,
+        json: impl FnOnce() -> serde_json::Value,
+    ) -> Result<(), CliError> {
+        match self.output {
+            OutputFormat::Table => print_stdout(&table()),
+            OutputFormat::Json => print_stdout(&format!("{}\n", json())),
+        }
+    }
 }
 
 /// Writes to stdout; a closed pipe (`| head`) is not an error.
-fn print_stdout(text: &str) -> Result<(), CliError> {
+pub fn print_stdout(text: &str) -> Result<(), CliError> {
     let mut stdout = std::io::stdout().lock();
     match stdout
         .write_all(text.as_bytes())

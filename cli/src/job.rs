@@ -1,4 +1,7 @@
-//! `job list|show|cancel`.
+//! `job list|show|cancel|watch|logs`.
+//!
+//! `watch` and `logs --follow` exit with 7 when the job failed or was cancelled, and with 130
+//! when Ctrl-C stopped them (the job keeps running); see `watch`.
 
 use clap::{Args, Subcommand, ValueEnum};
 use pressluft_client::labels::{job_status, job_type, short_time};
@@ -10,6 +13,7 @@ use serde_json::{Value, json};
 use crate::error::CliError;
 use crate::global::Ctx;
 use crate::output::{Details, Table, opt_str, or_dash, time};
+use crate::watch::{self, View};
 
 /// Subcommands of `pressluft job`.
 #[derive(Debug, Subcommand)]
@@ -25,6 +29,26 @@ pub enum JobCommand {
     Cancel {
         /// Job id
         id: String,
+    },
+    /// Follow a job until it ends: a progress bar on a terminal, else one line per state
+    /// change and step; -o json prints one JSON object per event. Exits 0 when the job
+    /// succeeded, 7 when it failed or was cancelled; Ctrl-C stops watching, not the job (130).
+    Watch {
+        /// Job id
+        id: String,
+        /// Also print the playbook's output lines
+        #[arg(long)]
+        logs: bool,
+    },
+    /// Print a job's recorded output under a header per step; -o json prints every recorded
+    /// event, one JSON object per line
+    Logs {
+        /// Job id
+        id: String,
+        /// Keep printing until the job ends, then exit like job watch (0, or 7 when it failed
+        /// or was cancelled)
+        #[arg(short, long)]
+        follow: bool,
     },
 }
 
@@ -126,6 +150,15 @@ pub async fn run(ctx: &Ctx, command: JobCommand) -> Result<(), CliError> {
                 .job
                 .unwrap_or_default();
             ctx.emit(|| job_details(&job), || job_json(&job))
+        }
+        JobCommand::Watch { id, logs } => {
+            watch::follow(&mut clients, &id, View::for_watch(ctx), logs).await
+        }
+        JobCommand::Logs { id, follow: true } => {
+            watch::follow(&mut clients, &id, View::for_logs(ctx), true).await
+        }
+        JobCommand::Logs { id, follow: false } => {
+            watch::history(&mut clients, &id, View::for_logs(ctx)).await
         }
     }
 }

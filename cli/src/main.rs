@@ -9,7 +9,8 @@
 //! context  the config file's contexts
 //! node     node list/show/add/provision/key
 //! site     site list/show/create
-//! job      job list/show/cancel
+//! job      job list/show/cancel/watch/logs
+//! watch    following a job: progress bar, plain lines or NDJSON, outcome and exit code
 //! ```
 
 // Doc comments on clap types are help text, printed verbatim: no Markdown backticks.
@@ -23,6 +24,7 @@ mod job;
 mod node;
 mod output;
 mod site;
+mod watch;
 
 use std::process::ExitCode;
 
@@ -41,7 +43,9 @@ use crate::global::{Ctx, GlobalArgs};
     name = "pressluft",
     version,
     after_help = "Exit codes: 0 ok, 1 other error, 2 usage, 3 authentication, 4 not found, \
-                  5 conflict or failed precondition, 6 server or node unavailable."
+                  5 conflict or failed precondition, 6 server or node unavailable, 7 job \
+                  failed or cancelled (--wait, job watch, job logs --follow), 130 stopped \
+                  watching with Ctrl-C (the job keeps running)."
 )]
 struct Cli {
     #[command(flatten)]
@@ -67,7 +71,7 @@ enum Command {
     /// Create and inspect sites
     #[command(subcommand)]
     Site(site::SiteCommand),
-    /// Inspect and cancel jobs
+    /// Inspect, follow and cancel jobs
     #[command(subcommand)]
     Job(job::JobCommand),
 }
@@ -78,10 +82,7 @@ async fn main() -> ExitCode {
     match run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("error: {err}");
-            if let Some(hint) = err.hint() {
-                eprintln!("hint: {hint}");
-            }
+            eprint!("{}", err.report());
             ExitCode::from(err.exit_code())
         }
     }

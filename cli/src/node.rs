@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use crate::error::CliError;
 use crate::global::Ctx;
 use crate::output::{Details, Table, opt_str, or_dash, time, yes_no};
+use crate::watch::WaitArgs;
 
 /// Page size for listing everything (the server's maximum).
 const PAGE_SIZE: i32 = 500;
@@ -31,6 +32,8 @@ pub enum NodeCommand {
     Provision {
         /// Node id
         id: String,
+        #[command(flatten)]
+        wait: WaitArgs,
     },
     /// Print the control plane's SSH public key, to add to a node's authorized_keys
     Key,
@@ -118,7 +121,7 @@ pub async fn run(ctx: &Ctx, command: NodeCommand) -> Result<(), CliError> {
                 .unwrap_or_default();
             ctx.emit(|| node_details(&node), || node_json(&node))
         }
-        NodeCommand::Provision { id } => {
+        NodeCommand::Provision { id, wait } => {
             let job = clients
                 .node
                 .provision_node(ProvisionNodeRequest {
@@ -129,10 +132,14 @@ pub async fn run(ctx: &Ctx, command: NodeCommand) -> Result<(), CliError> {
                 .into_inner()
                 .job
                 .unwrap_or_default();
-            ctx.emit(
+            wait.finish(
+                ctx,
+                &mut clients,
+                &job.id,
                 || crate::job::job_details(&job),
                 || crate::job::job_json(&job),
             )
+            .await
         }
         NodeCommand::Key => {
             let key = clients

@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 use crate::error::CliError;
 use crate::global::Ctx;
 use crate::output::{Details, Table, opt_str, or_dash, time};
+use crate::watch::WaitArgs;
 
 /// Page size for listing everything (the server's maximum).
 const PAGE_SIZE: i32 = 500;
@@ -52,6 +53,8 @@ pub struct CreateArgs {
     /// Email of the first WordPress administrator
     #[arg(long, value_name = "EMAIL")]
     pub admin_email: Option<String>,
+    #[command(flatten)]
+    pub wait: WaitArgs,
 }
 
 /// Runs a `site` subcommand.
@@ -107,7 +110,16 @@ pub async fn run(ctx: &Ctx, command: SiteCommand) -> Result<(), CliError> {
                 })
                 .await?
                 .into_inner();
-            ctx.emit(|| created_text(&response), || created_json(&response))
+            let job_id = response.job.as_ref().map_or("", |job| job.id.as_str());
+            args.wait
+                .finish(
+                    ctx,
+                    &mut clients,
+                    job_id,
+                    || created_text(&response),
+                    || created_json(&response),
+                )
+                .await
         }
     }
 }

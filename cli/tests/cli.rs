@@ -1,13 +1,17 @@
 //! End-to-end tests: the real `pressluft` binary against the real `pressluft-server` binary,
 //! each test with its own server, data dir and CLI home. Exit codes are the CLI's contract:
-//! 0 ok, 1 other, 2 usage, 3 auth, 4 not found, 5 conflict or precondition, 6 unavailable.
+//! 0 ok, 1 other, 2 usage, 3 auth, 4 not found, 5 conflict or precondition, 6 unavailable,
+//! 7 job failed or cancelled, 130 stopped watching with Ctrl-C.
+//!
+//! The job tests run real playbooks over SSH against the loopback test node of
+//! `scripts/testbed.sh` (they fail, never skip, without it: run `scripts/test.sh`).
 
 // Tests favour plain, linear assertions over pedantic style.
 #![allow(clippy::unwrap_used, clippy::too_many_lines)]
 
 mod support;
 
-use support::{Cli, HOST_KEY, Normaliser, PASSWORD, Server, free_port};
+use support::{Cli, HOST_KEY, Normaliser, PASSWORD, Playbooks, Server, TestNode, free_port};
 
 const ADA: &str = "ada@example.com";
 const BOB: &str = "bob@example.com";
@@ -393,4 +397,210 @@ fn an_unreachable_server_exits_with_6() {
         "{down}"
     );
     assert_eq!(lines.next(), None, "{down}");
+}
+
+/// A node_provision playbook with two quick tasks, the second logging "hello".
+const HELLO_PLAYBOOK: &str = "\
+- name: Provision (test)
+  hosts: node
+  gather_facts: false
+  tasks:
+    - name: Ping the node
+      ansible.builtin.ping:
+    - name: Say hello
+      ansible.builtin.debug:
+        msg: hello
+";
+
+/// A node_provision playbook whose second task fails.
+const FAILING_PLAYBOOK: &str = "\
+- name: Provision (test)
+  hosts: node
+  gather_facts: false
+  tasks:
+    - name: Ping the node
+      ansible.builtin.ping:
+    - name: Give up
+      ansible.builtin.fail:
+        msg: the test playbook fails on purpose
+";
+
+/// Registers the loopback test node (its host key scanned and pinned) and returns its id.
+fn add_test_node(cli: &Cli, node: &TestNode) -> String {
+    let port = node.port.to_string();
+    let output = cli.run(&[
+        "node",
+        "add",
+        "--name",
+        "n",
+        "--hostname",
+        "127.0.0.1",
+        "--port",
+        &port,
+        "--local",
+    ]);
+    field(output.success(), "ID").to_owned()
+}
+
+/// Splits a `--wait` output into the job details and the lines that follow the blank line.
+fn after_details(stdout: &str) -> (&str, Vec<&str>) {
+    let (details, rest) = stdout
+        .split_once("\n\n")
+        .unwrap_or_else(|| panic!("no blank line after the details in:\n{stdout}"));
+    (details, rest.lines().collect())
+}
+
+#[test]
+fn provision_wait_follows_the_job_to_success_and_logs_show_its_output() {
+    let node = TestNode::from_env();
+    let playbooks = Playbooks::new(&[("node_provision.yml", HELLO_PLAYBOOK)]);
+    let server = Server::start_with_jobs(&playbooks, &node, None);
+    let cli = Cli::with_token(&server, &server.create_token("ci"));
+    let id = add_test_node(&cli, &node);
+
+    let provision = cli.run(&["node", "provision", &id, "--wait"]);
+    println!("{provision}\n--- server log\n{}", server.log());
+    let (details, lines) = after_details(provision.success());
+    let job = field(details, "ID").to_owned();
+    assert_eq!(field(details, "Type"), "node_provision", "{provision}");
+    assert_eq!(
+        lines[..lines.len() - 1],
+        [
+            "queued",
+            "attempt 1 started",
+            "[1/2] Ping the node",
+            "[2/2] Say hello"
+        ],
+        "{provision}"
+    );
+    let outcome = lines[lines.len() - 1];
+    assert!(
+        outcome.starts_with(&format!("job {job} succeeded in ")) && outcome.ends_with('s'),
+        "{provision}"
+    );
+    assert_eq!(provision.stderr, "", "{provision}");
+
+    let shown = cli.run(&["node", "show", &id]);
+    assert_eq!(field(shown.success(), "Status"), "active", "{shown}");
+
+    let logs = cli.run(&["job", "logs", &job]);
+    assert_eq!(
+        logs.success(),
+        "== [1/2] Ping the node\n\
+         == [2/2] Say hello\n\
+         hello\n",
+    );
+
+    // Watching an ended job replays it and reports the same outcome; --logs adds the lines.
+    let watched = cli.run(&["job", "watch", &job, "--logs"]);
+    let text = watched.success();
+    assert!(text.contains("[2/2] Say hello\nhello\njob "), "{watched}");
+
+    let json = cli.run(&["job", "watch", &job, "-o", "json"]);
+    let events: Vec<serde_json::Value> = json
+        .success()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|err| panic!("{err}: {line}")))
+        .collect();
+    let types: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert!(types.contains(&"log") && types.contains(&"step"), "{json}");
+    assert_eq!(events[0]["status"], "queued", "{json}");
+    let last = events.last().unwrap();
+    assert_eq!(last["type"], "state", "{json}");
+    assert_eq!(last["status"], "succeeded", "{json}");
+    let sequences: Vec<i64> = events
+        .iter()
+        .map(|e| e["sequence"].as_i64().unwrap())
+        .collect();
+    assert!(sequences.windows(2).all(|w| w[0] < w[1]), "{json}");
+    assert!(events.iter().any(|e| e["text"] == "hello"), "{json}");
+}
+
+#[test]
+fn a_failing_job_makes_wait_exit_with_7() {
+    let node = TestNode::from_env();
+    let playbooks = Playbooks::new(&[("node_provision.yml", FAILING_PLAYBOOK)]);
+    let server = Server::start_with_jobs(&playbooks, &node, Some("[jobs]\nmax_attempts = 1\n"));
+    let cli = Cli::with_token(&server, &server.create_token("ci"));
+    let id = add_test_node(&cli, &node);
+
+    let provision = cli.run(&["node", "provision", &id, "--wait"]);
+    println!("{provision}\n--- server log\n{}", server.log());
+    assert_eq!(provision.code, 7, "{provision}");
+    let (details, lines) = after_details(&provision.stdout);
+    let job = field(details, "ID").to_owned();
+    assert_eq!(
+        lines,
+        [
+            "queued",
+            "attempt 1 started",
+            "[1/2] Ping the node",
+            "[2/2] Give up"
+        ],
+        "{provision}"
+    );
+    let mut stderr = provision.stderr.lines();
+    let error = stderr.next().unwrap();
+    assert!(
+        error.starts_with(&format!("error: job {job} failed: PLAYBOOK_FAILED")),
+        "{provision}"
+    );
+    assert_eq!(
+        stderr.next(),
+        Some(format!("hint: see its output with pressluft job logs {job}").as_str()),
+        "{provision}"
+    );
+
+    let watched = cli.run(&["job", "watch", &job]);
+    assert_eq!(watched.code, 7, "{watched}");
+    assert_eq!(watched.stderr.lines().next(), Some(error), "{watched}");
+
+    let logs = cli.run(&["job", "logs", &job]);
+    assert!(
+        logs.success().contains(
+            "== [2/2] Give up\ntask failed: Give up\nthe test playbook fails on purpose\n"
+        ),
+        "{logs}"
+    );
+}
+
+#[test]
+fn ctrl_c_stops_watching_but_not_the_job() {
+    let server = Server::start();
+    let cli = Cli::with_token(&server, &server.create_token("ci"));
+    // The node is never reachable, so the site's job stays queued.
+    let node = add_node(&cli, "web-1");
+    let mut waiting = cli.start(&[
+        "site", "create", "--name", "Blog", "--slug", "blog", "--node", &node, "--wait",
+    ]);
+    waiting.wait_for_line("queued");
+    waiting.interrupt();
+    let stopped = waiting.wait();
+    assert_eq!(stopped.code, 130, "{stopped}");
+    let (details, lines) = after_details(&stopped.stdout);
+    let job = field(details, "Job").split_once(' ').unwrap().0.to_owned();
+    assert_eq!(lines, ["queued"], "{stopped}");
+    assert_eq!(
+        stopped.stderr,
+        format!(
+            "stopped watching; the job keeps running (pressluft job watch {job} to resume, \
+             pressluft job cancel {job} to stop it)\n"
+        ),
+        "{stopped}"
+    );
+    let shown = cli.run(&["job", "show", &job]);
+    assert_eq!(field(shown.success(), "Status"), "queued");
+
+    let mut watching = cli.start(&["job", "watch", &job]);
+    watching.wait_for_line("queued");
+    cli.run(&["job", "cancel", &job]).success();
+    let cancelled = watching.wait();
+    assert_eq!(cancelled.code, 7, "{cancelled}");
+    assert_eq!(cancelled.stdout, "queued\n", "{cancelled}");
+    assert!(
+        cancelled
+            .stderr
+            .starts_with(&format!("error: job {job} was cancelled: cancelled by ")),
+        "{cancelled}"
+    );
 }

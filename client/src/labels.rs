@@ -5,7 +5,8 @@
 //! playbook's name). A value this build does not know (a newer server) is "unknown(N)".
 
 use pressluft_proto::v1::{
-    DriftStatus, EnvironmentKind, EnvironmentStatus, JobStatus, JobType, NodeStatus, SiteStatus,
+    DriftStatus, EnvironmentKind, EnvironmentStatus, JobStatus, JobStepStatus, JobType, NodeStatus,
+    SiteStatus,
 };
 use prost_types::Timestamp;
 
@@ -59,6 +60,12 @@ pub fn job_status(value: i32) -> String {
     short(value, name, "JOB_STATUS_")
 }
 
+/// "started", "ok", "changed", "failed", "skipped".
+pub fn job_step_status(value: i32) -> String {
+    let name = JobStepStatus::try_from(value).ok().map(|v| v.as_str_name());
+    short(value, name, "JOB_STEP_STATUS_")
+}
+
 /// The job type as its playbook name: "`node_provision`", "`site_create`", ...
 pub fn job_type(value: i32) -> String {
     let name = JobType::try_from(value).ok().map(|v| v.as_str_name());
@@ -102,6 +109,7 @@ mod tests {
         assert_eq!(drift_status(DriftStatus::Drifted as i32), "drifted");
         assert_eq!(job_status(JobStatus::Cancelled as i32), "cancelled");
         assert_eq!(job_type(JobType::NodeProvision as i32), "node_provision");
+        assert_eq!(job_step_status(JobStepStatus::Changed as i32), "changed");
         assert_eq!(job_status(0), "unspecified");
         assert_eq!(job_status(99), "unknown(99)");
     }

@@ -555,3 +555,409 @@ async fn concurrency_limits_hold_under_load() {
     );
     server.stop().await;
 }
+
+/// Scheduled backups fire when due and not again before their interval; expired backups are
+/// cleaned up by one queued job per site, never touching an environment's newest backup.
+#[tokio::test]
+async fn the_scheduler_queues_due_backups_and_cleanups() {
+    let server =
+        TestServer::start_engine(|c| c.jobs.backup_cleanup_every = Duration::from_secs(1)).await;
+    let mut c = server.clients();
+    let node = active_test_node(&mut c).await;
+    let site = create_site_mode(&mut c, &node, "scheduled", "steps").await;
+    let env_id = site.environment.unwrap().id;
+    assert_eq!(
+        wait_job(&mut c, &site.job.unwrap().id, 60).await.status,
+        pb::JobStatus::Succeeded as i32
+    );
+    let store = server.store().await;
+    // The backup target lands with the backups issue; the scheduler only needs one set.
+    sqlx::query("UPDATE settings SET s3_endpoint = 'http://127.0.0.1:9', s3_bucket = 'b'")
+        .execute(store.pool())
+        .await
+        .unwrap();
+
+    let schedule = pb::BackupSchedule {
+        enabled: true,
+        interval: Some(prost_types::Duration {
+            seconds: 300,
+            nanos: 0,
+        }),
+        scope: pb::BackupScope::Db as i32,
+        retention: Some(prost_types::Duration {
+            seconds: 3600,
+            nanos: 0,
+        }),
+    };
+    c.sites
+        .update_backup_schedule(pb::UpdateBackupScheduleRequest {
+            environment_id: env_id.clone(),
+            expected_version: 0,
+            schedule: Some(schedule),
+        })
+        .await
+        .unwrap();
+    let backups = |c: &mut Clients| {
+        let mut sites = c.sites.clone();
+        let env_id = env_id.clone();
+        async move {
+            sites
+                .list_backups(pb::ListBackupsRequest {
+                    environment_id: env_id,
+                    ..Default::default()
+                })
+                .await
+                .unwrap()
+                .into_inner()
+                .backups
+        }
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let first = loop {
+        let list = backups(&mut c).await;
+        if let Some(b) = list
+            .iter()
+            .find(|b| b.status == pb::BackupStatus::Completed as i32)
+        {
+            break b.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no scheduled backup completed: {list:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    assert_eq!(first.trigger, pb::BackupTrigger::Scheduled as i32);
+    assert_eq!(first.scope, pb::BackupScope::Db as i32);
+    assert_eq!(first.size_bytes, 1234);
+    assert!(first.object_key.ends_with(&first.id));
+    assert!(first.expire_time.is_some());
+    let job = c
+        .jobs
+        .get_job(pb::GetJobRequest {
+            job_id: first.job_id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .job
+        .unwrap();
+    assert_eq!(job.requested_by, "scheduler");
+    assert!(
+        environment(&mut c, &env_id)
+            .await
+            .last_backup_time
+            .is_some()
+    );
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        backups(&mut c).await.len(),
+        1,
+        "not due again before the interval"
+    );
+
+    // Two older backups past their retention, plus the newest: only the old ones go.
+    let now_ms = i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis(),
+    )
+    .unwrap();
+    for (i, age) in [(1, 7_200_000), (2, 5_400_000)] {
+        sqlx::query(
+            "INSERT INTO backups (id, environment_id, site_id, scope, status, trigger_kind, object_key, created_at, completed_at, expires_at)
+             SELECT ?, environment_id, site_id, 'db', 'completed', 'manual', 'old', ?, ?, ? FROM backups LIMIT 1",
+        )
+        .bind(format!("00000000-0000-7000-8000-00000000000{i}"))
+        .bind(now_ms - age)
+        .bind(now_ms - age)
+        .bind(now_ms - 1000)
+        .execute(store.pool())
+        .await
+        .unwrap();
+    }
+    sqlx::query("UPDATE backups SET expires_at = ? WHERE id = ?")
+        .bind(now_ms - 1000)
+        .bind(&first.id)
+        .execute(store.pool())
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let list = backups(&mut c).await;
+        let expired = list
+            .iter()
+            .filter(|b| b.status == pb::BackupStatus::Expired as i32)
+            .count();
+        if expired == 2 {
+            let newest = list.iter().find(|b| b.id == first.id).unwrap();
+            assert_eq!(
+                newest.status,
+                pb::BackupStatus::Completed as i32,
+                "the newest backup is never cleaned up"
+            );
+            break;
+        }
+        assert!(Instant::now() < deadline, "cleanup did not run: {list:?}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let cleanups = c
+        .jobs
+        .list_jobs(pb::ListJobsRequest {
+            types: vec![pb::JobType::BackupCleanup as i32],
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .jobs;
+    assert_eq!(
+        cleanups.len(),
+        1,
+        "one cleanup job for the site: {cleanups:?}"
+    );
+    server.stop().await;
+}
+
+/// `kill -9` of the real server binary mid-job: after a restart the expired lease is
+/// recovered, the orphaned playbook is stopped, the job runs again and re-attaches to the
+/// detached step still running on the node instead of starting a second copy.
+#[tokio::test]
+async fn a_killed_server_recovers_its_job_without_duplicating_detached_work() {
+    let bed = testbed();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_owned();
+    let playbooks = test_playbooks(&data);
+    install_key(&data.join("secrets"), &bed.key);
+    let config = data.join("server.toml");
+    std::fs::write(
+        &config,
+        "[jobs]\nlease_secs = 4\nheartbeat_secs = 1\npoll_secs = 1\nretry_backoff_secs = [1]\nkill_grace_secs = 3\n",
+    )
+    .unwrap();
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let bin = env!("CARGO_BIN_EXE_pressluft-server");
+    let command = || {
+        let mut cmd = std::process::Command::new(bin);
+        cmd.env("PRESSLUFT_DATA_DIR", &data)
+            .env("PRESSLUFT_LISTEN_ADDR", format!("127.0.0.1:{port}"))
+            .env("PRESSLUFT_PLAYBOOKS_DIR", &playbooks)
+            .env("PRESSLUFT_SERVER_CONFIG", &config)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        cmd
+    };
+    let out = command()
+        .args(["admin", "create-token", "--name", "t"])
+        .stdout(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let token = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .last()
+        .unwrap()
+        .to_owned();
+    let connect = || async {
+        for _ in 0..100 {
+            if let Ok(ch) =
+                tonic::transport::Channel::from_shared(format!("http://127.0.0.1:{port}"))
+                    .unwrap()
+                    .connect()
+                    .await
+            {
+                return ch;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("the server did not start");
+    };
+    let clients = |ch: tonic::transport::Channel| {
+        let b = Bearer(Some(token.clone()));
+        (
+            pb::job_service_client::JobServiceClient::with_interceptor(ch.clone(), b.clone()),
+            pb::site_service_client::SiteServiceClient::with_interceptor(ch.clone(), b.clone()),
+            pb::node_service_client::NodeServiceClient::with_interceptor(ch, b),
+        )
+    };
+
+    let mut first = command().spawn().unwrap();
+    let (mut jobs, mut sites, mut nodes) = clients(connect().await);
+    let node = nodes
+        .create_node(pb::CreateNodeRequest {
+            name: "testbed".into(),
+            hostname: "127.0.0.1".into(),
+            ssh_port: u32::from(bed.ssh_port),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .node
+        .unwrap();
+    let provision = nodes
+        .provision_node(pb::ProvisionNodeRequest {
+            node_id: node.id.clone(),
+            expected_version: 0,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .job
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_mins(1);
+    while jobs
+        .get_job(pb::GetJobRequest {
+            job_id: provision.id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .job
+        .unwrap()
+        .status
+        != pb::JobStatus::Succeeded as i32
+    {
+        assert!(Instant::now() < deadline, "provisioning did not finish");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let created = sites
+        .create_site(pb::CreateSiteRequest {
+            name: "Crash".into(),
+            slug: "crash".into(),
+            node_id: node.id.clone(),
+            title: "detached".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let job_id = created.job.unwrap().id;
+    let step_dir = std::path::PathBuf::from(format!("/var/lib/pressluft/detached/{job_id}-count"));
+    // Kill once the playbook polls the detached step (its start was recorded).
+    let deadline = Instant::now() + Duration::from_mins(1);
+    loop {
+        let job = jobs
+            .get_job(pb::GetJobRequest {
+                job_id: job_id.clone(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .job
+            .unwrap();
+        if job
+            .progress
+            .is_some_and(|p| p.step_name.ends_with("count: wait"))
+            && step_dir.join("pid").exists()
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the detached step never started");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // kill -9: no shutdown path runs at all.
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let detached_pid: u32 = std::fs::read_to_string(step_dir.join("pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(
+        std::path::Path::new(&format!("/proc/{detached_pid}")).exists(),
+        "the detached step survives the crash"
+    );
+
+    let mut second = command().spawn().unwrap();
+    let (mut jobs, mut sites, _) = clients(connect().await);
+    let deadline = Instant::now() + Duration::from_mins(2);
+    let job = loop {
+        let job = jobs
+            .get_job(pb::GetJobRequest {
+                job_id: job_id.clone(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .job
+            .unwrap();
+        if job.status == pb::JobStatus::Succeeded as i32
+            || job.status == pb::JobStatus::Failed as i32
+        {
+            break job;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the job was not recovered: {job:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    assert_eq!(job.status, pb::JobStatus::Succeeded as i32, "{job:?}");
+    assert_eq!(job.attempt, 2);
+    let runs =
+        std::fs::read_to_string(format!("/tmp/pressluft-engine-test/{job_id}/runs")).unwrap();
+    assert_eq!(
+        runs.lines().count(),
+        1,
+        "the detached step ran exactly once"
+    );
+
+    let events = jobs
+        .list_job_events(pb::ListJobEventsRequest {
+            job_id: job_id.clone(),
+            page_size: 1000,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .events;
+    let recovered = events.iter().any(|e| matches!(&e.event, Some(pb::job_event::Event::StateChange(s)) if s.error_code == "LEASE_EXPIRED"));
+    assert!(recovered, "the history shows the expired lease");
+    let starts: Vec<i32> = events
+        .iter()
+        .filter_map(|e| match &e.event {
+            Some(pb::job_event::Event::Step(s))
+                if s.name.ends_with("count: start or re-attach")
+                    && s.status != pb::JobStepStatus::Started as i32 =>
+            {
+                Some(s.status)
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        starts,
+        vec![
+            pb::JobStepStatus::Changed as i32,
+            pb::JobStepStatus::Ok as i32
+        ],
+        "started once, re-attached once"
+    );
+    let env = sites
+        .get_environment(pb::GetEnvironmentRequest {
+            environment_id: created.environment.unwrap().id,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .environment
+        .unwrap();
+    assert_eq!(env.status, pb::EnvironmentStatus::Active as i32);
+    assert!(
+        processes_of_job(&job_id).is_empty(),
+        "no orphan of either attempt remains"
+    );
+
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &second.id().to_string()])
+        .status();
+    let _ = second.wait();
+}

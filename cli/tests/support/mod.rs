@@ -1,6 +1,11 @@
 //! Shared fixtures: the real `pressluft-server` binary on a free loopback port with a temp
 //! data dir, the real `pressluft` binary run with a scrubbed environment, and a normaliser
 //! that turns ids and timestamps into placeholders for golden outputs.
+//!
+//! Jobs run for real against the loopback test node of `scripts/testbed.sh`: [`TestNode`]
+//! finds it, [`Playbooks`] holds the test's own playbooks next to the repository's
+//! `ansible.cfg` and callback plugin, and [`Server::start_with_jobs`] gives the server the
+//! test key as its SSH key.
 
 use std::collections::HashMap;
 use std::fmt::{self, Write as _};
@@ -8,8 +13,9 @@ use std::fs::File;
 use std::io::Write as _;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdout, Command, Stdio};
 use std::sync::OnceLock;
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -95,9 +101,35 @@ pub struct Server {
 
 impl Server {
     /// Starts the server on a free port with an empty data dir and waits until it accepts
-    /// connections (up to 10 s).
+    /// connections (up to 10 s). Its job engine runs, but finds no playbooks.
     pub fn start() -> Server {
+        Server::spawn(tempfile::tempdir().expect("temp dir"), Vec::new())
+    }
+
+    /// Starts a server that runs jobs on `node` with `playbooks`: the test key is its SSH
+    /// key, and `config` (TOML, e.g. `[jobs]` settings) its config file when given.
+    pub fn start_with_jobs(playbooks: &Playbooks, node: &TestNode, config: Option<&str>) -> Server {
         let dir = tempfile::tempdir().expect("temp dir");
+        let secrets = dir.path().join("data/secrets");
+        private_dir(&secrets);
+        copy_private(&node.key, &secrets.join("id_ed25519"));
+        let mut public = node.key.clone().into_os_string();
+        public.push(".pub");
+        std::fs::copy(&public, secrets.join("id_ed25519.pub"))
+            .unwrap_or_else(|err| panic!("copy {}: {err}", Path::new(&public).display()));
+        let mut env = vec![(
+            "PRESSLUFT_PLAYBOOKS_DIR",
+            playbooks.path().as_os_str().to_owned(),
+        )];
+        if let Some(config) = config {
+            let file = dir.path().join("server.toml");
+            std::fs::write(&file, config).expect("write the server config");
+            env.push(("PRESSLUFT_SERVER_CONFIG", file.into_os_string()));
+        }
+        Server::spawn(dir, env)
+    }
+
+    fn spawn(dir: tempfile::TempDir, env: Vec<(&'static str, std::ffi::OsString)>) -> Server {
         let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
         let log = File::create(dir.path().join("server.log")).expect("log file");
         let child = Command::new(server_binary())
@@ -105,6 +137,7 @@ impl Server {
             .envs(base_env(dir.path()))
             .env("PRESSLUFT_DATA_DIR", dir.path().join("data"))
             .env("PRESSLUFT_LISTEN_ADDR", addr.to_string())
+            .envs(env)
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log file"))
             .stderr(log)
@@ -183,6 +216,96 @@ impl Drop for Server {
     }
 }
 
+/// Creates `path` (and its parents) with mode 0700.
+fn private_dir(path: &Path) {
+    use std::os::unix::fs::{DirBuilderExt as _, PermissionsExt as _};
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(path)
+        .unwrap_or_else(|err| panic!("create {}: {err}", path.display()));
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700))
+        .unwrap_or_else(|err| panic!("chmod {}: {err}", path.display()));
+}
+
+/// Copies `from` to `to` with mode 0600.
+fn copy_private(from: &Path, to: &Path) {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let bytes = std::fs::read(from).unwrap_or_else(|err| panic!("read {}: {err}", from.display()));
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(to)
+        .and_then(|mut file| file.write_all(&bytes))
+        .unwrap_or_else(|err| panic!("write {}: {err}", to.display()));
+}
+
+/// The loopback test node of `scripts/testbed.sh`: an sshd on 127.0.0.1 that lets the test
+/// key in as root, and `ansible-playbook` on PATH.
+pub struct TestNode {
+    /// The sshd's port.
+    pub port: u16,
+    /// The private key it accepts (the public key is next to it, `.pub`).
+    pub key: PathBuf,
+}
+
+impl TestNode {
+    /// Reads PRESSLUFT_TEST_SSH_PORT and PRESSLUFT_TEST_KEY and checks `ansible-playbook` is
+    /// on PATH. Panics (never skips) when the test bed is missing.
+    pub fn from_env() -> TestNode {
+        const HOW: &str = "run the suite with scripts/test.sh, or first                            `source <(scripts/testbed.sh)` (as root) to set up the loopback                            test node and Ansible";
+        let var = |name: &str| {
+            std::env::var(name)
+                .ok()
+                .filter(|value| !value.is_empty())
+                .unwrap_or_else(|| panic!("{name} is not set: {HOW}"))
+        };
+        let port = var("PRESSLUFT_TEST_SSH_PORT")
+            .parse()
+            .unwrap_or_else(|err| panic!("PRESSLUFT_TEST_SSH_PORT is not a port ({err}): {HOW}"));
+        let key = PathBuf::from(var("PRESSLUFT_TEST_KEY"));
+        assert!(key.is_file(), "{} does not exist: {HOW}", key.display());
+        let on_path = std::env::var_os("PATH").is_some_and(|path| {
+            std::env::split_paths(&path).any(|dir| dir.join("ansible-playbook").is_file())
+        });
+        assert!(on_path, "ansible-playbook is not on PATH: {HOW}");
+        TestNode { port, key }
+    }
+}
+
+/// A playbooks directory for one test: symlinks to the repository's `ansible.cfg` and
+/// `callback_plugins`, plus the playbooks the test writes.
+pub struct Playbooks {
+    dir: tempfile::TempDir,
+}
+
+impl Playbooks {
+    /// A directory holding `files` (name, contents), e.g. `("node_provision.yml", "...")`.
+    pub fn new(files: &[(&str, &str)]) -> Playbooks {
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../playbooks");
+        let dir = tempfile::tempdir().expect("temp dir");
+        for name in ["ansible.cfg", "callback_plugins"] {
+            let target = repo
+                .join(name)
+                .canonicalize()
+                .unwrap_or_else(|err| panic!("{}: {err}", repo.join(name).display()));
+            std::os::unix::fs::symlink(&target, dir.path().join(name))
+                .unwrap_or_else(|err| panic!("symlink {}: {err}", target.display()));
+        }
+        for (name, contents) in files {
+            std::fs::write(dir.path().join(name), contents)
+                .unwrap_or_else(|err| panic!("write {name}: {err}"));
+        }
+        Playbooks { dir }
+    }
+
+    /// The directory.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
 /// The only variables a child process inherits: PATH, and HOME in a temp dir, so the
 /// developer's real config is never read or written.
 fn base_env(home: &Path) -> Vec<(&'static str, std::ffi::OsString)> {
@@ -235,6 +358,37 @@ impl Cli {
 
     /// Runs `pressluft <args>` with `stdin` as its standard input.
     pub fn run_stdin(&self, args: &[&str], stdin: &str) -> Output {
+        Output::of(
+            self.command(args),
+            stdin,
+            format!("pressluft {}", args.join(" ")),
+        )
+    }
+
+    /// Starts `pressluft <args>` (stdin empty) and returns at once, to read its output as it
+    /// comes and to interrupt it.
+    pub fn start(&self, args: &[&str]) -> Running {
+        let description = format!("pressluft {}", args.join(" "));
+        let mut child = self
+            .command(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|err| panic!("cannot run {description}: {err}"));
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, lines) = mpsc::channel();
+        let reader = std::thread::spawn(move || read_lines(stdout, &tx));
+        Running {
+            child,
+            lines,
+            reader: Some(reader),
+            seen: String::new(),
+            description,
+        }
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(cli_binary());
         command
             .env_clear()
@@ -242,7 +396,99 @@ impl Cli {
             .env("PRESSLUFT_CONFIG", self.config_path())
             .envs(self.env.iter().map(|(name, value)| (name, value)))
             .args(args);
-        Output::of(command, stdin, format!("pressluft {}", args.join(" ")))
+        command
+    }
+}
+
+/// Sends each line of `stdout` (with its newline) until it closes; returns nothing.
+fn read_lines(stdout: ChildStdout, tx: &mpsc::Sender<String>) {
+    use std::io::BufRead as _;
+    let mut reader = std::io::BufReader::new(stdout);
+    loop {
+        let mut line = String::new();
+        match reader.read_line(&mut line) {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// How long a running CLI may take to print an expected line.
+const LINE_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// A `pressluft` process still running; killed if dropped before [`Running::wait`].
+pub struct Running {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    reader: Option<std::thread::JoinHandle<()>>,
+    /// Everything read from stdout so far.
+    seen: String,
+    description: String,
+}
+
+impl Running {
+    /// Reads stdout until a line equal to `line` (without its newline) arrived.
+    pub fn wait_for_line(&mut self, line: &str) {
+        let deadline = Instant::now() + LINE_TIMEOUT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(next) => {
+                    self.seen.push_str(&next);
+                    if next.trim_end_matches('\n') == line {
+                        return;
+                    }
+                }
+                Err(_) => panic!(
+                    "`{}` did not print {line:?} within {LINE_TIMEOUT:?}; stdout so far:\n{}",
+                    self.description, self.seen
+                ),
+            }
+        }
+    }
+
+    /// Sends SIGINT, as Ctrl-C in a terminal does.
+    pub fn interrupt(&self) {
+        let status = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -INT failed: {status}");
+    }
+
+    /// Waits for the exit and returns the whole output.
+    pub fn wait(mut self) -> Output {
+        let status = self.child.wait().expect("wait for the process");
+        let mut stderr = String::new();
+        std::io::Read::read_to_string(
+            self.child.stderr.as_mut().expect("piped stderr"),
+            &mut stderr,
+        )
+        .expect("UTF-8 stderr");
+        if let Some(reader) = self.reader.take() {
+            reader.join().expect("stdout reader");
+        }
+        let mut stdout = std::mem::take(&mut self.seen);
+        stdout.extend(self.lines.try_iter());
+        Output {
+            code: status
+                .code()
+                .unwrap_or_else(|| panic!("{} was killed: {status}", self.description)),
+            stdout,
+            stderr,
+            command: std::mem::take(&mut self.description),
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 

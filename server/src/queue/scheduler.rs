@@ -102,13 +102,26 @@ impl Scheduler {
             Err(e) => return tracing::error!(error = %e, "finding expired backups failed"),
         };
         for (site, node) in sites {
+            let backups = match self.state.store.expired_backups_of_site(site).await {
+                Ok(b) if !b.is_empty() => b,
+                Ok(_) => continue,
+                Err(e) => {
+                    tracing::error!(error = %e, "listing expired backups failed");
+                    continue;
+                }
+            };
             let job = NewJob {
                 kind: JobKind::BackupCleanup,
                 site_id: Some(site),
                 environment_id: None,
                 node_id: node,
-                summary: "delete expired backups".to_owned(),
-                params: json!({}),
+                summary: format!("delete {} expired backup(s)", backups.len()),
+                params: json!({
+                    "backups": backups
+                        .iter()
+                        .map(|(id, key)| json!({"id": id.to_string(), "object_key": key}))
+                        .collect::<Vec<_>>()
+                }),
                 requested_by: SCHEDULER.to_owned(),
             };
             match self.state.store.enqueue_site_job(&job).await {

@@ -13,6 +13,15 @@ use crate::model::{
     NodeEvent,
 };
 
+/// The condition on `backups b` (one bound parameter: now) for a backup that may be deleted.
+macro_rules! expired_backup {
+    () => {
+        "b.status = 'completed' AND b.expires_at < ?
+         AND b.id <> (SELECT n.id FROM backups n WHERE n.environment_id = b.environment_id
+                      AND n.status = 'completed' ORDER BY n.created_at DESC, n.id DESC LIMIT 1)"
+    };
+}
+
 /// How a finished attempt changes its job.
 #[derive(Debug, Clone, PartialEq)]
 pub enum JobEnd {
@@ -310,6 +319,29 @@ impl Store {
         if let (Some(event), Some(backup)) = (effects.backup, backup_of(job)) {
             Self::transition_backup_tx(tx, backup, event, effects.result.as_ref()).await?;
         }
+        // backup_cleanup reports the backups it deleted from storage.
+        if job.kind == JobKind::BackupCleanup
+            && let Some(deleted) = effects
+                .result
+                .as_ref()
+                .and_then(|r| r.get("deleted"))
+                .and_then(|d| d.as_array())
+        {
+            for id in deleted
+                .iter()
+                .filter_map(|v| v.as_str())
+                .filter_map(|s| s.parse::<BackupId>().ok())
+            {
+                let site: Option<Option<crate::model::SiteId>> =
+                    sqlx::query_scalar("SELECT site_id FROM backups WHERE id = ?")
+                        .bind(id)
+                        .fetch_optional(&mut **tx)
+                        .await?;
+                if site.flatten() == job.site_id {
+                    Self::transition_backup_tx(tx, id, BackupEvent::Expire, None).await?;
+                }
+            }
+        }
         Ok(())
     }
 
@@ -473,18 +505,37 @@ impl Store {
         .await?)
     }
 
-    /// Sites with completed backups past their expiry and no cleanup queued, with the node
-    /// of their production environment.
+    /// Sites with backups to clean up and no cleanup queued, with the node of their
+    /// production environment.
     pub async fn sites_needing_backup_cleanup(
         &self,
     ) -> Result<Vec<(crate::model::SiteId, crate::model::NodeId)>> {
-        Ok(sqlx::query_as(
+        Ok(sqlx::query_as(concat!(
             "SELECT s.id, e.node_id FROM sites s JOIN environments e ON e.id = s.production_environment_id
              WHERE s.status = 'active'
-               AND EXISTS (SELECT 1 FROM backups b WHERE b.site_id = s.id AND b.status = 'completed' AND b.expires_at < ?)
                AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.site_id = s.id AND j.kind = 'backup_cleanup'
-                               AND j.status IN ('queued', 'running'))",
-        )
+                               AND j.status IN ('queued', 'running'))
+               AND EXISTS (SELECT 1 FROM backups b WHERE b.site_id = s.id AND ",
+            expired_backup!(),
+            ")"
+        ))
+        .bind(now())
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// A site's backups to delete: completed, past their expiry, and never the newest
+    /// completed backup of its environment.
+    pub async fn expired_backups_of_site(
+        &self,
+        site: crate::model::SiteId,
+    ) -> Result<Vec<(BackupId, String)>> {
+        Ok(sqlx::query_as(concat!(
+            "SELECT b.id, b.object_key FROM backups b WHERE b.site_id = ? AND ",
+            expired_backup!(),
+            " ORDER BY b.created_at"
+        ))
+        .bind(site)
         .bind(now())
         .fetch_all(&self.pool)
         .await?)
