@@ -115,7 +115,9 @@ impl CliError {
             Kind::Client(_) | Kind::JobFailed => format!("error: {}\n", self.message),
         };
         if let Some(hint) = self.hint() {
-            text.push_str(&format!("hint: {hint}\n"));
+            text.push_str("hint: ");
+            text.push_str(hint);
+            text.push('\n');
         }
         text
     }

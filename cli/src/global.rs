@@ -14,7 +14,7 @@ pub enum OutputFormat {
     /// Aligned columns for people
     #[default]
     Table,
-    /// One JSON document for scripts
+    /// JSON for scripts (one object per line for job events)
     Json,
 }
 

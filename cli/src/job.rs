@@ -30,9 +30,12 @@ pub enum JobCommand {
         /// Job id
         id: String,
     },
-    /// Follow a job until it ends: a progress bar on a terminal, else one line per state
-    /// change and step; -o json prints one JSON object per event. Exits 0 when the job
-    /// succeeded, 7 when it failed or was cancelled; Ctrl-C stops watching, not the job (130).
+    /// Follow a job until it ends (exit 7 if it fails or is cancelled)
+    ///
+    /// Shows a progress bar on a terminal, else one line per state change and step start;
+    /// -o json prints one JSON object per event instead (NDJSON). Exits 0 when the job
+    /// succeeded, 7 when it failed or was cancelled. Ctrl-C stops watching, not the job
+    /// (exit 130).
     Watch {
         /// Job id
         id: String,
@@ -40,13 +43,15 @@ pub enum JobCommand {
         #[arg(long)]
         logs: bool,
     },
-    /// Print a job's recorded output under a header per step; -o json prints every recorded
-    /// event, one JSON object per line
+    /// Print a job's recorded output, under a header per step
+    ///
+    /// -o json prints every recorded event instead, one JSON object per line. With --follow
+    /// it exits like job watch: 0 when the job succeeded, 7 when it failed or was cancelled,
+    /// 130 after Ctrl-C.
     Logs {
         /// Job id
         id: String,
-        /// Keep printing until the job ends, then exit like job watch (0, or 7 when it failed
-        /// or was cancelled)
+        /// Keep printing until the job ends
         #[arg(short, long)]
         follow: bool,
     },

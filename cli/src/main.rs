@@ -129,6 +129,19 @@ mod tests {
     }
 
     #[test]
+    fn logs_needs_wait_on_commands_that_start_a_job() {
+        let cli = Cli::try_parse_from(["pressluft", "node", "provision", "n1", "--wait", "--logs"])
+            .expect("parses");
+        assert!(matches!(
+            cli.command,
+            Command::Node(node::NodeCommand::Provision { wait, .. }) if wait.wait && wait.logs
+        ));
+        let err = Cli::try_parse_from(["pressluft", "node", "provision", "n1", "--logs"])
+            .expect_err("--logs without --wait");
+        assert_eq!(err.exit_code(), 2);
+    }
+
+    #[test]
     fn usage_errors_exit_with_2() {
         let err = Cli::try_parse_from(["pressluft", "node", "show"]).expect_err("missing id");
         assert_eq!(err.exit_code(), 2);

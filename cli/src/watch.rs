@@ -178,15 +178,15 @@ async fn stream_events(
     id: &str,
     printer: &mut Printer,
 ) -> Result<Option<Timestamp>, CliError> {
-    let id = clean(id);
     let mut stream = clients
         .job
         .watch_job(WatchJobRequest {
-            job_id: id.clone(),
+            job_id: id.to_owned(),
             after_sequence: 0,
         })
         .await?
         .into_inner();
+    let id = clean(id);
     let interrupt = ctrl_c();
     tokio::pin!(interrupt);
     let mut first_start = None;
@@ -204,7 +204,7 @@ async fn stream_events(
         };
         let response = message.map_err(|status| {
             CliError::from(status).with_hint(Some(&format!(
-                "the job may still be running: pressluft job watch {id} resumes watching"
+                "the job may still be running: `pressluft job watch {id}` resumes watching"
             )))
         })?;
         let Some(response) = response else {
@@ -432,7 +432,7 @@ pub fn outcome(job: &Job, first_start: Option<&Timestamp>) -> Result<String, Cli
             Err(
                 CliError::job_failed(joined(&format!("job {id} failed"), &code, &message))
                     .with_hint(Some(&format!(
-                        "see its output with pressluft job logs {id}"
+                        "see its output with `pressluft job logs {id}`"
                     ))),
             )
         }
@@ -446,7 +446,9 @@ pub fn outcome(job: &Job, first_start: Option<&Timestamp>) -> Result<String, Cli
                 "the server stopped streaming before job {id} ended (it is {})",
                 job_status(job.status)
             ))
-            .with_hint(Some(&format!("pressluft job watch {id} resumes watching"))))
+            .with_hint(Some(&format!(
+                "`pressluft job watch {id}` resumes watching"
+            ))))
         }
     }
 }
@@ -476,14 +478,14 @@ mod tests {
 
     use super::*;
 
-    fn at(seconds: i64, nanos: i32) -> Option<Timestamp> {
-        Some(Timestamp { seconds, nanos })
+    fn at(seconds: i64, nanos: i32) -> Timestamp {
+        Timestamp { seconds, nanos }
     }
 
     fn event(sequence: i64, event: Event) -> JobEvent {
         JobEvent {
             sequence,
-            time: at(1_764_091_743 + sequence, 0),
+            time: Some(at(1_764_091_743 + sequence, 0)),
             event: Some(event),
         }
     }
@@ -638,8 +640,8 @@ mod tests {
         Job {
             id: "j1".into(),
             status: status as i32,
-            start_time: at(1_764_091_800, 0),
-            finish_time: at(1_764_091_812, 340_000_000),
+            start_time: Some(at(1_764_091_800, 0)),
+            finish_time: Some(at(1_764_091_812, 340_000_000)),
             ..Job::default()
         }
     }
@@ -652,7 +654,7 @@ mod tests {
             "job j1 succeeded in 12.3s"
         );
         assert_eq!(
-            outcome(&job, at(1_764_091_700, 0).as_ref()).expect("succeeded"),
+            outcome(&job, Some(&at(1_764_091_700, 0))).expect("succeeded"),
             "job j1 succeeded in 1m52s"
         );
         let untimed = Job {
@@ -674,7 +676,7 @@ mod tests {
         assert_eq!(
             err.report(),
             "error: job j1 failed: PLAYBOOK_FAILED: task Install nginx failed (giving up after \
-             3 attempts)\nhint: see its output with pressluft job logs j1\n"
+             3 attempts)\nhint: see its output with `pressluft job logs j1`\n"
         );
 
         let cancelled = Job {
@@ -700,6 +702,6 @@ mod tests {
         assert_eq!(duration_text(59_960), "1m00s");
         assert_eq!(duration_text(125_000), "2m05s");
         assert_eq!(duration_text(3_723_000), "1h02m");
-        assert_eq!(elapsed(at(10, 0).as_ref(), at(9, 0).as_ref()), None);
+        assert_eq!(elapsed(Some(&at(10, 0)), Some(&at(9, 0))), None);
     }
 }

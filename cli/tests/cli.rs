@@ -459,6 +459,7 @@ fn provision_wait_follows_the_job_to_success_and_logs_show_its_output() {
     let id = add_test_node(&cli, &node);
 
     let provision = cli.run(&["node", "provision", &id, "--wait"]);
+    // Captured: shown only when the test fails.
     println!("{provision}\n--- server log\n{}", server.log());
     let (details, lines) = after_details(provision.success());
     let job = field(details, "ID").to_owned();
@@ -525,6 +526,7 @@ fn a_failing_job_makes_wait_exit_with_7() {
     let id = add_test_node(&cli, &node);
 
     let provision = cli.run(&["node", "provision", &id, "--wait"]);
+    // Captured: shown only when the test fails.
     println!("{provision}\n--- server log\n{}", server.log());
     assert_eq!(provision.code, 7, "{provision}");
     let (details, lines) = after_details(&provision.stdout);
@@ -547,7 +549,7 @@ fn a_failing_job_makes_wait_exit_with_7() {
     );
     assert_eq!(
         stderr.next(),
-        Some(format!("hint: see its output with pressluft job logs {job}").as_str()),
+        Some(format!("hint: see its output with `pressluft job logs {job}`").as_str()),
         "{provision}"
     );
 

@@ -31,6 +31,9 @@ pub const PASSWORD: &str = "correct horse battery staple";
 /// How long the server may take to accept connections.
 const START_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// What the server logs once its database is open and it serves requests.
+const READY_LINE: &str = "pressluft-server listening";
+
 /// The `pressluft` binary Cargo built for these tests.
 pub fn cli_binary() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_pressluft"))
@@ -117,10 +120,14 @@ impl Server {
         public.push(".pub");
         std::fs::copy(&public, secrets.join("id_ed25519.pub"))
             .unwrap_or_else(|err| panic!("copy {}: {err}", Path::new(&public).display()));
-        let mut env = vec![(
-            "PRESSLUFT_PLAYBOOKS_DIR",
-            playbooks.path().as_os_str().to_owned(),
-        )];
+        let mut env = vec![
+            (
+                "PRESSLUFT_PLAYBOOKS_DIR",
+                playbooks.path().as_os_str().to_owned(),
+            ),
+            // Ansible inherits it: no __pycache__ in the repository's callback_plugins.
+            ("PYTHONDONTWRITEBYTECODE", "1".into()),
+        ];
         if let Some(config) = config {
             let file = dir.path().join("server.toml");
             std::fs::write(&file, config).expect("write the server config");
@@ -161,7 +168,12 @@ impl Server {
                     self.log()
                 );
             }
-            if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+            // The port accepts connections as soon as it is bound, before the database is
+            // migrated; the log line comes after, when the server really serves. (An admin
+            // command racing the start-up migrations fails with "table users already exists".)
+            if self.log().contains(READY_LINE)
+                && TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
+            {
                 return;
             }
             assert!(
@@ -254,7 +266,9 @@ impl TestNode {
     /// Reads PRESSLUFT_TEST_SSH_PORT and PRESSLUFT_TEST_KEY and checks `ansible-playbook` is
     /// on PATH. Panics (never skips) when the test bed is missing.
     pub fn from_env() -> TestNode {
-        const HOW: &str = "run the suite with scripts/test.sh, or first                            `source <(scripts/testbed.sh)` (as root) to set up the loopback                            test node and Ansible";
+        const HOW: &str = "run the suite with scripts/test.sh, or first \
+                           `source <(scripts/testbed.sh)` (as root) to set up the loopback \
+                           test node and Ansible";
         let var = |name: &str| {
             std::env::var(name)
                 .ok()
@@ -443,8 +457,9 @@ impl Running {
                         return;
                     }
                 }
-                Err(_) => panic!(
-                    "`{}` did not print {line:?} within {LINE_TIMEOUT:?}; stdout so far:\n{}",
+                Err(err) => panic!(
+                    "`{}` did not print {line:?} within {LINE_TIMEOUT:?} ({err}); stdout so \
+                     far:\n{}",
                     self.description, self.seen
                 ),
             }

@@ -27,6 +27,14 @@ use crate::executor::{ExecEvent, Executor, Outcome, StopSignals};
 use crate::model::{JobEventKind, JobId, now_ms};
 use crate::store::{JobEnd, JobRecord};
 
+#[doc(hidden)]
+pub async fn job_spec_for_bench(
+    state: &AppState,
+    job: &JobRecord,
+) -> crate::error::Result<crate::executor::JobSpec> {
+    vars::job_spec(state, job).await
+}
+
 /// Worker settings.
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {
@@ -224,7 +232,9 @@ async fn heartbeat(
     config: WorkerConfig,
     cancel: CancellationToken,
 ) {
-    let mut tick = tokio::time::interval(config.heartbeat.min(Duration::from_secs(1)));
+    let period = config.heartbeat.min(Duration::from_secs(1));
+    // The first check is one period in: the claim itself just set a fresh lease.
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
     let mut last_renewal = tokio::time::Instant::now();
     loop {
         tick.tick().await;

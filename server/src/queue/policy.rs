@@ -55,7 +55,7 @@ pub fn decide(
                 code: code.to_owned(),
                 message,
             }
-        } else if retryable {
+        } else if retryable && max_attempts > 1 {
             JobEnd::Failed {
                 code: code.to_owned(),
                 message: format!("{message}\n(giving up after {attempt} attempts)"),

@@ -10,14 +10,18 @@ use serde_json::{Value, json};
 use crate::app::AppState;
 use crate::error::{Error, Result};
 use crate::executor::{JobSpec, NodeTarget};
+use crate::model::EnvironmentId;
 use crate::secrets::Secret;
-use crate::store::{EnvironmentRecord, JobRecord};
+use crate::store::{EnvironmentWithSecrets, JobRecord, NodeWithSettings};
 
 /// The spec of one attempt of `job`.
 pub async fn job_spec(state: &AppState, job: &JobRecord) -> Result<JobSpec> {
     let store = &state.store;
-    let node = store.node(job.node_id).await?;
-    let settings = store.settings().await?;
+    let NodeWithSettings {
+        node,
+        releases_to_keep,
+        preview_domain,
+    } = store.node_with_settings(job.node_id).await?;
     let params = job.params();
     let mut secrets = Vec::new();
     let mut vars = json!({
@@ -29,8 +33,8 @@ pub async fn job_spec(state: &AppState, job: &JobRecord) -> Result<JobSpec> {
             "is_local": node.is_local,
         },
         "settings": {
-            "releases_to_keep": settings.releases_to_keep,
-            "preview_domain": settings.preview_domain,
+            "releases_to_keep": releases_to_keep,
+            "preview_domain": preview_domain,
         },
     });
     if let Some(site_id) = job.site_id {
@@ -38,15 +42,13 @@ pub async fn job_spec(state: &AppState, job: &JobRecord) -> Result<JobSpec> {
         vars["site"] = json!({ "id": site.id.to_string(), "name": site.name, "slug": site.slug });
     }
     if let Some(env_id) = job.environment_id {
-        let env = store.environment(env_id).await?;
-        vars["env"] = environment_vars(state, &env, &mut secrets).await?;
+        vars["env"] = environment_vars(state, env_id, &mut secrets).await?;
     }
     if let Some(source) = params["source_environment_id"]
         .as_str()
         .and_then(|s| s.parse().ok())
     {
-        let env = store.environment(source).await?;
-        vars["source_env"] = environment_vars(state, &env, &mut secrets).await?;
+        vars["source_env"] = environment_vars(state, source, &mut secrets).await?;
     }
     if let Some(ids) = params["environments"].as_array() {
         let mut envs = Vec::new();
@@ -55,8 +57,7 @@ pub async fn job_spec(state: &AppState, job: &JobRecord) -> Result<JobSpec> {
             .filter_map(|v| v.as_str())
             .filter_map(|s| s.parse().ok())
         {
-            let env = store.environment(id).await?;
-            envs.push(environment_vars(state, &env, &mut secrets).await?);
+            envs.push(environment_vars(state, id, &mut secrets).await?);
         }
         vars["envs"] = Value::Array(envs);
     }
@@ -79,12 +80,16 @@ pub async fn job_spec(state: &AppState, job: &JobRecord) -> Result<JobSpec> {
 
 async fn environment_vars(
     state: &AppState,
-    env: &EnvironmentRecord,
+    id: EnvironmentId,
     secrets: &mut Vec<Secret>,
 ) -> Result<Value> {
-    let (password, salts) = state.store.environment_sealed_secrets(env.id).await?;
-    let password = state.secret_box.open(&password)?;
-    let salts = state.secret_box.open(&salts)?;
+    let EnvironmentWithSecrets {
+        env,
+        db_password_enc,
+        wp_salts_enc,
+    } = state.store.environment_with_secrets(id).await?;
+    let password = state.secret_box.open(&db_password_enc)?;
+    let salts = state.secret_box.open(&wp_salts_enc)?;
     let salts: Value = serde_json::from_str(salts.expose())
         .map_err(|_| Error::internal("stored salts are not JSON"))?;
     if let Some(map) = salts.as_object() {

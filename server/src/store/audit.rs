@@ -43,22 +43,17 @@ const INSERT: &str =
 impl Store {
     /// Records an audit event on its own.
     pub async fn record_audit(&self, entry: &AuditEntry) -> Result<()> {
-        sqlx::query(INSERT)
-            .bind(now())
-            .bind(&entry.actor)
-            .bind(&entry.action)
-            .bind(entry.resource_type)
-            .bind(&entry.resource_id)
-            .bind(entry.result)
-            .bind(&entry.detail)
-            .bind(entry.job_id)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        let _turn = self.write_turn().await;
+        let mut conn = self.pool.acquire().await?;
+        Self::record_audit_on(&mut conn, entry).await
     }
 
     /// Records an audit event inside the transaction of the change it describes.
     pub(super) async fn record_audit_tx(tx: &mut Tx, entry: &AuditEntry) -> Result<()> {
+        Self::record_audit_on(tx, entry).await
+    }
+
+    async fn record_audit_on(conn: &mut sqlx::SqliteConnection, entry: &AuditEntry) -> Result<()> {
         sqlx::query(INSERT)
             .bind(now())
             .bind(&entry.actor)
@@ -68,7 +63,7 @@ impl Store {
             .bind(entry.result)
             .bind(&entry.detail)
             .bind(entry.job_id)
-            .execute(&mut **tx)
+            .execute(conn)
             .await?;
         Ok(())
     }

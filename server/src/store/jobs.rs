@@ -53,6 +53,16 @@ impl JobRecord {
     }
 }
 
+macro_rules! job_columns {
+    () => {
+        "id, kind, status, site_id, environment_id, node_id, summary, params, attempts,
+         max_attempts, run_after, timeout_secs, cancel_requested, progress_current,
+         progress_total, progress_step, error_code, error_message, requested_by, created_at,
+         started_at, finished_at, updated_at, state_version, lease_owner"
+    };
+}
+pub(super) use job_columns;
+
 macro_rules! job_select {
     () => {
         "SELECT id, kind, status, site_id, environment_id, node_id, summary, params, attempts,
@@ -208,12 +218,14 @@ impl Store {
     pub(super) async fn insert_job_tx(&self, tx: &mut Tx, job: &NewJob) -> Result<JobRecord> {
         let id = JobId::new();
         let now = now();
-        sqlx::query(
+        let record = sqlx::query_as::<_, JobRecord>(concat!(
             "INSERT INTO jobs (id, kind, status, scope, site_id, environment_id, node_id, summary,
                                params, max_attempts, run_after, timeout_secs, requested_by,
                                created_at, updated_at)
-             VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
+             VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+             RETURNING ",
+            job_columns!()
+        ))
         .bind(id)
         .bind(job.kind)
         .bind(job.kind.scope())
@@ -228,17 +240,12 @@ impl Store {
         .bind(&job.requested_by)
         .bind(now)
         .bind(now)
-        .execute(&mut **tx)
+        .fetch_one(&mut **tx)
         .await?;
-        Self::append_job_event_tx(
+        Self::append_state_and_audit_tx(
             tx,
             id,
-            JobEventKind::State,
             &json!({"status": "queued", "attempt": 0, "message": "queued"}),
-        )
-        .await?;
-        Self::record_audit_tx(
-            tx,
             &AuditEntry {
                 actor: job.requested_by.clone(),
                 action: format!("job.{}", job.kind),
@@ -250,12 +257,50 @@ impl Store {
             },
         )
         .await?;
-        Self::job_tx(tx, id).await
+        Ok(record)
+    }
+
+    /// Appends a state event to a job's history and an audit row, in one round trip (SQLite
+    /// runs the two statements in order, binding the parameters in order).
+    pub(super) async fn append_state_and_audit_tx(
+        tx: &mut Tx,
+        job: JobId,
+        payload: &serde_json::Value,
+        audit: &AuditEntry,
+    ) -> Result<()> {
+        let now = now();
+        sqlx::query(concat!(state_event_sql!(), ";", audit_sql!()))
+            .bind(job)
+            .bind(job)
+            .bind(payload.to_string())
+            .bind(now)
+            .bind(now)
+            .bind(&audit.actor)
+            .bind(&audit.action)
+            .bind(audit.resource_type)
+            .bind(&audit.resource_id)
+            .bind(audit.result)
+            .bind(&audit.detail)
+            .bind(audit.job_id)
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
     }
 
     /// Appends an event to a job's history with the next sequence number.
     pub(super) async fn append_job_event_tx(
         tx: &mut Tx,
+        job: JobId,
+        kind: JobEventKind,
+        payload: &serde_json::Value,
+    ) -> Result<i64> {
+        Self::append_job_event_on(tx, job, kind, payload).await
+    }
+
+    /// Appends an event on any connection (inside a transaction or, holding the write turn,
+    /// as a single statement).
+    pub(super) async fn append_job_event_on(
+        conn: &mut sqlx::SqliteConnection,
         job: JobId,
         kind: JobEventKind,
         payload: &serde_json::Value,
@@ -270,7 +315,7 @@ impl Store {
         .bind(kind)
         .bind(payload.to_string())
         .bind(now())
-        .fetch_one(&mut **tx)
+        .fetch_one(conn)
         .await?;
         Ok(seq)
     }

@@ -4,6 +4,30 @@
 //! deferred transaction that upgrades to a write fails with SQLITE_BUSY regardless of the busy
 //! timeout). SQL stays portable so the store can move to PostgreSQL behind this module later.
 
+// SQL shared by several submodules (defined before them: macros scope textually).
+macro_rules! end_job_sql {
+    () => {
+        "UPDATE jobs SET status = ?, error_code = ?, error_message = ?, run_after = ?, attempts = ?,
+                finished_at = ?, lease_owner = NULL, heartbeat_at = NULL, lease_expires_at = NULL,
+                runner_pid = NULL, updated_at = ?, state_version = state_version + 1
+         WHERE id = ?"
+    };
+}
+
+macro_rules! state_event_sql {
+    () => {
+        "INSERT INTO job_events (job_id, seq, kind, payload, created_at)
+         VALUES (?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM job_events WHERE job_id = ?), 'state', ?, ?)"
+    };
+}
+
+macro_rules! audit_sql {
+    () => {
+        "INSERT INTO audit_log (at, actor, action, resource_type, resource_id, result, detail, job_id)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+    };
+}
+
 mod audit;
 mod jobs;
 mod nodes;
@@ -23,12 +47,12 @@ use sqlx::{Sqlite, SqlitePool, Transaction};
 
 pub use audit::{AuditEntry, AuditRecord};
 pub use jobs::{JobEventRecord, JobFilter, JobRecord, NewJob};
-pub use nodes::{NewNode, NodeRecord, NodeUpdate};
+pub use nodes::{NewNode, NodeRecord, NodeUpdate, NodeWithSettings};
 pub use page::{Page, PageToken};
 pub use queue::{JobEnd, ResourceEffects};
 pub use resources::{BackupRecord, DomainRecord, DriftReportRecord, ReleaseRecord};
 pub use settings::{SettingsRecord, SettingsUpdate};
-pub use sites::{EnvironmentRecord, NewEnvironment, NewSite, SiteRecord};
+pub use sites::{EnvironmentRecord, EnvironmentWithSecrets, NewEnvironment, NewSite, SiteRecord};
 pub use users::{Caller, TokenRecord, UserRecord};
 
 use crate::error::{Error, Result};
@@ -48,6 +72,8 @@ pub struct Store {
     /// Wakes the worker when a job may have become claimable (queued, or a running one ended).
     work_available: std::sync::Arc<tokio::sync::Notify>,
     job_defaults: JobDefaults,
+    /// One writer at a time within this process (see [`Tx`]).
+    write_turn: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 /// Attempts and timeout given to new jobs.
@@ -66,8 +92,33 @@ impl Default for JobDefaults {
     }
 }
 
-/// An open write transaction.
-pub type Tx = Transaction<'static, Sqlite>;
+/// An open write transaction. Writers of this process take turns on an async mutex before
+/// `BEGIN IMMEDIATE`: SQLite allows one writer anyway, and waiting here costs nothing, while
+/// waiting in SQLite's busy handler sleeps in growing steps and wastes most of the time.
+pub struct Tx {
+    tx: Transaction<'static, Sqlite>,
+    _turn: tokio::sync::OwnedMutexGuard<()>,
+}
+
+impl Tx {
+    /// Commits the transaction.
+    pub async fn commit(self) -> Result<()> {
+        Ok(self.tx.commit().await?)
+    }
+}
+
+impl std::ops::Deref for Tx {
+    type Target = sqlx::SqliteConnection;
+    fn deref(&self) -> &Self::Target {
+        &self.tx
+    }
+}
+
+impl std::ops::DerefMut for Tx {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.tx
+    }
+}
 
 impl Store {
     /// Opens (creating if needed) the database at `path` and applies pending migrations.
@@ -97,6 +148,7 @@ impl Store {
             job_changes,
             work_available: std::sync::Arc::new(tokio::sync::Notify::new()),
             job_defaults: JobDefaults::default(),
+            write_turn: std::sync::Arc::new(tokio::sync::Mutex::new(())),
         })
     }
 
@@ -135,9 +187,17 @@ impl Store {
         &self.pool
     }
 
+    /// Takes this process's write turn for a single statement outside a transaction (one
+    /// statement is atomic on its own and needs no BEGIN/COMMIT round trips).
+    pub(crate) async fn write_turn(&self) -> tokio::sync::OwnedMutexGuard<()> {
+        self.write_turn.clone().lock_owned().await
+    }
+
     /// Starts a write transaction that takes the write lock at once.
     pub async fn write(&self) -> Result<Tx> {
-        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+        let turn = self.write_turn.clone().lock_owned().await;
+        let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        Ok(Tx { tx, _turn: turn })
     }
 }
 

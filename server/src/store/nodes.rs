@@ -65,7 +65,30 @@ macro_rules! node_select {
     };
 }
 
+/// A node with the settings every job reads, in one row.
+#[derive(Debug, Clone, FromRow)]
+pub struct NodeWithSettings {
+    #[sqlx(flatten)]
+    pub node: NodeRecord,
+    pub releases_to_keep: i64,
+    pub preview_domain: String,
+}
+
 impl Store {
+    /// A node and the job-relevant settings, in one query.
+    pub async fn node_with_settings(&self, id: NodeId) -> Result<NodeWithSettings> {
+        sqlx::query_as::<_, NodeWithSettings>(
+            "SELECT n.id, n.name, n.hostname, n.ssh_port, n.ssh_user, n.public_ip, n.is_local, n.host_key,
+                    n.status, n.status_message, n.php_versions, n.last_seen_at, n.created_at, n.updated_at,
+                    n.state_version, s.releases_to_keep, s.preview_domain
+             FROM nodes n JOIN settings s ON s.id = 1 WHERE n.id = ?",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or_else(|| Error::not_found("node", &id))
+    }
+
     /// Registers a node in status pending; ALREADY_EXISTS when the name is taken.
     pub async fn create_node(&self, node: &NewNode) -> Result<NodeRecord> {
         let id = NodeId::new();

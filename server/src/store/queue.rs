@@ -3,7 +3,6 @@
 
 use serde_json::json;
 
-use super::audit::AuditEntry;
 use super::jobs::{JobRecord, NewJob};
 use super::{BackupRecord, Store, Tx, now};
 use crate::error::{Error, Reason, Result};
@@ -68,8 +67,18 @@ impl Store {
         lease_ms: i64,
     ) -> Result<Option<JobRecord>> {
         let now = now();
+        // A read first: most wake-ups find nothing to start, and reads take no write turn.
+        let due: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM jobs WHERE status = 'queued' AND run_after <= ?)",
+        )
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await?;
+        if !due {
+            return Ok(None);
+        }
         let mut tx = self.write().await?;
-        let claimed: Option<JobId> = sqlx::query_scalar(
+        let claimed: Option<JobRecord> = sqlx::query_as(concat!(
             "UPDATE jobs SET status = 'running', attempts = attempts + 1, lease_owner = ?,
                     heartbeat_at = ?, lease_expires_at = ?, started_at = ?, updated_at = ?,
                     runner_pid = NULL, progress_current = 0, progress_total = 0, progress_step = '',
@@ -88,8 +97,9 @@ impl Store {
                                         AND q.status = 'queued' AND q.created_at < j.created_at)))
                 ORDER BY j.priority, j.run_after, j.created_at, j.id
                 LIMIT 1)
-             RETURNING id",
-        )
+             RETURNING ",
+            super::jobs::job_columns!()
+        ))
         .bind(owner)
         .bind(now)
         .bind(now + lease_ms)
@@ -99,11 +109,11 @@ impl Store {
         .bind(i64::from(per_node))
         .fetch_optional(&mut *tx)
         .await?;
-        let Some(id) = claimed else {
+        let Some(job) = claimed else {
             tx.commit().await?;
             return Ok(None);
         };
-        let job = Self::job_tx(&mut tx, id).await?;
+        let id = job.id;
         Self::append_job_event_tx(
             &mut tx,
             id,
@@ -125,7 +135,8 @@ impl Store {
     /// recovered); otherwise whether a cancel was requested.
     pub async fn heartbeat(&self, job: JobId, owner: &str, lease_ms: i64) -> Result<Option<bool>> {
         let now = now();
-        Ok(sqlx::query_scalar(
+        let _turn = self.write_turn().await;
+        let cancel = sqlx::query_scalar(
             "UPDATE jobs SET heartbeat_at = ?, lease_expires_at = ?
              WHERE id = ? AND lease_owner = ? AND status = 'running'
              RETURNING cancel_requested",
@@ -135,7 +146,8 @@ impl Store {
         .bind(job)
         .bind(owner)
         .fetch_optional(&self.pool)
-        .await?)
+        .await?;
+        Ok(cancel)
     }
 
     /// Whether a cancel was requested for a job `owner` still holds (`None` when it does not).
@@ -151,6 +163,7 @@ impl Store {
 
     /// Records the process group of a running playbook.
     pub async fn set_runner_pid(&self, job: JobId, owner: &str, pid: u32) -> Result<()> {
+        let _turn = self.write_turn().await;
         sqlx::query("UPDATE jobs SET runner_pid = ? WHERE id = ? AND lease_owner = ? AND status = 'running'")
             .bind(i64::from(pid))
             .bind(job)
@@ -168,8 +181,10 @@ impl Store {
         payload: &serde_json::Value,
         progress: Option<(i64, i64, &str)>,
     ) -> Result<()> {
-        let mut tx = self.write().await?;
-        Self::append_job_event_tx(&mut tx, job, kind, payload).await?;
+        let _turn = self.write_turn().await;
+        let mut conn = self.pool.acquire().await?;
+        Self::append_job_event_on(&mut conn, job, kind, payload).await?;
+        // Progress is a convenience copy of the latest step, not a state: no transaction.
         if let Some((current, total, step)) = progress {
             sqlx::query(
                 "UPDATE jobs SET progress_current = ?, progress_total = ?, progress_step = ?, updated_at = ?
@@ -180,10 +195,9 @@ impl Store {
             .bind(step)
             .bind(now())
             .bind(job)
-            .execute(&mut *tx)
+            .execute(&mut *conn)
             .await?;
         }
-        tx.commit().await?;
         self.notify_job(job);
         Ok(())
     }
@@ -210,59 +224,64 @@ impl Store {
         } else {
             job.attempts
         };
-        sqlx::query(
-            "UPDATE jobs SET status = ?, error_code = ?, error_message = ?, run_after = ?, attempts = ?,
-                    finished_at = ?, lease_owner = NULL, heartbeat_at = NULL, lease_expires_at = NULL,
-                    runner_pid = NULL, updated_at = ?, state_version = state_version + 1
-             WHERE id = ?",
-        )
-        .bind(status)
-        .bind(&code)
-        .bind(&message)
-        .bind(run_after)
-        .bind(attempts)
-        .bind(status.is_terminal().then_some(now))
-        .bind(now)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
         let state_message = match end {
             JobEnd::Succeeded => "succeeded".to_owned(),
-            JobEnd::Retry { .. } => format!("attempt {} failed; retrying", job.attempts),
+            JobEnd::Retry {
+                run_after, message, ..
+            } => format!(
+                "attempt {} failed, retrying in {} s: {}",
+                job.attempts,
+                (run_after - now).max(0) / 1000,
+                message.lines().next().unwrap_or_default()
+            ),
             JobEnd::Requeue => "interrupted by a server shutdown; queued again".to_owned(),
             JobEnd::Failed { .. } | JobEnd::Cancelled { .. } => message.clone(),
         };
-        Self::append_job_event_tx(
-            &mut tx,
-            id,
-            JobEventKind::State,
-            &json!({"status": status.as_str(), "attempt": job.attempts, "error_code": code, "message": state_message}),
-        )
-        .await?;
+        let event = json!({"status": status.as_str(), "attempt": job.attempts, "error_code": code, "message": state_message});
         if status.is_terminal() {
             Self::apply_effects_tx(&mut tx, &job, effects, &message).await?;
-            let result = match status {
-                JobStatus::Succeeded => AuditResult::Succeeded,
-                _ => AuditResult::Failed,
-            };
-            Self::record_audit_tx(
-                &mut tx,
-                &AuditEntry {
-                    actor: job.requested_by.clone(),
-                    action: format!("job.{}", job.kind),
-                    resource_type: "job",
-                    resource_id: id.to_string(),
-                    result,
-                    detail: if code.is_empty() {
-                        status.to_string()
-                    } else {
-                        format!("{status}: {code}")
-                    },
-                    job_id: Some(id),
-                },
-            )
-            .await?;
         }
+        // The job's new state, its history event and (when it ended) its audit row, in one
+        // round trip: SQLite runs the statements in order, binding parameters in order.
+        let sql = if status.is_terminal() {
+            concat!(end_job_sql!(), ";", state_event_sql!(), ";", audit_sql!())
+        } else {
+            concat!(end_job_sql!(), ";", state_event_sql!())
+        };
+        let mut query = sqlx::query(sql)
+            .bind(status)
+            .bind(&code)
+            .bind(&message)
+            .bind(run_after)
+            .bind(attempts)
+            .bind(status.is_terminal().then_some(now))
+            .bind(now)
+            .bind(id)
+            .bind(id)
+            .bind(id)
+            .bind(event.to_string())
+            .bind(now);
+        if status.is_terminal() {
+            let result = if status == JobStatus::Succeeded {
+                AuditResult::Succeeded
+            } else {
+                AuditResult::Failed
+            };
+            query = query
+                .bind(now)
+                .bind(job.requested_by.clone())
+                .bind(format!("job.{}", job.kind))
+                .bind("job")
+                .bind(id.to_string())
+                .bind(result)
+                .bind(if code.is_empty() {
+                    status.to_string()
+                } else {
+                    format!("{status}: {code}")
+                })
+                .bind(id);
+        }
+        query.execute(&mut *tx).await?;
         tx.commit().await?;
         self.notify_work(id);
         Ok(true)
@@ -552,15 +571,6 @@ impl Store {
         tx.commit().await?;
         self.notify_work(job.id);
         Ok(job)
-    }
-
-    /// The sealed database password and WordPress salts of an environment.
-    pub async fn environment_sealed_secrets(&self, env: EnvironmentId) -> Result<(String, String)> {
-        sqlx::query_as("SELECT db_password_enc, wp_salts_enc FROM environments WHERE id = ?")
-            .bind(env)
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or_else(|| Error::not_found("environment", &env))
     }
 }
 

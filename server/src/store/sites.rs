@@ -81,6 +81,25 @@ impl EnvironmentRecord {
     }
 }
 
+/// An environment with what the enqueue guard checks.
+#[derive(Debug, Clone, FromRow)]
+struct EnvironmentGuard {
+    #[sqlx(flatten)]
+    env: EnvironmentRecord,
+    node_status: NodeStatus,
+    node_name: String,
+    busy_with: Option<String>,
+}
+
+/// An environment with its sealed secrets (for the executor only; never converted to API).
+#[derive(Debug, Clone, FromRow)]
+pub struct EnvironmentWithSecrets {
+    #[sqlx(flatten)]
+    pub env: EnvironmentRecord,
+    pub db_password_enc: String,
+    pub wp_salts_enc: String,
+}
+
 macro_rules! env_select {
     () => {
         "SELECT id, site_id, node_id, name, kind, status, status_message, linux_user, linux_uid,
@@ -295,6 +314,25 @@ impl Store {
         Ok(q.build_query_as::<EnvironmentRecord>()
             .fetch_all(&self.pool)
             .await?)
+    }
+
+    /// An environment with its sealed secrets, in one query.
+    pub async fn environment_with_secrets(
+        &self,
+        id: EnvironmentId,
+    ) -> Result<EnvironmentWithSecrets> {
+        sqlx::query_as::<_, EnvironmentWithSecrets>(
+            "SELECT id, site_id, node_id, name, kind, status, status_message, linux_user, linux_uid,
+                    db_name, db_user, php_version, preview_url, primary_domain, current_release_id,
+                    source_environment_id, drift_status, drift_checked_at, page_cache, object_cache,
+                    backup_enabled, backup_interval_secs, backup_scope, backup_retention_secs,
+                    last_backup_at, created_at, updated_at, state_version, db_password_enc, wp_salts_enc
+             FROM environments WHERE id = ?",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or_else(|| Error::not_found("environment", &id))
     }
 
     pub(super) async fn live_environments_tx(
@@ -567,14 +605,35 @@ impl Store {
         mut job: NewJob,
     ) -> Result<JobRecord> {
         let mut tx = self.write().await?;
-        let env = Self::environment_tx(&mut tx, env_id).await?;
+        // The environment, its node's state and any job keeping the site busy, in one read.
+        let guard = sqlx::query_as::<_, EnvironmentGuard>(
+            "SELECT e.id, e.site_id, e.node_id, e.name, e.kind, e.status, e.status_message, e.linux_user,
+                    e.linux_uid, e.db_name, e.db_user, e.php_version, e.preview_url, e.primary_domain,
+                    e.current_release_id, e.source_environment_id, e.drift_status, e.drift_checked_at,
+                    e.page_cache, e.object_cache, e.backup_enabled, e.backup_interval_secs, e.backup_scope,
+                    e.backup_retention_secs, e.last_backup_at, e.created_at, e.updated_at, e.state_version,
+                    n.status AS node_status, n.name AS node_name,
+                    (SELECT j.id || ' (' || j.kind || ') is ' || j.status FROM jobs j
+                     WHERE j.site_id = e.site_id AND j.status IN ('queued', 'running')
+                     ORDER BY j.created_at LIMIT 1) AS busy_with
+             FROM environments e JOIN nodes n ON n.id = e.node_id WHERE e.id = ?",
+        )
+        .bind(env_id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or_else(|| Error::not_found("environment", &env_id))?;
+        let env = guard.env;
         check_version("environment", expected_version, env.state_version)?;
-        Self::ensure_site_idle_tx(&mut tx, env.site_id).await?;
-        let node = Self::node_tx(&mut tx, env.node_id).await?;
-        if !node.status.accepts_work() {
+        if let Some(busy) = guard.busy_with {
+            return Err(Error::precondition(
+                Reason::SiteBusy,
+                format!("the site is busy: job {busy}; wait for it to finish or cancel it"),
+            ));
+        }
+        if !guard.node_status.accepts_work() {
             return Err(Error::precondition(
                 Reason::NodeNotReady,
-                format!("node {} is {}", node.name, node.status),
+                format!("node {} is {}", guard.node_name, guard.node_status),
             ));
         }
         match job.kind.environment_operation() {
