@@ -16,8 +16,10 @@ echo "== buf lint (STANDARD rules)"
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 echo "== ansible syntax check"
-for playbook in playbooks/*.yml; do
-  ANSIBLE_CONFIG=playbooks/ansible.cfg ansible-playbook --syntax-check -i localhost, "$playbook" >/dev/null
+shopt -s nullglob
+for playbook in playbooks/*.yml server/tests/playbooks/*.yml; do
+  ANSIBLE_CONFIG=playbooks/ansible.cfg PYTHONDONTWRITEBYTECODE=1 \
+    ansible-playbook --syntax-check -i localhost, "$playbook" >/dev/null
 done
 echo "== cargo test"
 cargo build --workspace --bins

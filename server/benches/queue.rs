@@ -2,7 +2,11 @@
 //! SQLite file, next to a baseline of the bare SQL a job needs on the same file and pragmas.
 //! Prints `name=value` lines (see docs/benchmarks.md).
 
-#![allow(clippy::unwrap_used, clippy::cast_precision_loss, clippy::too_many_lines)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::cast_precision_loss,
+    clippy::too_many_lines
+)]
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -72,6 +72,16 @@ impl App {
         shutdown: CancellationToken,
     ) -> Result<()> {
         let state = AppState::open(config, shutdown.clone()).await?;
+        Self::serve(state, listener, shutdown).await
+    }
+
+    /// Like [`App::run`] with an already opened state (the binary opens it before binding, so
+    /// an open port means a migrated database).
+    pub async fn serve(
+        state: Arc<AppState>,
+        listener: TcpListener,
+        shutdown: CancellationToken,
+    ) -> Result<()> {
         let executor = AnsibleExecutor::new(AnsibleConfig {
             playbooks_dir: state.config.playbooks_dir.clone(),
             program: state.config.ansible_playbook.clone(),

@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 use pressluft_server::config::{Config, Overrides};
 use pressluft_server::secrets::{Secret, random_alphanumeric};
 use pressluft_server::store::Store;
-use pressluft_server::{App, model::validate};
+use pressluft_server::{App, AppState, model::validate};
 use tokio_util::sync::CancellationToken;
 
 /// Pressluft control plane: gRPC, grpc-web and health on one port, backed by SQLite.
@@ -95,22 +95,25 @@ async fn main() -> anyhow::Result<()> {
 async fn serve(config: Config) -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .init();
-    let listener = tokio::net::TcpListener::bind(config.listen_addr)
-        .await
-        .with_context(|| format!("binding {}", config.listen_addr))?;
     let shutdown = CancellationToken::new();
+    // Open (and migrate) the store before listening: a connectable port means a ready server.
+    let state = AppState::open(config, shutdown.clone()).await?;
+    let listener = tokio::net::TcpListener::bind(state.config.listen_addr)
+        .await
+        .with_context(|| format!("binding {}", state.config.listen_addr))?;
     let signal = shutdown.clone();
     tokio::spawn(async move {
         wait_for_signal().await;
         tracing::info!("shutdown requested");
         signal.cancel();
     });
-    App::run(config, listener, shutdown).await?;
+    App::serve(state, listener, shutdown).await?;
     Ok(())
 }
 

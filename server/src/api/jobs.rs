@@ -174,7 +174,8 @@ impl JobService for Jobs {
 }
 
 /// Replays a job's history after `after_seq`, then streams new events until the job ended and
-/// every event was sent, or the client went away.
+/// every event was sent, or the client went away. Each message carries the job as read after
+/// its batch of events, so the last message shows the final state.
 async fn follow_job(
     store: Store,
     id: JobId,
@@ -183,7 +184,13 @@ async fn follow_job(
     tx: mpsc::Sender<Result<pb::WatchJobResponse, Status>>,
 ) {
     loop {
-        // Read the job before its events: if it has ended, every event is already recorded.
+        let events = match store.job_events(id, after_seq, 500).await {
+            Ok(events) => events,
+            Err(e) => {
+                let _ = tx.send(Err(e.into())).await;
+                return;
+            }
+        };
         let job = match store.job(id).await {
             Ok(job) => job,
             Err(e) => {
@@ -191,31 +198,31 @@ async fn follow_job(
                 return;
             }
         };
-        loop {
-            let events = match store.job_events(id, after_seq, 500).await {
-                Ok(events) => events,
+        let snapshot = convert::job(&job);
+        for event in &events {
+            after_seq = event.seq;
+            let message = pb::WatchJobResponse {
+                event: Some(convert::job_event(event)),
+                job: Some(snapshot.clone()),
+            };
+            if tx.send(Ok(message)).await.is_err() {
+                return;
+            }
+        }
+        if !events.is_empty() {
+            continue; // more may have arrived meanwhile
+        }
+        // The final state event commits with the final status: once the job reads as ended and
+        // no event is left, the history is complete.
+        if job.status.is_terminal() {
+            match store.job_events(id, after_seq, 1).await {
+                Ok(rest) if rest.is_empty() => return,
+                Ok(_) => continue,
                 Err(e) => {
                     let _ = tx.send(Err(e.into())).await;
                     return;
                 }
-            };
-            if events.is_empty() {
-                break;
             }
-            let snapshot = convert::job(&job);
-            for event in &events {
-                after_seq = event.seq;
-                let message = pb::WatchJobResponse {
-                    event: Some(convert::job_event(event)),
-                    job: Some(snapshot.clone()),
-                };
-                if tx.send(Ok(message)).await.is_err() {
-                    return;
-                }
-            }
-        }
-        if job.status.is_terminal() {
-            return;
         }
         wait_for_change(&mut changes, Some(id)).await;
     }

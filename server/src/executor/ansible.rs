@@ -75,6 +75,8 @@ impl AnsibleExecutor {
             .env("ANSIBLE_NOCOLOR", "1")
             .env("ANSIBLE_FORCE_COLOR", "0")
             .env("PYTHONUNBUFFERED", "1")
+            // The playbooks directory may be read-only (installed) or a checkout: no .pyc files.
+            .env("PYTHONDONTWRITEBYTECODE", "1")
             // Marks the process tree so crash recovery can find an orphaned run.
             .env("PRESSLUFT_JOB_ID", spec.job_id.to_string())
             .stdin(Stdio::null())

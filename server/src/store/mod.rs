@@ -138,10 +138,22 @@ impl Store {
             .max_connections(8)
             .connect_with(options)
             .await?;
-        sqlx::migrate!("../migrations")
-            .run(&pool)
+        // Two processes (the server and an admin command) may start at once: migrations run
+        // under an exclusive file lock, so the second waits and then finds nothing to do.
+        let lock_path = path.with_extension("migrate.lock");
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| Error::internal(format!("opening {}: {e}", lock_path.display())))?;
+        let lock = tokio::task::spawn_blocking(move || lock.lock().map(|()| lock))
             .await
-            .map_err(|e| Error::internal(format!("applying migrations: {e}")))?;
+            .map_err(|e| Error::internal(format!("waiting for the migration lock: {e}")))?
+            .map_err(|e| Error::internal(format!("locking {}: {e}", lock_path.display())))?;
+        let migrated = sqlx::migrate!("../migrations").run(&pool).await;
+        drop(lock);
+        migrated.map_err(|e| Error::internal(format!("applying migrations: {e}")))?;
         let (job_changes, _) = tokio::sync::broadcast::channel(1024);
         Ok(Self {
             pool,
