@@ -321,7 +321,7 @@ async fn phases() {
         state
             .store
             .finish_job(
-                j.id,
+                j,
                 "w",
                 &pressluft_server::store::JobEnd::Succeeded,
                 &pressluft_server::store::ResourceEffects::default(),

@@ -83,7 +83,7 @@ pub trait Executor: Send + Sync + 'static {
     ) -> Pin<Box<dyn Future<Output = Outcome> + Send + 'a>>;
 }
 
-/// Succeeds at once with one step: the queue's own cost, for benchmarks and queue tests.
+/// Succeeds at once without output: the queue's own cost, for benchmarks.
 #[derive(Debug, Default, Clone)]
 pub struct NoopExecutor;
 
@@ -91,19 +91,9 @@ impl Executor for NoopExecutor {
     fn run<'a>(
         &'a self,
         _spec: JobSpec,
-        events: mpsc::Sender<ExecEvent>,
+        _events: mpsc::Sender<ExecEvent>,
         _stop: StopSignals,
     ) -> Pin<Box<dyn Future<Output = Outcome> + Send + 'a>> {
-        Box::pin(async move {
-            let _ = events
-                .send(ExecEvent::Step {
-                    index: 1,
-                    total: 1,
-                    name: "noop".to_owned(),
-                    status: "ok".to_owned(),
-                })
-                .await;
-            Outcome::Succeeded { result: None }
-        })
+        Box::pin(async { Outcome::Succeeded { result: None } })
     }
 }

@@ -200,7 +200,7 @@ impl JobRunner {
             now_ms(),
         );
         let fx = effects(job.kind, &job.params(), &end, result.as_ref());
-        match store.finish_job(job.id, &owner, &end, &fx).await {
+        match store.finish_job(&job, &owner, &end, &fx).await {
             Ok(true) => {
                 tracing::info!(job.id = %job.id, end = ?end_label(&end), "job attempt ended");
             }
@@ -332,7 +332,7 @@ pub async fn recover_expired(state: &AppState, config: &WorkerConfig) {
             now_ms(),
         );
         let fx = effects(job.kind, &job.params(), &end, None);
-        match state.store.finish_job(job.id, &owner, &end, &fx).await {
+        match state.store.finish_job(&job, &owner, &end, &fx).await {
             Ok(true) => {
                 tracing::warn!(job.id = %job.id, end = end_label(&end), "recovered a job with an expired lease");
             }

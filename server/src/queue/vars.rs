@@ -37,18 +37,20 @@ pub async fn job_spec(state: &AppState, job: &JobRecord) -> Result<JobSpec> {
             "preview_domain": preview_domain,
         },
     });
-    if let Some(site_id) = job.site_id {
+    if let Some(env_id) = job.environment_id {
+        // The environment's row carries its site's name and slug: one read for both.
+        let (env, site) = environment_vars(state, env_id, &mut secrets).await?;
+        vars["env"] = env;
+        vars["site"] = site;
+    } else if let Some(site_id) = job.site_id {
         let site = store.site(site_id).await?;
         vars["site"] = json!({ "id": site.id.to_string(), "name": site.name, "slug": site.slug });
-    }
-    if let Some(env_id) = job.environment_id {
-        vars["env"] = environment_vars(state, env_id, &mut secrets).await?;
     }
     if let Some(source) = params["source_environment_id"]
         .as_str()
         .and_then(|s| s.parse().ok())
     {
-        vars["source_env"] = environment_vars(state, source, &mut secrets).await?;
+        vars["source_env"] = environment_vars(state, source, &mut secrets).await?.0;
     }
     if let Some(ids) = params["environments"].as_array() {
         let mut envs = Vec::new();
@@ -57,7 +59,7 @@ pub async fn job_spec(state: &AppState, job: &JobRecord) -> Result<JobSpec> {
             .filter_map(|v| v.as_str())
             .filter_map(|s| s.parse().ok())
         {
-            envs.push(environment_vars(state, id, &mut secrets).await?);
+            envs.push(environment_vars(state, id, &mut secrets).await?.0);
         }
         vars["envs"] = Value::Array(envs);
     }
@@ -78,15 +80,18 @@ pub async fn job_spec(state: &AppState, job: &JobRecord) -> Result<JobSpec> {
     })
 }
 
+/// An environment's variables (secrets unsealed and listed for redaction) and its site's.
 async fn environment_vars(
     state: &AppState,
     id: EnvironmentId,
     secrets: &mut Vec<Secret>,
-) -> Result<Value> {
+) -> Result<(Value, Value)> {
     let EnvironmentWithSecrets {
         env,
         db_password_enc,
         wp_salts_enc,
+        site_name,
+        site_slug,
     } = state.store.environment_with_secrets(id).await?;
     let password = state.secret_box.open(&db_password_enc)?;
     let salts = state.secret_box.open(&wp_salts_enc)?;
@@ -114,6 +119,7 @@ async fn environment_vars(
         "object_cache": env.object_cache,
         "current_release_id": env.current_release_id.map(|r| r.to_string()),
     });
+    let site = json!({ "id": env.site_id.to_string(), "name": site_name, "slug": site_slug });
     secrets.push(password);
-    Ok(vars)
+    Ok((vars, site))
 }

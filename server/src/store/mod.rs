@@ -10,7 +10,7 @@ macro_rules! end_job_sql {
         "UPDATE jobs SET status = ?, error_code = ?, error_message = ?, run_after = ?, attempts = ?,
                 finished_at = ?, lease_owner = NULL, heartbeat_at = NULL, lease_expires_at = NULL,
                 runner_pid = NULL, updated_at = ?, state_version = state_version + 1
-         WHERE id = ?"
+         WHERE id = ? AND lease_owner = ? AND status = 'running'"
     };
 }
 
@@ -18,6 +18,23 @@ macro_rules! state_event_sql {
     () => {
         "INSERT INTO job_events (job_id, seq, kind, payload, created_at)
          VALUES (?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM job_events WHERE job_id = ?), 'state', ?, ?)"
+    };
+}
+
+/// The same event, written only if the previous statement changed a row.
+macro_rules! state_event_if_changed_sql {
+    () => {
+        "INSERT INTO job_events (job_id, seq, kind, payload, created_at)
+         SELECT ?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM job_events WHERE job_id = ?), 'state', ?, ?
+         WHERE changes() = 1"
+    };
+}
+
+/// An audit row, written only if the previous statement changed a row.
+macro_rules! audit_if_changed_sql {
+    () => {
+        "INSERT INTO audit_log (at, actor, action, resource_type, resource_id, result, detail, job_id)
+         SELECT ?, ?, ?, ?, ?, ?, ?, ? WHERE changes() = 1"
     };
 }
 

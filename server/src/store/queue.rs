@@ -207,17 +207,20 @@ impl Store {
     /// when `owner` no longer holds the job.
     pub async fn finish_job(
         &self,
-        id: JobId,
+        job: &JobRecord,
         owner: &str,
         end: &JobEnd,
         effects: &ResourceEffects,
     ) -> Result<bool> {
         let now = now();
+        let id = job.id;
+        // `job` is the running job as claimed; the UPDATE below only applies while `owner`
+        // still holds it, and everything else is written only if it did.
+        let job = JobRecord {
+            status: JobStatus::Running,
+            ..job.clone()
+        };
         let mut tx = self.write().await?;
-        let job = Self::job_tx(&mut tx, id).await?;
-        if job.status != JobStatus::Running || job.lease_owner.as_deref() != Some(owner) {
-            return Ok(false);
-        }
         let (status, code, message, run_after) = job_after(&job, end, now)?;
         let attempts = if *end == JobEnd::Requeue {
             job.attempts - 1
@@ -238,15 +241,18 @@ impl Store {
             JobEnd::Failed { .. } | JobEnd::Cancelled { .. } => message.clone(),
         };
         let event = json!({"status": status.as_str(), "attempt": job.attempts, "error_code": code, "message": state_message});
-        if status.is_terminal() {
-            Self::apply_effects_tx(&mut tx, &job, effects, &message).await?;
-        }
         // The job's new state, its history event and (when it ended) its audit row, in one
         // round trip: SQLite runs the statements in order, binding parameters in order.
         let sql = if status.is_terminal() {
-            concat!(end_job_sql!(), ";", state_event_sql!(), ";", audit_sql!())
+            concat!(
+                end_job_sql!(),
+                ";",
+                state_event_if_changed_sql!(),
+                ";",
+                audit_if_changed_sql!()
+            )
         } else {
-            concat!(end_job_sql!(), ";", state_event_sql!())
+            concat!(end_job_sql!(), ";", state_event_if_changed_sql!())
         };
         let mut query = sqlx::query(sql)
             .bind(status)
@@ -257,6 +263,7 @@ impl Store {
             .bind(status.is_terminal().then_some(now))
             .bind(now)
             .bind(id)
+            .bind(owner)
             .bind(id)
             .bind(id)
             .bind(event.to_string())
@@ -281,7 +288,12 @@ impl Store {
                 })
                 .bind(id);
         }
-        query.execute(&mut *tx).await?;
+        if query.execute(&mut *tx).await?.rows_affected() == 0 {
+            return Ok(false); // the lease is gone: the transaction rolls back on drop
+        }
+        if status.is_terminal() {
+            Self::apply_effects_tx(&mut tx, &job, effects, &message).await?;
+        }
         tx.commit().await?;
         self.notify_work(id);
         Ok(true)
@@ -616,4 +628,87 @@ fn backup_of(job: &JobRecord) -> Option<BackupId> {
     job.params()["backup_id"]
         .as_str()
         .and_then(|s| s.parse().ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::NodeStatus;
+    use crate::store::nodes::tests::new_node;
+    use crate::store::test_support::store;
+
+    /// Only the lease holder ends a job, exactly once, and its history and audit follow.
+    #[tokio::test]
+    async fn only_the_lease_holder_finishes_a_job_once() {
+        let (store, _dir) = store().await;
+        let node = store.create_node(&new_node("n1")).await.expect("node");
+        store.enqueue_provision(node.id, 0, "t").await.expect("job");
+        let job = store
+            .claim_next("w1", 2, 30_000)
+            .await
+            .expect("claim")
+            .expect("a job");
+        assert_eq!(job.status, JobStatus::Running);
+        assert!(
+            store
+                .claim_next("w2", 2, 30_000)
+                .await
+                .expect("claim")
+                .is_none(),
+            "node-exclusive"
+        );
+
+        let fx = ResourceEffects {
+            node: Some(NodeEvent::ProvisionSucceeded),
+            ..ResourceEffects::default()
+        };
+        assert!(
+            !store
+                .finish_job(&job, "w2", &JobEnd::Succeeded, &fx)
+                .await
+                .expect("finish")
+        );
+        assert_eq!(
+            store.job(job.id).await.expect("job").status,
+            JobStatus::Running,
+            "a stranger changes nothing"
+        );
+        assert!(
+            store
+                .finish_job(&job, "w1", &JobEnd::Succeeded, &fx)
+                .await
+                .expect("finish")
+        );
+        assert!(
+            !store
+                .finish_job(&job, "w1", &JobEnd::Succeeded, &fx)
+                .await
+                .expect("finish"),
+            "only once"
+        );
+        assert_eq!(
+            store.job(job.id).await.expect("job").status,
+            JobStatus::Succeeded
+        );
+        assert_eq!(
+            store.node(node.id).await.expect("node").status,
+            NodeStatus::Active
+        );
+        let states: Vec<String> = store
+            .job_events(job.id, 0, 10)
+            .await
+            .expect("events")
+            .iter()
+            .map(|e| {
+                serde_json::from_str::<serde_json::Value>(&e.payload).expect("json")["status"]
+                    .to_string()
+            })
+            .collect();
+        assert_eq!(states, vec!["\"queued\"", "\"running\"", "\"succeeded\""]);
+        let audit = store
+            .list_audit(Some("job"), Some(&job.id.to_string()), 10, None)
+            .await
+            .expect("audit");
+        assert_eq!(audit.items.len(), 2, "accepted and succeeded");
+    }
 }

@@ -98,6 +98,8 @@ pub struct EnvironmentWithSecrets {
     pub env: EnvironmentRecord,
     pub db_password_enc: String,
     pub wp_salts_enc: String,
+    pub site_name: String,
+    pub site_slug: String,
 }
 
 macro_rules! env_select {
@@ -322,12 +324,13 @@ impl Store {
         id: EnvironmentId,
     ) -> Result<EnvironmentWithSecrets> {
         sqlx::query_as::<_, EnvironmentWithSecrets>(
-            "SELECT id, site_id, node_id, name, kind, status, status_message, linux_user, linux_uid,
-                    db_name, db_user, php_version, preview_url, primary_domain, current_release_id,
-                    source_environment_id, drift_status, drift_checked_at, page_cache, object_cache,
-                    backup_enabled, backup_interval_secs, backup_scope, backup_retention_secs,
-                    last_backup_at, created_at, updated_at, state_version, db_password_enc, wp_salts_enc
-             FROM environments WHERE id = ?",
+            "SELECT e.id, e.site_id, e.node_id, e.name, e.kind, e.status, e.status_message, e.linux_user,
+                    e.linux_uid, e.db_name, e.db_user, e.php_version, e.preview_url, e.primary_domain,
+                    e.current_release_id, e.source_environment_id, e.drift_status, e.drift_checked_at,
+                    e.page_cache, e.object_cache, e.backup_enabled, e.backup_interval_secs, e.backup_scope,
+                    e.backup_retention_secs, e.last_backup_at, e.created_at, e.updated_at, e.state_version,
+                    e.db_password_enc, e.wp_salts_enc, s.name AS site_name, s.slug AS site_slug
+             FROM environments e JOIN sites s ON s.id = e.site_id WHERE e.id = ?",
         )
         .bind(id)
         .fetch_optional(&self.pool)
