@@ -8,7 +8,7 @@ use pressluft_proto::v1::auth_service_server::AuthService;
 use tonic::{Request, Status};
 
 use super::convert::{self, ts};
-use super::{RpcResult, caller, ok};
+use super::{RpcResult, audit_change, caller, ok};
 use crate::app::AppState;
 use crate::error::Error;
 use crate::model::validate::{self, Invalid};
@@ -91,18 +91,15 @@ impl AuthService for Auth {
         };
         let (secret, token) =
             crate::auth::create_api_token(&self.0.store, caller.user_id, &name, ttl).await?;
-        self.0
-            .store
-            .record_audit(&crate::store::AuditEntry {
-                actor: caller.actor(),
-                action: "api_token.create".to_owned(),
-                resource_type: "api_token",
-                resource_id: token.id.to_string(),
-                result: crate::model::AuditResult::Succeeded,
-                detail: name,
-                job_id: None,
-            })
-            .await?;
+        audit_change(
+            &self.0,
+            &caller,
+            "api_token.create",
+            "api_token",
+            token.id.to_string(),
+            name,
+        )
+        .await?;
         ok(pb::CreateApiTokenResponse {
             token: Some(convert::api_token(&token)),
             secret: secret.expose().to_owned(),
@@ -139,18 +136,15 @@ impl AuthService for Auth {
         let caller = caller(&request)?;
         let id: TokenId = validate::id("token_id", &request.get_ref().token_id)?;
         let token = self.0.store.revoke_token(caller.user_id, id).await?;
-        self.0
-            .store
-            .record_audit(&crate::store::AuditEntry {
-                actor: caller.actor(),
-                action: "api_token.revoke".to_owned(),
-                resource_type: "api_token",
-                resource_id: id.to_string(),
-                result: crate::model::AuditResult::Succeeded,
-                detail: token.name.clone(),
-                job_id: None,
-            })
-            .await?;
+        audit_change(
+            &self.0,
+            &caller,
+            "api_token.revoke",
+            "api_token",
+            id.to_string(),
+            token.name.clone(),
+        )
+        .await?;
         ok(pb::RevokeApiTokenResponse {
             token: Some(convert::api_token(&token)),
         })
@@ -181,18 +175,15 @@ impl AuthService for Auth {
             Some(&Secret::new(r.password)),
         )
         .await?;
-        self.0
-            .store
-            .record_audit(&crate::store::AuditEntry {
-                actor: caller.actor(),
-                action: "user.create".to_owned(),
-                resource_type: "user",
-                resource_id: user.id.to_string(),
-                result: crate::model::AuditResult::Succeeded,
-                detail: email,
-                job_id: None,
-            })
-            .await?;
+        audit_change(
+            &self.0,
+            &caller,
+            "user.create",
+            "user",
+            user.id.to_string(),
+            email,
+        )
+        .await?;
         ok(pb::CreateUserResponse {
             user: Some(convert::user(&user)),
         })

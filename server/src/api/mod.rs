@@ -145,6 +145,30 @@ pub fn caller<T>(request: &tonic::Request<T>) -> Result<Caller, tonic::Status> {
         .ok_or_else(|| Error::Unauthenticated("missing credentials").into())
 }
 
+/// Records a change `caller` made directly (jobs write their own rows when accepted and
+/// when they end).
+pub async fn audit_change(
+    state: &AppState,
+    caller: &Caller,
+    action: impl Into<String>,
+    resource_type: &'static str,
+    resource_id: impl ToString,
+    detail: impl Into<String>,
+) -> Result<(), Error> {
+    state
+        .store
+        .record_audit(&crate::store::AuditEntry {
+            actor: caller.actor(),
+            action: action.into(),
+            resource_type,
+            resource_id: resource_id.to_string(),
+            result: crate::model::AuditResult::Succeeded,
+            detail: detail.into(),
+            job_id: None,
+        })
+        .await
+}
+
 /// Shorthand for handler results.
 pub type RpcResult<T> = Result<tonic::Response<T>, tonic::Status>;
 

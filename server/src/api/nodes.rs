@@ -7,12 +7,12 @@ use pressluft_proto::v1::node_service_server::NodeService;
 use tonic::Request;
 
 use super::convert::{self, node_status_from};
-use super::{RpcResult, caller, ok};
+use super::{RpcResult, audit_change, caller, ok};
 use crate::app::AppState;
 use crate::error::{Error, Reason};
+use crate::model::NodeId;
 use crate::model::validate::{self, Invalid};
-use crate::model::{AuditResult, NodeId};
-use crate::store::{AuditEntry, NewNode, NodeUpdate, PageToken};
+use crate::store::{NewNode, NodeUpdate, PageToken};
 
 /// Handlers of NodeService.
 pub struct Nodes(pub Arc<AppState>);
@@ -84,18 +84,15 @@ impl NodeService for Nodes {
                 host_key,
             })
             .await?;
-        self.0
-            .store
-            .record_audit(&AuditEntry {
-                actor: caller.actor(),
-                action: "node.create".into(),
-                resource_type: "node",
-                resource_id: node.id.to_string(),
-                result: AuditResult::Succeeded,
-                detail: format!("{} ({}:{})", node.name, node.hostname, node.ssh_port),
-                job_id: None,
-            })
-            .await?;
+        audit_change(
+            &self.0,
+            &caller,
+            "node.create",
+            "node",
+            node.id.to_string(),
+            format!("{} ({}:{})", node.name, node.hostname, node.ssh_port),
+        )
+        .await?;
         ok(pb::CreateNodeResponse {
             node: Some(convert::node(&node)),
         })
@@ -169,22 +166,19 @@ impl NodeService for Nodes {
             .store
             .update_node(id, r.expected_version, &update)
             .await?;
-        self.0
-            .store
-            .record_audit(&AuditEntry {
-                actor: caller.actor(),
-                action: if update.host_key.is_some() {
-                    "node.repin_host_key".into()
-                } else {
-                    "node.update".into()
-                },
-                resource_type: "node",
-                resource_id: id.to_string(),
-                result: AuditResult::Succeeded,
-                detail: String::new(),
-                job_id: None,
-            })
-            .await?;
+        audit_change(
+            &self.0,
+            &caller,
+            if update.host_key.is_some() {
+                "node.repin_host_key"
+            } else {
+                "node.update"
+            },
+            "node",
+            id.to_string(),
+            String::new(),
+        )
+        .await?;
         ok(pb::UpdateNodeResponse {
             node: Some(convert::node(&node)),
         })
@@ -219,18 +213,15 @@ impl NodeService for Nodes {
             .store
             .decommission_node(id, r.expected_version)
             .await?;
-        self.0
-            .store
-            .record_audit(&AuditEntry {
-                actor: caller.actor(),
-                action: "node.decommission".into(),
-                resource_type: "node",
-                resource_id: id.to_string(),
-                result: AuditResult::Succeeded,
-                detail: node.name.clone(),
-                job_id: None,
-            })
-            .await?;
+        audit_change(
+            &self.0,
+            &caller,
+            "node.decommission",
+            "node",
+            id.to_string(),
+            node.name.clone(),
+        )
+        .await?;
         ok(pb::DecommissionNodeResponse {
             node: Some(convert::node(&node)),
         })

@@ -6,11 +6,11 @@ use pressluft_proto::v1 as pb;
 use pressluft_proto::v1::settings_service_server::SettingsService;
 use tonic::Request;
 
-use super::{RpcResult, caller, convert, not_yet, ok};
+use super::{RpcResult, audit_change, caller, convert, not_yet, ok};
 use crate::app::AppState;
+use crate::model::NodeId;
 use crate::model::validate::{self, Invalid};
-use crate::model::{AuditResult, NodeId};
-use crate::store::{AuditEntry, SettingsUpdate};
+use crate::store::SettingsUpdate;
 
 /// Handlers of SettingsService.
 pub struct SettingsApi(pub Arc<AppState>);
@@ -76,18 +76,15 @@ impl SettingsService for SettingsApi {
             .store
             .update_settings(r.expected_version, &update)
             .await?;
-        self.0
-            .store
-            .record_audit(&AuditEntry {
-                actor: caller.actor(),
-                action: "settings.update".into(),
-                resource_type: "settings",
-                resource_id: String::new(),
-                result: AuditResult::Succeeded,
-                detail: String::new(),
-                job_id: None,
-            })
-            .await?;
+        audit_change(
+            &self.0,
+            &caller,
+            "settings.update",
+            "settings",
+            String::new(),
+            String::new(),
+        )
+        .await?;
         ok(pb::UpdateSettingsResponse {
             settings: Some(convert::settings(&settings)),
         })
