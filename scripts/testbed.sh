@@ -12,8 +12,13 @@ KEY=$STATE/control-plane-key
 
 log() { printf '[testbed] %s\n' "$*" >&2; }
 
+# The control plane's own needs plus the web stack a provisioned node runs (node_provision
+# finds these present and only configures them; production nodes install them itself).
 need_packages=()
-for pkg in openssh-server openssh-client python3 python3-venv sudo procps; do
+for pkg in openssh-server openssh-client python3 python3-venv sudo procps curl \
+  nginx php-fpm php-cli php-mysql php-curl php-xml php-mbstring php-zip php-gd php-intl \
+  php-redis mariadb-server mariadb-client redis-server python3-pymysql rclone certbot \
+  fail2ban wordpress wordpress-theme-twentytwentythree; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || need_packages+=("$pkg")
 done
 if ((${#need_packages[@]})); then

@@ -961,3 +961,83 @@ async fn a_killed_server_recovers_its_job_without_duplicating_detached_work() {
         .status();
     let _ = second.wait();
 }
+
+/// The real node_provision playbook configures the loopback node (nginx, PHP-FPM, MariaDB,
+/// Redis, fail2ban, helpers) through the API, and provisioning again changes nothing.
+#[tokio::test]
+async fn node_provision_configures_the_stack_and_a_rerun_changes_nothing() {
+    let server =
+        TestServer::start_engine(|c| c.playbooks_dir = repo_root().join("playbooks")).await;
+    let mut c = server.clients();
+    let node = active_test_node(&mut c).await;
+    let php = node.php_versions[0].clone();
+    assert!(php.starts_with('8'), "{php}");
+
+    // Unknown hosts get no answer (nginx 444 closes the connection).
+    let reply = std::process::Command::new("curl")
+        .args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "-H",
+            "Host: nobody.example",
+            "http://127.0.0.1/",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&reply.stdout),
+        "000",
+        "the catch-all vhost answers nothing"
+    );
+    for service in [
+        format!("php{php}-fpm"),
+        "nginx".into(),
+        "mariadb".into(),
+        "redis-server".into(),
+        "fail2ban".into(),
+    ] {
+        let status = std::process::Command::new("service")
+            .args([service.as_str(), "status"])
+            .output()
+            .unwrap();
+        assert!(status.status.success(), "{service} runs");
+    }
+    let ini =
+        std::fs::read_to_string(format!("/etc/php/{php}/fpm/conf.d/90-pressluft.ini")).unwrap();
+    assert!(ini.contains("disable_functions = exec") && ini.contains("expose_php = Off"));
+    let fpm = std::fs::read_to_string(format!("/etc/php/{php}/fpm/php-fpm.conf")).unwrap();
+    assert!(fpm.lines().any(|l| l == "process_control_timeout = 20s"));
+
+    let again = c
+        .nodes
+        .provision_node(pb::ProvisionNodeRequest {
+            node_id: node.id.clone(),
+            expected_version: 0,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .job
+        .unwrap();
+    let events = watch_all(&mut c, &again.id).await;
+    assert_eq!(
+        events.last().unwrap().job.as_ref().unwrap().status,
+        pb::JobStatus::Succeeded as i32
+    );
+    let changed: Vec<String> = events
+        .iter()
+        .filter_map(|e| match &e.event.as_ref()?.event {
+            Some(pb::job_event::Event::Step(s))
+                if s.status == pb::JobStepStatus::Changed as i32 =>
+            {
+                Some(s.name.clone())
+            }
+            _ => None,
+        })
+        .collect();
+    assert!(changed.is_empty(), "re-provisioning changed {changed:?}");
+    server.stop().await;
+}
