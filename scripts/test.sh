@@ -21,6 +21,9 @@ for playbook in playbooks/*.yml server/tests/playbooks/*.yml; do
   ANSIBLE_CONFIG=playbooks/ansible.cfg PYTHONDONTWRITEBYTECODE=1 \
     ansible-playbook --syntax-check -i localhost, "$playbook" >/dev/null
 done
+echo "== ansible-lint (production profile)"
+(cd playbooks && ANSIBLE_CONFIG=ansible.cfg PYTHONDONTWRITEBYTECODE=1 NO_COLOR=1 \
+  ansible-lint --offline --profile production -q ./*.yml roles/)
 echo "== cargo test"
 cargo build --workspace --bins
 cargo test --workspace

@@ -853,7 +853,7 @@ async fn a_killed_server_recovers_its_job_without_duplicating_detached_work() {
             .unwrap();
         if job
             .progress
-            .is_some_and(|p| p.step_name.ends_with("count: wait"))
+            .is_some_and(|p| p.step_name.ends_with("Wait for count"))
             && step_dir.join("pid").exists()
         {
             break;
@@ -925,7 +925,7 @@ async fn a_killed_server_recovers_its_job_without_duplicating_detached_work() {
         .iter()
         .filter_map(|e| match &e.event {
             Some(pb::job_event::Event::Step(s))
-                if s.name.ends_with("count: start or re-attach")
+                if s.name.ends_with("Start or re-attach count")
                     && s.status != pb::JobStepStatus::Started as i32 =>
             {
                 Some(s.status)
