@@ -26,4 +26,8 @@ echo "== ansible-lint (production profile)"
   ansible-lint --offline --profile production -q ./*.yml roles/)
 echo "== cargo test"
 cargo build --workspace --bins
-cargo test --workspace
+log=$(mktemp)
+cargo test --workspace --lib --bins --tests 2>&1 | tee "$log"
+# One closing line for the whole suite.
+awk '/^test result:/ { p += $4; f += $6 } END { printf "%d passed, %d failed\n", p, f }' "$log"
+rm -f "$log"
