@@ -9,7 +9,7 @@ use tonic::Request;
 use super::convert::{self, node_status_from};
 use super::{RpcResult, audit_change, caller, ok};
 use crate::app::AppState;
-use crate::error::{Error, Reason};
+use crate::error::Error;
 use crate::model::NodeId;
 use crate::model::validate::{self, Invalid};
 use crate::store::{NewNode, NodeUpdate, PageToken};
@@ -232,9 +232,8 @@ impl NodeService for Nodes {
         _request: Request<pb::GetControlPlaneKeyRequest>,
     ) -> RpcResult<pb::GetControlPlaneKeyResponse> {
         let key = &self.0.control_plane_key;
-        let fingerprint = crate::ssh::fingerprint(key).ok_or_else(|| {
-            Error::precondition(Reason::Internal, "the control plane key is unreadable")
-        })?;
+        let fingerprint = crate::ssh::fingerprint(key)
+            .ok_or_else(|| Error::internal("the control plane's public key does not parse"))?;
         ok(pb::GetControlPlaneKeyResponse {
             public_key: key.clone(),
             fingerprint,
