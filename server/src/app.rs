@@ -37,6 +37,7 @@ impl AppState {
             .with_job_defaults(JobDefaults {
                 max_attempts: config.jobs.max_attempts,
                 timeout_secs: i64::try_from(config.jobs.timeout.as_secs()).unwrap_or(1800),
+                linux_uid_base: config.linux_uid_base,
             });
         let secrets_dir = SecretsDir::open(&config.secrets_dir)?;
         let secret_box = secrets_dir.secret_box()?;

@@ -33,6 +33,11 @@ pub struct Config {
     pub ansible_playbook: PathBuf,
     /// Job engine settings.
     pub jobs: JobsConfig,
+    /// A WordPress tree on the nodes to install from instead of downloading it from
+    /// wordpress.org (test machines without internet; mirrors).
+    pub wordpress_source_dir: Option<PathBuf>,
+    /// First UID handed to environment users on a node.
+    pub linux_uid_base: i64,
 }
 
 /// Job engine settings (SPEC section 5 defaults).
@@ -158,6 +163,8 @@ pub struct FileConfig {
     pub playbooks_dir: Option<PathBuf>,
     pub ansible_playbook: Option<PathBuf>,
     pub jobs: Option<JobsFile>,
+    pub wordpress_source_dir: Option<PathBuf>,
+    pub linux_uid_base: Option<i64>,
 }
 
 /// Overrides from flags and environment variables.
@@ -167,6 +174,7 @@ pub struct Overrides {
     pub data_dir: Option<PathBuf>,
     pub secrets_dir: Option<PathBuf>,
     pub playbooks_dir: Option<PathBuf>,
+    pub wordpress_source_dir: Option<PathBuf>,
 }
 
 /// Where playbooks are when nothing says: `./playbooks` in a checkout, else the installed copy.
@@ -255,6 +263,11 @@ impl Config {
                 .ansible_playbook
                 .unwrap_or_else(|| PathBuf::from("ansible-playbook")),
             jobs: file.jobs.unwrap_or_default().apply(JobsConfig::default()),
+            wordpress_source_dir: overrides
+                .wordpress_source_dir
+                .clone()
+                .or(file.wordpress_source_dir),
+            linux_uid_base: file.linux_uid_base.unwrap_or(20_000),
         };
         config.validate()?;
         Ok(config)
@@ -286,6 +299,19 @@ impl Config {
         }
         if self.data_dir.as_os_str().is_empty() {
             return Err(config_error("data_dir", "must not be empty"));
+        }
+        if !(1_000..=59_000).contains(&self.linux_uid_base) {
+            return Err(config_error("linux_uid_base", "must be 1000-59000"));
+        }
+        if self
+            .wordpress_source_dir
+            .as_ref()
+            .is_some_and(|d| !d.is_absolute())
+        {
+            return Err(config_error(
+                "wordpress_source_dir",
+                "must be an absolute path on the nodes",
+            ));
         }
         let j = &self.jobs;
         if j.max_concurrent == 0 {

@@ -53,6 +53,7 @@ reasons! {
     NoDefaultNode => "NO_DEFAULT_NODE",
     NodeQueryTimeout => "NODE_QUERY_TIMEOUT",
     BackupTargetMissing => "BACKUP_TARGET_MISSING",
+    PhpVersionUnavailable => "PHP_VERSION_UNAVAILABLE",
     NotImplemented => "NOT_IMPLEMENTED",
     Internal => "INTERNAL",
 }

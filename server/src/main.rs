@@ -31,6 +31,9 @@ struct Cli {
     /// Playbooks directory (default: ./playbooks in a checkout, else /usr/share/pressluft/playbooks).
     #[arg(long, env = "PRESSLUFT_PLAYBOOKS_DIR", global = true)]
     playbooks_dir: Option<PathBuf>,
+    /// Install WordPress from this directory on the nodes instead of downloading it.
+    #[arg(long, env = "PRESSLUFT_WORDPRESS_SOURCE_DIR", global = true)]
+    wordpress_source_dir: Option<PathBuf>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -84,6 +87,7 @@ async fn main() -> anyhow::Result<()> {
         data_dir: cli.data_dir.clone(),
         secrets_dir: cli.secrets_dir.clone(),
         playbooks_dir: cli.playbooks_dir.clone(),
+        wordpress_source_dir: cli.wordpress_source_dir.clone(),
     };
     let config = Config::load(cli.config.as_deref(), &overrides)?;
     match cli.command.unwrap_or(Command::Serve) {

@@ -48,9 +48,11 @@ pub async fn create_site(
         None => only_usable_node(state).await?,
     };
     let node = state.store.node(node_id).await?;
-    let php_version = input
-        .php_version
-        .unwrap_or_else(|| settings.default_php_version.clone());
+    let php_version = php_version_for(
+        &node.php_versions(),
+        input.php_version,
+        &settings.default_php_version,
+    )?;
     let env = new_environment(
         state,
         "production",
@@ -152,6 +154,34 @@ fn new_environment(
     })
 }
 
+/// The PHP version of a new environment: the one asked for, which a provisioned node must have;
+/// else the default when the node has it, else the node's newest.
+fn php_version_for(installed: &[String], asked: Option<String>, default: &str) -> Result<String> {
+    match asked {
+        Some(v) if installed.is_empty() || installed.contains(&v) => Ok(v),
+        Some(v) => Err(Error::precondition(
+            Reason::PhpVersionUnavailable,
+            format!(
+                "PHP {v} is not installed on the node (it has {})",
+                installed.join(", ")
+            ),
+        )),
+        None if installed.is_empty() || installed.iter().any(|i| i == default) => {
+            Ok(default.to_owned())
+        }
+        None => Ok(installed
+            .iter()
+            .max_by(|a, b| version_key(a).cmp(&version_key(b)))
+            .cloned()
+            .unwrap_or_default()),
+    }
+}
+
+fn version_key(v: &str) -> (u32, u32) {
+    let mut parts = v.split('.').map(|p| p.parse().unwrap_or(0));
+    (parts.next().unwrap_or(0), parts.next().unwrap_or(0))
+}
+
 /// The one node that can take sites when none is named or set as default.
 async fn only_usable_node(state: &AppState) -> Result<NodeId> {
     let usable = [
@@ -170,5 +200,34 @@ async fn only_usable_node(state: &AppState) -> Result<NodeId> {
             Reason::NoDefaultNode,
             "several nodes exist: name one with node_id or set a default node in the settings",
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn php_version_follows_the_node() {
+        let node = vec!["8.2".to_owned()];
+        assert_eq!(php_version_for(&node, None, "8.3").expect("ok"), "8.2");
+        assert_eq!(
+            php_version_for(&[], None, "8.3").expect("ok"),
+            "8.3",
+            "unprovisioned node: the default"
+        );
+        assert_eq!(
+            php_version_for(&["8.2".into(), "8.3".into()], None, "8.3").expect("ok"),
+            "8.3"
+        );
+        assert_eq!(
+            php_version_for(&["8.1".into(), "8.10".into()], None, "8.3").expect("ok"),
+            "8.10"
+        );
+        assert!(php_version_for(&node, Some("8.3".into()), "8.3").is_err());
+        assert_eq!(
+            php_version_for(&node, Some("8.2".into()), "8.3").expect("ok"),
+            "8.2"
+        );
     }
 }

@@ -1041,3 +1041,250 @@ async fn node_provision_configures_the_stack_and_a_rerun_changes_nothing() {
     assert!(changed.is_empty(), "re-provisioning changed {changed:?}");
     server.stop().await;
 }
+
+fn run(cmd: &str, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(cmd).args(args).output().unwrap()
+}
+
+/// Two real WordPress sites through the API on the loopback node: each serves its title via
+/// nginx from its own release, users/pools/databases are isolated, and deleting the sites
+/// leaves nothing on the node.
+#[tokio::test]
+async fn sites_are_created_isolated_and_deleted_for_real() {
+    let tag = &uuid::Uuid::new_v4().simple().to_string()[..6];
+    let uid_base = 30_000 + i64::from(u16::from_str_radix(&tag[..4], 16).unwrap() % 20_000);
+    let server = TestServer::start_engine(|c| {
+        c.playbooks_dir = repo_root().join("playbooks");
+        c.wordpress_source_dir = Some("/usr/share/wordpress".into());
+        c.linux_uid_base = uid_base;
+    })
+    .await;
+    let mut c = server.clients();
+    let node = active_test_node(&mut c).await;
+    let store = server.store().await;
+    let sb = pressluft_server::secrets::SecretsDir::open(&server.data_dir().join("secrets"))
+        .unwrap()
+        .secret_box()
+        .unwrap();
+
+    let mut sites = Vec::new();
+    for name in ["alpha", "beta"] {
+        let slug = format!("{name}{tag}");
+        let created = create_site_mode(&mut c, &node, &slug, &format!("{name} title {tag}")).await;
+        sites.push(created);
+    }
+    let mut envs = Vec::new();
+    for created in &sites {
+        let job = wait_job(&mut c, &created.job.as_ref().unwrap().id, 180).await;
+        assert_eq!(job.status, pb::JobStatus::Succeeded as i32, "{job:?}");
+        let env = environment(&mut c, &created.environment.as_ref().unwrap().id).await;
+        assert_eq!(env.status, pb::EnvironmentStatus::Active as i32);
+        let releases = c
+            .sites
+            .list_releases(pb::ListReleasesRequest {
+                environment_id: env.id.clone(),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .releases;
+        assert_eq!(releases.len(), 1);
+        assert!(releases[0].is_current && releases[0].health == pb::ReleaseHealth::Healthy as i32);
+        assert_eq!(env.current_release_id, releases[0].id);
+        assert!(
+            releases[0].resolved_ref.starts_with("6."),
+            "{:?}",
+            releases[0]
+        );
+
+        let host = env.preview_url.trim_start_matches("http://").to_owned();
+        let out = run(
+            "curl",
+            &[
+                "-s",
+                "-D",
+                "-",
+                "-H",
+                &format!("Host: {host}"),
+                "http://127.0.0.1/",
+            ],
+        );
+        let page = String::from_utf8_lossy(&out.stdout).to_string();
+        assert!(
+            page.starts_with("HTTP/1.1 200"),
+            "{}",
+            &page[..page.len().min(300)]
+        );
+        let title = format!(
+            "{} title {tag}",
+            if envs.is_empty() { "alpha" } else { "beta" }
+        );
+        assert!(
+            page.contains(&format!("<title>{title}")),
+            "the site shows its own title"
+        );
+        assert!(
+            page.contains(&format!("X-Pressluft-Release: {}", releases[0].path)),
+            "the serving release is exposed"
+        );
+        let denied = run(
+            "curl",
+            &[
+                "-s",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+                "-H",
+                &format!("Host: {host}"),
+                "http://127.0.0.1/wp-config.php",
+            ],
+        );
+        assert_eq!(String::from_utf8_lossy(&denied.stdout), "403");
+        envs.push(env);
+    }
+
+    // Isolation: users, nginx and databases.
+    let (a, b) = (&envs[0], &envs[1]);
+    assert_ne!(a.linux_uid, b.linux_uid);
+    let b_config = format!("{}/shared/wp-config.php", b.root_path);
+    assert!(
+        !run("sudo", &["-n", "-u", &a.linux_user, "cat", &b_config])
+            .status
+            .success(),
+        "site A cannot read B's config"
+    );
+    assert!(
+        !run("sudo", &["-n", "-u", &a.linux_user, "ls", &b.root_path])
+            .status
+            .success(),
+        "site A cannot list B's tree"
+    );
+    assert!(
+        !run("sudo", &["-n", "-u", "www-data", "cat", &b_config])
+            .status
+            .success(),
+        "nginx cannot read wp-config"
+    );
+    assert!(
+        run("sudo", &["-n", "-u", &b.linux_user, "cat", &b_config])
+            .status
+            .success(),
+        "the site itself can"
+    );
+    let sealed: String =
+        sqlx::query_scalar("SELECT db_password_enc FROM environments WHERE id = ?")
+            .bind(&a.id)
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+    let a_password = sb.open(&sealed).unwrap().expose().to_owned();
+    let own = std::process::Command::new("mysql")
+        .args([
+            "-u",
+            &a.db_name,
+            "-N",
+            "-e",
+            &format!("SELECT COUNT(*) FROM `{}`.wp_options", a.db_name),
+        ])
+        .env("MYSQL_PWD", &a_password)
+        .output()
+        .unwrap();
+    assert!(
+        own.status.success(),
+        "A reads its own database: {}",
+        String::from_utf8_lossy(&own.stderr)
+    );
+    let other = std::process::Command::new("mysql")
+        .args([
+            "-u",
+            &a.db_name,
+            "-N",
+            "-e",
+            &format!("SELECT COUNT(*) FROM `{}`.wp_options", b.db_name),
+        ])
+        .env("MYSQL_PWD", &a_password)
+        .output()
+        .unwrap();
+    assert!(!other.status.success(), "A cannot read B's database");
+
+    // Deleting the sites removes everything from the node.
+    for created in &sites {
+        let site = created.site.as_ref().unwrap();
+        let job = c
+            .sites
+            .delete_site(pb::DeleteSiteRequest {
+                site_id: site.id.clone(),
+                expected_version: 0,
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .job
+            .unwrap();
+        let job = wait_job(&mut c, &job.id, 120).await;
+        assert_eq!(job.status, pb::JobStatus::Succeeded as i32, "{job:?}");
+        let site = c
+            .sites
+            .get_site(pb::GetSiteRequest {
+                site_id: site.id.clone(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .site
+            .unwrap();
+        assert_eq!(site.status, pb::SiteStatus::Deleted as i32);
+    }
+    for env in &envs {
+        assert!(
+            !run("id", &[&env.linux_user]).status.success(),
+            "user {} removed",
+            env.linux_user
+        );
+        assert!(
+            !std::path::Path::new(&env.root_path).exists(),
+            "tree removed"
+        );
+        assert!(
+            !std::path::Path::new(&format!(
+                "/etc/nginx/sites-enabled/pressluft-{}.conf",
+                env.linux_user
+            ))
+            .exists()
+        );
+        assert!(
+            !std::path::Path::new(&format!(
+                "/etc/php/{}/fpm/pool.d/pressluft-{}.conf",
+                env.php_version, env.linux_user
+            ))
+            .exists()
+        );
+        let dbs = run(
+            "mysql",
+            &[
+                "-N",
+                "-e",
+                &format!("SHOW DATABASES LIKE '{}'", env.db_name),
+            ],
+        );
+        assert!(
+            String::from_utf8_lossy(&dbs.stdout).trim().is_empty(),
+            "database dropped"
+        );
+        let users = run(
+            "mysql",
+            &[
+                "-N",
+                "-e",
+                &format!("SELECT User FROM mysql.user WHERE User = '{}'", env.db_name),
+            ],
+        );
+        assert!(
+            String::from_utf8_lossy(&users.stdout).trim().is_empty(),
+            "database user dropped"
+        );
+    }
+    server.stop().await;
+}

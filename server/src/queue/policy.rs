@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use crate::executor::Outcome;
 use crate::model::{BackupEvent, EnvEvent, JobKind, NodeEvent};
-use crate::store::{JobEnd, ResourceEffects};
+use crate::store::{JobEnd, ReleaseReport, ResourceEffects};
 
 /// Retry settings.
 #[derive(Debug, Clone)]
@@ -102,6 +102,11 @@ pub fn effects(
             == Some(true);
     let mut fx = ResourceEffects {
         result: result.cloned(),
+        release: if succeeded {
+            result.and_then(release_report)
+        } else {
+            None
+        },
         ..ResourceEffects::default()
     };
     if matches!(end, JobEnd::Retry { .. } | JobEnd::Requeue) {
@@ -162,6 +167,23 @@ pub fn effects(
         JobKind::BackupCleanup | JobKind::DriftCheck | JobKind::CachePurge => {}
     }
     fx
+}
+
+/// The release a playbook reports as created and live: `{"release": {"name", "source_kind",
+/// "source", "resolved_ref"}}`.
+fn release_report(result: &Value) -> Option<ReleaseReport> {
+    let r = result.get("release")?;
+    Some(ReleaseReport {
+        name: r.get("name")?.as_str()?.to_owned(),
+        source_kind: r.get("source_kind")?.as_str()?.parse().ok()?,
+        source: r.get("source").cloned().unwrap_or(Value::Null),
+        resolved_ref: r
+            .get("resolved_ref")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned(),
+        healthy: true,
+    })
 }
 
 #[cfg(test)]

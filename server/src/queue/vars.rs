@@ -35,6 +35,7 @@ pub async fn job_spec(state: &AppState, job: &JobRecord) -> Result<JobSpec> {
         "settings": {
             "releases_to_keep": releases_to_keep,
             "preview_domain": preview_domain,
+            "wordpress_source_dir": state.config.wordpress_source_dir,
         },
     });
     if let Some(env_id) = job.environment_id {
@@ -63,6 +64,10 @@ pub async fn job_spec(state: &AppState, job: &JobRecord) -> Result<JobSpec> {
         }
         vars["envs"] = Value::Array(envs);
     }
+    // A release created by this job gets a name that sorts by time and stays the same when
+    // the job is retried: the time-ordered head and the random tail of the job's UUIDv7.
+    let id = job.id.0.simple().to_string();
+    vars["release_name"] = json!(format!("{}-{}", &id[..12], &id[28..]));
     Ok(JobSpec {
         job_id: job.id,
         kind: job.kind,

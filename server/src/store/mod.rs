@@ -66,7 +66,7 @@ pub use audit::{AuditEntry, AuditRecord};
 pub use jobs::{JobEventRecord, JobFilter, JobRecord, NewJob};
 pub use nodes::{NewNode, NodeRecord, NodeUpdate, NodeWithSettings};
 pub use page::{Page, PageToken};
-pub use queue::{JobEnd, ResourceEffects};
+pub use queue::{JobEnd, ReleaseReport, ResourceEffects};
 pub use resources::{BackupRecord, DomainRecord, DriftReportRecord, ReleaseRecord};
 pub use settings::{SettingsRecord, SettingsUpdate};
 pub use sites::{EnvironmentRecord, EnvironmentWithSecrets, NewEnvironment, NewSite, SiteRecord};
@@ -98,6 +98,8 @@ pub struct Store {
 pub struct JobDefaults {
     pub max_attempts: i64,
     pub timeout_secs: i64,
+    /// First UID for environment users on a node.
+    pub linux_uid_base: i64,
 }
 
 impl Default for JobDefaults {
@@ -105,6 +107,7 @@ impl Default for JobDefaults {
         Self {
             max_attempts: jobs::DEFAULT_MAX_ATTEMPTS,
             timeout_secs: jobs::DEFAULT_TIMEOUT_SECS,
+            linux_uid_base: 20_000,
         }
     }
 }

@@ -53,6 +53,18 @@ pub struct ResourceEffects {
     pub backup: Option<BackupEvent>,
     /// Fields the playbook reported (`pressluft_result`).
     pub result: Option<serde_json::Value>,
+    /// A release the job created and switched to.
+    pub release: Option<ReleaseReport>,
+}
+
+/// A release reported by a playbook (`pressluft_result.release`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReleaseReport {
+    pub name: String,
+    pub source_kind: crate::model::ReleaseSourceKind,
+    pub source: serde_json::Value,
+    pub resolved_ref: String,
+    pub healthy: bool,
 }
 
 impl Store {
@@ -346,6 +358,34 @@ impl Store {
                 }
                 Err(e) => tracing::error!(job.id = %job.id, error = %e, "node left as it is"),
             }
+        }
+        if let (Some(release), Some(env)) = (&effects.release, job.environment_id) {
+            let id = crate::model::ReleaseId::new();
+            let health = if release.healthy {
+                "healthy"
+            } else {
+                "unhealthy"
+            };
+            sqlx::query(
+                "INSERT INTO releases (id, environment_id, name, source_kind, source, resolved_ref, health, job_id,
+                                       created_at, activated_at)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?);
+                 UPDATE environments SET current_release_id = ? WHERE id = ?",
+            )
+            .bind(id)
+            .bind(env)
+            .bind(&release.name)
+            .bind(release.source_kind)
+            .bind(release.source.to_string())
+            .bind(&release.resolved_ref)
+            .bind(health)
+            .bind(job.id)
+            .bind(now())
+            .bind(now())
+            .bind(id)
+            .bind(env)
+            .execute(&mut **tx)
+            .await?;
         }
         if let (Some(event), Some(backup)) = (effects.backup, backup_of(job)) {
             Self::transition_backup_tx(tx, backup, event, effects.result.as_ref()).await?;

@@ -143,9 +143,6 @@ pub struct NewEnvironment {
     pub source_environment_id: Option<EnvironmentId>,
 }
 
-/// The lowest UID handed to environment users.
-const FIRST_UID: i64 = 20_000;
-
 /// `<slug>-<env>`, shortened so it stays a valid Linux user name (at most 32 characters).
 pub fn environment_key(slug: &str, env_name: &str) -> String {
     let slug: String = slug.chars().take(20).collect();
@@ -379,15 +376,16 @@ impl Store {
                 format!("a site with slug {} already exists", site.slug)
             })
         })?;
-        let env_record = Self::insert_environment_tx(
-            &mut tx,
-            site_id,
-            &site.slug,
-            env,
-            EnvironmentStatus::Creating,
-            preview_domain,
-        )
-        .await?;
+        let env_record = self
+            .insert_environment_tx(
+                &mut tx,
+                site_id,
+                &site.slug,
+                env,
+                EnvironmentStatus::Creating,
+                preview_domain,
+            )
+            .await?;
         sqlx::query("UPDATE sites SET production_environment_id = ? WHERE id = ?")
             .bind(env_record.id)
             .bind(site_id)
@@ -448,15 +446,16 @@ impl Store {
                 ));
             }
         }
-        let env_record = Self::insert_environment_tx(
-            &mut tx,
-            site_id,
-            &site.slug,
-            env,
-            EnvironmentStatus::Cloning,
-            preview_domain,
-        )
-        .await?;
+        let env_record = self
+            .insert_environment_tx(
+                &mut tx,
+                site_id,
+                &site.slug,
+                env,
+                EnvironmentStatus::Cloning,
+                preview_domain,
+            )
+            .await?;
         job.site_id = Some(site_id);
         job.environment_id = Some(env_record.id);
         let job = self.insert_job_tx(&mut tx, &job).await?;
@@ -466,6 +465,7 @@ impl Store {
     }
 
     async fn insert_environment_tx(
+        &self,
         tx: &mut Tx,
         site_id: SiteId,
         slug: &str,
@@ -490,7 +490,7 @@ impl Store {
         let uid: i64 = sqlx::query_scalar(
             "SELECT COALESCE(MAX(linux_uid) + 1, ?) FROM environments WHERE node_id = ?",
         )
-        .bind(FIRST_UID)
+        .bind(self.job_defaults.linux_uid_base)
         .bind(env.node_id)
         .fetch_one(&mut **tx)
         .await?;
@@ -898,7 +898,7 @@ pub(crate) mod tests {
         assert_eq!(site.status, SiteStatus::Creating);
         assert_eq!(env.status, EnvironmentStatus::Creating);
         assert_eq!(env.linux_user, "blog-production");
-        assert_eq!(env.linux_uid, FIRST_UID);
+        assert_eq!(env.linux_uid, 20_000);
         assert_eq!(env.db_name, "blog_production");
         assert_eq!(create_job.site_id, Some(site.id));
 
@@ -962,7 +962,7 @@ pub(crate) mod tests {
             )
             .await
             .expect("slug is free again");
-        assert_eq!(env2.linux_uid, FIRST_UID + 1, "UIDs are never reused");
+        assert_eq!(env2.linux_uid, 20_001, "UIDs are never reused");
     }
 
     #[tokio::test]
