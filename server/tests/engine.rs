@@ -1288,3 +1288,112 @@ async fn sites_are_created_isolated_and_deleted_for_real() {
     }
     server.stop().await;
 }
+
+/// A failed environment becomes active only through ResetEnvironment, whose health_check job
+/// (HTTP through the vhost, WordPress installed, a query as the site's database user) passes.
+#[tokio::test]
+async fn reset_revalidates_a_failed_environment_with_real_health_checks() {
+    let tag = &uuid::Uuid::new_v4().simple().to_string()[..6];
+    let uid_base = 30_000 + i64::from(u16::from_str_radix(&tag[..4], 16).unwrap() % 20_000);
+    let server = TestServer::start_engine(|c| {
+        c.playbooks_dir = repo_root().join("playbooks");
+        c.wordpress_source_dir = Some("/usr/share/wordpress".into());
+        c.linux_uid_base = uid_base;
+    })
+    .await;
+    let mut c = server.clients();
+    let node = active_test_node(&mut c).await;
+    let created = create_site_mode(&mut c, &node, &format!("reset{tag}"), "Reset me").await;
+    assert_eq!(
+        wait_job(&mut c, &created.job.as_ref().unwrap().id, 180)
+            .await
+            .status,
+        pb::JobStatus::Succeeded as i32
+    );
+    let env_id = created.environment.as_ref().unwrap().id.clone();
+
+    // As a job that lost track of the environment would leave it.
+    let store = server.store().await;
+    sqlx::query("UPDATE environments SET status = 'failed', status_message = 'lost' WHERE id = ?")
+        .bind(&env_id)
+        .execute(store.pool())
+        .await
+        .unwrap();
+    let job = c
+        .sites
+        .reset_environment(pb::ResetEnvironmentRequest {
+            environment_id: env_id.clone(),
+            expected_version: 0,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .job
+        .unwrap();
+    let job = wait_job(&mut c, &job.id, 120).await;
+    assert_eq!(job.status, pb::JobStatus::Succeeded as i32, "{job:?}");
+    assert_eq!(
+        environment(&mut c, &env_id).await.status,
+        pb::EnvironmentStatus::Active as i32
+    );
+
+    // Break the database password on the node: the re-validation fails and nothing changes.
+    let env = environment(&mut c, &env_id).await;
+    assert!(
+        run(
+            "mysql",
+            &[
+                "-e",
+                &format!(
+                    "ALTER USER '{}'@'localhost' IDENTIFIED BY 'wrong-on-purpose'",
+                    env.db_name
+                )
+            ]
+        )
+        .status
+        .success()
+    );
+    sqlx::query("UPDATE environments SET status = 'failed' WHERE id = ?")
+        .bind(&env_id)
+        .execute(store.pool())
+        .await
+        .unwrap();
+    let job = c
+        .sites
+        .reset_environment(pb::ResetEnvironmentRequest {
+            environment_id: env_id.clone(),
+            expected_version: 0,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .job
+        .unwrap();
+    let job = wait_job(&mut c, &job.id, 120).await;
+    assert_eq!(job.status, pb::JobStatus::Failed as i32);
+    assert_eq!(
+        environment(&mut c, &env_id).await.status,
+        pb::EnvironmentStatus::Failed as i32,
+        "still failed"
+    );
+
+    let site = created.site.as_ref().unwrap();
+    let del = c
+        .sites
+        .delete_site(pb::DeleteSiteRequest {
+            site_id: site.id.clone(),
+            expected_version: 0,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .job
+        .unwrap();
+    assert_eq!(
+        wait_job(&mut c, &del.id, 120).await.status,
+        pb::JobStatus::Succeeded as i32,
+        "a failed site can be deleted"
+    );
+    assert!(!std::path::Path::new(&env.root_path).exists());
+    server.stop().await;
+}
