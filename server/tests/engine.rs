@@ -1397,3 +1397,168 @@ async fn reset_revalidates_a_failed_environment_with_real_health_checks() {
     assert!(!std::path::Path::new(&env.root_path).exists());
     server.stop().await;
 }
+
+/// One plain HTTP/1.1 GET to the loopback nginx: (status, X-Pressluft-Release).
+fn get_release(host: &str) -> (u16, String) {
+    use std::io::{Read as _, Write as _};
+    let Ok(mut stream) = std::net::TcpStream::connect("127.0.0.1:80") else {
+        return (0, String::new());
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(15)));
+    let _ = write!(
+        stream,
+        "GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    );
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response);
+    let text = String::from_utf8_lossy(&response);
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let release = text
+        .lines()
+        .find_map(|l| l.strip_prefix("X-Pressluft-Release: "))
+        .unwrap_or_default()
+        .trim()
+        .to_owned();
+    (status, release)
+}
+
+/// A deploy builds a new release, checks it before it goes live and switches atomically:
+/// a request loop running throughout sees only 200s, first from the old release, then from
+/// the new one.
+#[tokio::test]
+async fn a_deploy_switches_releases_with_zero_downtime() {
+    let tag = &uuid::Uuid::new_v4().simple().to_string()[..6];
+    let uid_base = 30_000 + i64::from(u16::from_str_radix(&tag[..4], 16).unwrap() % 20_000);
+    let server = TestServer::start_engine(|c| {
+        c.playbooks_dir = repo_root().join("playbooks");
+        c.wordpress_source_dir = Some("/usr/share/wordpress".into());
+        c.linux_uid_base = uid_base;
+    })
+    .await;
+    let mut c = server.clients();
+    let node = active_test_node(&mut c).await;
+    let created = create_site_mode(&mut c, &node, &format!("deploy{tag}"), "Deploy me").await;
+    assert_eq!(
+        wait_job(&mut c, &created.job.as_ref().unwrap().id, 180)
+            .await
+            .status,
+        pb::JobStatus::Succeeded as i32
+    );
+    let env = environment(&mut c, &created.environment.as_ref().unwrap().id).await;
+    let host = env.preview_url.trim_start_matches("http://").to_owned();
+    let first = c
+        .sites
+        .list_releases(pb::ListReleasesRequest {
+            environment_id: env.id.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .releases;
+    let old = first[0].path.clone();
+    assert_eq!(get_release(&host), (200, old.clone()));
+
+    // A bounded request loop (at most 3000 requests) for the whole deploy.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let looper = {
+        let stop = stop.clone();
+        let host = host.clone();
+        std::thread::spawn(move || {
+            let mut seen = Vec::new();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) && seen.len() < 3000 {
+                seen.push(get_release(&host));
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            seen
+        })
+    };
+    let source = pb::ReleaseSource {
+        source: Some(pb::release_source::Source::Wordpress(pb::WordPressSource {
+            version: "latest".into(),
+        })),
+    };
+    let job = c
+        .sites
+        .deploy_environment(pb::DeployEnvironmentRequest {
+            environment_id: env.id.clone(),
+            expected_version: 0,
+            source: Some(source),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .job
+        .unwrap();
+    let job = wait_job(&mut c, &job.id, 180).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let seen = looper.join().unwrap();
+    assert_eq!(job.status, pb::JobStatus::Succeeded as i32, "{job:?}");
+
+    let releases = c
+        .sites
+        .list_releases(pb::ListReleasesRequest {
+            environment_id: env.id.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .releases;
+    assert_eq!(releases.len(), 2);
+    let new = releases.iter().find(|r| r.is_current).unwrap().path.clone();
+    assert_ne!(new, old);
+    let bad: Vec<&(u16, String)> = seen.iter().filter(|(s, _)| *s != 200).collect();
+    assert!(
+        bad.is_empty(),
+        "{} of {} requests failed: {:?}",
+        bad.len(),
+        seen.len(),
+        &bad[..bad.len().min(5)]
+    );
+    let order: Vec<&str> = seen.iter().map(|(_, r)| r.as_str()).collect();
+    let switch = order
+        .iter()
+        .position(|r| *r == new)
+        .expect("the new release served");
+    assert!(
+        switch > 0 && order[..switch].iter().all(|r| *r == old),
+        "old release until the switch"
+    );
+    assert!(
+        order[switch..].iter().all(|r| *r == new),
+        "new release from the switch on"
+    );
+    assert!(
+        seen.len() > 20,
+        "the loop ran throughout ({} requests)",
+        seen.len()
+    );
+    assert_eq!(
+        environment(&mut c, &env.id).await.status,
+        pb::EnvironmentStatus::Active as i32
+    );
+
+    let site = created.site.as_ref().unwrap();
+    let del = c
+        .sites
+        .delete_site(pb::DeleteSiteRequest {
+            site_id: site.id.clone(),
+            expected_version: 0,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .job
+        .unwrap();
+    assert_eq!(
+        wait_job(&mut c, &del.id, 120).await.status,
+        pb::JobStatus::Succeeded as i32
+    );
+    server.stop().await;
+}

@@ -102,11 +102,11 @@ pub fn effects(
             == Some(true);
     let mut fx = ResourceEffects {
         result: result.cloned(),
-        release: if succeeded {
-            result.and_then(release_report)
-        } else {
-            None
-        },
+        // A release the job built: live when the job succeeded; a failed deploy reports its
+        // unhealthy release so it is recorded (and never counted as good).
+        release: result
+            .and_then(release_report)
+            .filter(|r| if succeeded { r.healthy } else { !r.healthy }),
         ..ResourceEffects::default()
     };
     if matches!(end, JobEnd::Retry { .. } | JobEnd::Requeue) {
@@ -182,7 +182,7 @@ fn release_report(result: &Value) -> Option<ReleaseReport> {
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_owned(),
-        healthy: true,
+        healthy: r.get("healthy").and_then(Value::as_bool).unwrap_or(true),
     })
 }
 

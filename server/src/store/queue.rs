@@ -366,11 +366,12 @@ impl Store {
             } else {
                 "unhealthy"
             };
+            // An unhealthy release is recorded but never becomes current.
             sqlx::query(
                 "INSERT INTO releases (id, environment_id, name, source_kind, source, resolved_ref, health, job_id,
                                        created_at, activated_at)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?);
-                 UPDATE environments SET current_release_id = ? WHERE id = ?",
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, CASE WHEN ? THEN ? END);
+                 UPDATE environments SET current_release_id = ? WHERE id = ? AND ?",
             )
             .bind(id)
             .bind(env)
@@ -381,9 +382,11 @@ impl Store {
             .bind(health)
             .bind(job.id)
             .bind(now())
+            .bind(release.healthy)
             .bind(now())
             .bind(id)
             .bind(env)
+            .bind(release.healthy)
             .execute(&mut **tx)
             .await?;
         }
