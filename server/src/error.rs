@@ -54,6 +54,7 @@ reasons! {
     NodeQueryTimeout => "NODE_QUERY_TIMEOUT",
     BackupTargetMissing => "BACKUP_TARGET_MISSING",
     PhpVersionUnavailable => "PHP_VERSION_UNAVAILABLE",
+    NoRollbackTarget => "NO_ROLLBACK_TARGET",
     NotImplemented => "NOT_IMPLEMENTED",
     Internal => "INTERNAL",
 }

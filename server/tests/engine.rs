@@ -1544,6 +1544,79 @@ async fn a_deploy_switches_releases_with_zero_downtime() {
         pb::EnvironmentStatus::Active as i32
     );
 
+    // Roll back to the previous good release, then forward to a named one.
+    let rollback = |release_id: String| pb::RollbackEnvironmentRequest {
+        environment_id: env.id.clone(),
+        expected_version: 0,
+        release_id,
+    };
+    let job = c
+        .sites
+        .rollback_environment(rollback(String::new()))
+        .await
+        .unwrap()
+        .into_inner()
+        .job
+        .unwrap();
+    assert_eq!(
+        wait_job(&mut c, &job.id, 120).await.status,
+        pb::JobStatus::Succeeded as i32
+    );
+    assert_eq!(
+        get_release(&host),
+        (200, old.clone()),
+        "the previous release serves again"
+    );
+    let current = |c: &mut Clients| {
+        let mut sites = c.sites.clone();
+        let env_id = env.id.clone();
+        async move {
+            sites
+                .list_releases(pb::ListReleasesRequest {
+                    environment_id: env_id,
+                    ..Default::default()
+                })
+                .await
+                .unwrap()
+                .into_inner()
+                .releases
+                .into_iter()
+                .find(|r| r.is_current)
+                .unwrap()
+                .path
+        }
+    };
+    assert_eq!(current(&mut c).await, old);
+    let new_id = releases.iter().find(|r| r.path == new).unwrap().id.clone();
+    let job = c
+        .sites
+        .rollback_environment(rollback(new_id.clone()))
+        .await
+        .unwrap()
+        .into_inner()
+        .job
+        .unwrap();
+    assert_eq!(
+        wait_job(&mut c, &job.id, 120).await.status,
+        pb::JobStatus::Succeeded as i32
+    );
+    assert_eq!(
+        get_release(&host),
+        (200, new.clone()),
+        "a named release serves"
+    );
+    assert_eq!(current(&mut c).await, new);
+    let live = c
+        .sites
+        .rollback_environment(rollback(new_id))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        reason(&live),
+        "NO_ROLLBACK_TARGET",
+        "the live release is no target"
+    );
+
     let site = created.site.as_ref().unwrap();
     let del = c
         .sites

@@ -13,8 +13,7 @@ use crate::app::AppState;
 use crate::error::Error;
 use crate::model::validate::{self, Invalid};
 use crate::model::{
-    BackupId, BackupScope, EnvironmentId, EnvironmentKind, JobKind, NodeId, ReleaseHealth,
-    ReleaseId, SiteId,
+    BackupId, BackupScope, EnvironmentId, EnvironmentKind, JobKind, NodeId, ReleaseId, SiteId,
 };
 use crate::ops;
 use crate::store::{NewJob, PageToken};
@@ -376,29 +375,15 @@ impl SiteService for Sites {
         let r = request.into_inner();
         let id: EnvironmentId = validate::id("environment_id", &r.environment_id)?;
         let release: Option<ReleaseId> = validate::optional_id("release_id", &r.release_id)?;
-        if let Some(release) = release {
-            let releases = self.0.store.list_releases(id, 500, None).await?;
-            let found = releases
-                .items
-                .iter()
-                .find(|x| x.id == release)
-                .ok_or_else(|| Error::not_found("release", &release))?;
-            if found.health == ReleaseHealth::Unhealthy {
-                return Err(Error::precondition(
-                    crate::error::Reason::IllegalStateTransition,
-                    "that release failed its health checks; pick a healthy one",
-                )
-                .into());
-            }
-        }
+        let target = self.0.store.rollback_target(id, release).await?;
         let job = self
             .enqueue(
                 id,
                 r.expected_version,
                 JobKind::ReleaseRollback,
                 caller.actor(),
-                "roll back",
-                json!({"release_id": release.map(|r| r.to_string())}),
+                &format!("roll back to {} on", target.name),
+                json!({"release_id": target.id.to_string(), "release_name": target.name}),
             )
             .await?;
         ok(pb::RollbackEnvironmentResponse { job: Some(job) })

@@ -107,6 +107,11 @@ pub fn effects(
         release: result
             .and_then(release_report)
             .filter(|r| if succeeded { r.healthy } else { !r.healthy }),
+        current_release: result
+            .filter(|_| succeeded)
+            .and_then(|r| r.get("current_release"))
+            .and_then(Value::as_str)
+            .map(str::to_owned),
         ..ResourceEffects::default()
     };
     if matches!(end, JobEnd::Retry { .. } | JobEnd::Requeue) {

@@ -55,6 +55,8 @@ pub struct ResourceEffects {
     pub result: Option<serde_json::Value>,
     /// A release the job created and switched to.
     pub release: Option<ReleaseReport>,
+    /// An existing release (by name) the job switched to (rollbacks).
+    pub current_release: Option<String>,
 }
 
 /// A release reported by a playbook (`pressluft_result.release`).
@@ -387,6 +389,24 @@ impl Store {
             .bind(id)
             .bind(env)
             .bind(release.healthy)
+            .execute(&mut **tx)
+            .await?;
+        }
+        if let (Some(name), Some(env)) = (&effects.current_release, job.environment_id) {
+            sqlx::query(
+                "UPDATE releases SET activated_at = ? WHERE environment_id = ? AND name = ?;
+                 UPDATE environments SET current_release_id =
+                     (SELECT id FROM releases WHERE environment_id = ? AND name = ?)
+                 WHERE id = ? AND EXISTS (SELECT 1 FROM releases WHERE environment_id = ? AND name = ?)",
+            )
+            .bind(now())
+            .bind(env)
+            .bind(name)
+            .bind(env)
+            .bind(name)
+            .bind(env)
+            .bind(env)
+            .bind(name)
             .execute(&mut **tx)
             .await?;
         }

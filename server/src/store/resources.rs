@@ -6,7 +6,7 @@ use sqlx::FromRow;
 use super::page::invalid_page_token;
 use super::page::{PageToken, key, paginate};
 use super::{Page, Store};
-use crate::error::{Error, Result};
+use crate::error::{Error, Reason, Result};
 use crate::model::{
     BackupId, BackupScope, BackupStatus, BackupTrigger, DomainId, DriftStatus, EnvironmentId,
     JobId, ReleaseHealth, ReleaseId, ReleaseSourceKind, SiteId, TlsStatus,
@@ -108,6 +108,50 @@ impl Store {
         Ok(paginate(rows, limit, |r| {
             key(&[&r.created_at.to_string(), &r.id.to_string()])
         }))
+    }
+
+    /// The release a rollback switches to: the named one (healthy, not current), else the
+    /// newest healthy release before the current one.
+    pub async fn rollback_target(
+        &self,
+        env: EnvironmentId,
+        named: Option<ReleaseId>,
+    ) -> Result<ReleaseRecord> {
+        let current: Option<ReleaseId> =
+            sqlx::query_scalar("SELECT current_release_id FROM environments WHERE id = ?")
+                .bind(env)
+                .fetch_optional(&self.pool)
+                .await?
+                .ok_or_else(|| Error::not_found("environment", &env))?;
+        let releases = self.list_releases(env, 500, None).await?.items;
+        let target = match named {
+            Some(id) => releases
+                .into_iter()
+                .find(|r| r.id == id)
+                .ok_or_else(|| Error::not_found("release", &id))?,
+            None => releases
+                .into_iter()
+                .find(|r| Some(r.id) != current && r.health == ReleaseHealth::Healthy)
+                .ok_or_else(|| {
+                    Error::precondition(
+                        Reason::NoRollbackTarget,
+                        "there is no earlier healthy release to roll back to",
+                    )
+                })?,
+        };
+        if Some(target.id) == current {
+            return Err(Error::precondition(
+                Reason::NoRollbackTarget,
+                "that release is already live",
+            ));
+        }
+        if target.health == ReleaseHealth::Unhealthy {
+            return Err(Error::precondition(
+                Reason::NoRollbackTarget,
+                "that release failed its health checks; pick a healthy one",
+            ));
+        }
+        Ok(target)
     }
 
     /// A backup by id.
