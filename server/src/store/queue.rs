@@ -361,54 +361,8 @@ impl Store {
                 Err(e) => tracing::error!(job.id = %job.id, error = %e, "node left as it is"),
             }
         }
-        if let (Some(release), Some(env)) = (&effects.release, job.environment_id) {
-            let id = crate::model::ReleaseId::new();
-            let health = if release.healthy {
-                "healthy"
-            } else {
-                "unhealthy"
-            };
-            // An unhealthy release is recorded but never becomes current.
-            sqlx::query(
-                "INSERT INTO releases (id, environment_id, name, source_kind, source, resolved_ref, health, job_id,
-                                       created_at, activated_at)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, CASE WHEN ? THEN ? END);
-                 UPDATE environments SET current_release_id = ? WHERE id = ? AND ?",
-            )
-            .bind(id)
-            .bind(env)
-            .bind(&release.name)
-            .bind(release.source_kind)
-            .bind(release.source.to_string())
-            .bind(&release.resolved_ref)
-            .bind(health)
-            .bind(job.id)
-            .bind(now())
-            .bind(release.healthy)
-            .bind(now())
-            .bind(id)
-            .bind(env)
-            .bind(release.healthy)
-            .execute(&mut **tx)
-            .await?;
-        }
-        if let (Some(name), Some(env)) = (&effects.current_release, job.environment_id) {
-            sqlx::query(
-                "UPDATE releases SET activated_at = ? WHERE environment_id = ? AND name = ?;
-                 UPDATE environments SET current_release_id =
-                     (SELECT id FROM releases WHERE environment_id = ? AND name = ?)
-                 WHERE id = ? AND EXISTS (SELECT 1 FROM releases WHERE environment_id = ? AND name = ?)",
-            )
-            .bind(now())
-            .bind(env)
-            .bind(name)
-            .bind(env)
-            .bind(name)
-            .bind(env)
-            .bind(env)
-            .bind(name)
-            .execute(&mut **tx)
-            .await?;
+        if let Some(env) = job.environment_id {
+            Self::record_releases_tx(tx, job.id, env, effects).await?;
         }
         if let (Some(event), Some(backup)) = (effects.backup, backup_of(job)) {
             Self::transition_backup_tx(tx, backup, event, effects.result.as_ref()).await?;
@@ -435,6 +389,65 @@ impl Store {
                     Self::transition_backup_tx(tx, id, BackupEvent::Expire, None).await?;
                 }
             }
+        }
+        Ok(())
+    }
+
+    /// Records a release the job built (current when healthy) and a release it switched to.
+    async fn record_releases_tx(
+        tx: &mut Tx,
+        job: JobId,
+        env: crate::model::EnvironmentId,
+        effects: &ResourceEffects,
+    ) -> Result<()> {
+        if let Some(release) = &effects.release {
+            let id = crate::model::ReleaseId::new();
+            let health = if release.healthy {
+                "healthy"
+            } else {
+                "unhealthy"
+            };
+            // An unhealthy release is recorded but never becomes current.
+            sqlx::query(
+                "INSERT INTO releases (id, environment_id, name, source_kind, source, resolved_ref, health, job_id,
+                                       created_at, activated_at)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, CASE WHEN ? THEN ? END);
+                 UPDATE environments SET current_release_id = ? WHERE id = ? AND ?",
+            )
+            .bind(id)
+            .bind(env)
+            .bind(&release.name)
+            .bind(release.source_kind)
+            .bind(release.source.to_string())
+            .bind(&release.resolved_ref)
+            .bind(health)
+            .bind(job)
+            .bind(now())
+            .bind(release.healthy)
+            .bind(now())
+            .bind(id)
+            .bind(env)
+            .bind(release.healthy)
+            .execute(&mut **tx)
+            .await?;
+        }
+        if let Some(name) = &effects.current_release {
+            sqlx::query(
+                "UPDATE releases SET activated_at = ? WHERE environment_id = ? AND name = ?;
+                 UPDATE environments SET current_release_id =
+                     (SELECT id FROM releases WHERE environment_id = ? AND name = ?)
+                 WHERE id = ? AND EXISTS (SELECT 1 FROM releases WHERE environment_id = ? AND name = ?)",
+            )
+            .bind(now())
+            .bind(env)
+            .bind(name)
+            .bind(env)
+            .bind(name)
+            .bind(env)
+            .bind(env)
+            .bind(name)
+            .execute(&mut **tx)
+            .await?;
         }
         Ok(())
     }
