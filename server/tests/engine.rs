@@ -1635,3 +1635,242 @@ async fn a_deploy_switches_releases_with_zero_downtime() {
     );
     server.stop().await;
 }
+
+/// Serves a directory over HTTP on loopback (python3's http.server) until dropped.
+struct FileServer {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl Drop for FileServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn file_server(dir: &std::path::Path) -> FileServer {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = std::process::Command::new("python3")
+        .args([
+            "-m",
+            "http.server",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--directory",
+        ])
+        .arg(dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return FileServer { child, port };
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("the file server did not start");
+}
+
+/// A .tar.gz of the WordPress tree (inside a top-level directory) with its index.php replaced.
+fn wordpress_archive(dir: &std::path::Path, name: &str, index_php: Option<&str>) {
+    let tree = dir.join(format!("{name}-tree"));
+    assert!(
+        run(
+            "cp",
+            &["-rL", "/usr/share/wordpress", tree.to_str().unwrap()]
+        )
+        .status
+        .success()
+    );
+    if let Some(php) = index_php {
+        std::fs::write(tree.join("index.php"), php).unwrap();
+    }
+    let archive = dir.join(format!("{name}.tar.gz"));
+    let tar = std::process::Command::new("tar")
+        .args([
+            "czf",
+            archive.to_str().unwrap(),
+            "-C",
+            dir.to_str().unwrap(),
+            &format!("{name}-tree"),
+        ])
+        .status()
+        .unwrap();
+    assert!(tar.success());
+}
+
+/// A release whose candidate fails its check never goes live; one that fails only after the
+/// switch is switched back automatically. Either way the job fails with a clear error, the
+/// environment ends active, the previous release still serves, and the new one is recorded
+/// unhealthy. A good archive then deploys.
+#[tokio::test]
+async fn failing_deploys_never_stay_live() {
+    let tag = &uuid::Uuid::new_v4().simple().to_string()[..6];
+    let uid_base = 30_000 + i64::from(u16::from_str_radix(&tag[..4], 16).unwrap() % 20_000);
+    let server = TestServer::start_engine(|c| {
+        c.playbooks_dir = repo_root().join("playbooks");
+        c.wordpress_source_dir = Some("/usr/share/wordpress".into());
+        c.linux_uid_base = uid_base;
+        c.jobs.max_attempts = 1;
+    })
+    .await;
+    let mut c = server.clients();
+    let node = active_test_node(&mut c).await;
+    let created = create_site_mode(&mut c, &node, &format!("fail{tag}"), "Failing deploys").await;
+    assert_eq!(
+        wait_job(&mut c, &created.job.as_ref().unwrap().id, 180)
+            .await
+            .status,
+        pb::JobStatus::Succeeded as i32
+    );
+    let env = environment(&mut c, &created.environment.as_ref().unwrap().id).await;
+    let host = env.preview_url.trim_start_matches("http://").to_owned();
+    let old = c
+        .sites
+        .list_releases(pb::ListReleasesRequest {
+            environment_id: env.id.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .releases[0]
+        .path
+        .clone();
+
+    let archives = tempfile::tempdir().unwrap();
+    wordpress_archive(
+        archives.path(),
+        "broken",
+        Some("<?php http_response_code(500); echo 'broken';"),
+    );
+    wordpress_archive(
+        archives.path(),
+        "late",
+        Some(
+            "<?php if ($_SERVER['SERVER_PORT'] != '8081') { http_response_code(500); exit; } require __DIR__ . '/wp-blog-header.php';",
+        ),
+    );
+    wordpress_archive(archives.path(), "good", None);
+    let files = file_server(archives.path());
+    let deploy = |name: &str| pb::DeployEnvironmentRequest {
+        environment_id: env.id.clone(),
+        expected_version: 0,
+        source: Some(pb::ReleaseSource {
+            source: Some(pb::release_source::Source::Archive(pb::ArchiveSource {
+                url: format!("http://127.0.0.1:{}/{name}.tar.gz", files.port),
+                sha256: String::new(),
+            })),
+        }),
+    };
+
+    for (name, went_live) in [("broken", false), ("late", true)] {
+        let job = c
+            .sites
+            .deploy_environment(deploy(name))
+            .await
+            .unwrap()
+            .into_inner()
+            .job
+            .unwrap();
+        let job = wait_job(&mut c, &job.id, 180).await;
+        assert_eq!(job.status, pb::JobStatus::Failed as i32, "{name}: {job:?}");
+        let expected = if went_live {
+            "switched back to"
+        } else {
+            "never went live"
+        };
+        assert!(
+            job.error_message.contains(expected),
+            "{name}: {}",
+            job.error_message
+        );
+        assert_eq!(
+            environment(&mut c, &env.id).await.status,
+            pb::EnvironmentStatus::Active as i32,
+            "{name}"
+        );
+        assert_eq!(
+            get_release(&host),
+            (200, old.clone()),
+            "{name}: the previous release still serves"
+        );
+    }
+    let releases = c
+        .sites
+        .list_releases(pb::ListReleasesRequest {
+            environment_id: env.id.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .releases;
+    assert_eq!(releases.len(), 3);
+    assert_eq!(
+        releases
+            .iter()
+            .filter(|r| r.health == pb::ReleaseHealth::Unhealthy as i32)
+            .count(),
+        2
+    );
+    assert!(releases.iter().all(|r| r.is_current == (r.path == old)));
+    // A rollback never picks an unhealthy release.
+    let unhealthy = releases
+        .iter()
+        .find(|r| r.health == pb::ReleaseHealth::Unhealthy as i32)
+        .unwrap()
+        .id
+        .clone();
+    let refused = c
+        .sites
+        .rollback_environment(pb::RollbackEnvironmentRequest {
+            environment_id: env.id.clone(),
+            expected_version: 0,
+            release_id: unhealthy,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(reason(&refused), "NO_ROLLBACK_TARGET");
+
+    let job = c
+        .sites
+        .deploy_environment(deploy("good"))
+        .await
+        .unwrap()
+        .into_inner()
+        .job
+        .unwrap();
+    assert_eq!(
+        wait_job(&mut c, &job.id, 180).await.status,
+        pb::JobStatus::Succeeded as i32
+    );
+    let (status, serving) = get_release(&host);
+    assert_eq!(status, 200);
+    assert_ne!(serving, old, "the archive release is live");
+
+    let site = created.site.as_ref().unwrap();
+    let del = c
+        .sites
+        .delete_site(pb::DeleteSiteRequest {
+            site_id: site.id.clone(),
+            expected_version: 0,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .job
+        .unwrap();
+    assert_eq!(
+        wait_job(&mut c, &del.id, 120).await.status,
+        pb::JobStatus::Succeeded as i32
+    );
+    server.stop().await;
+}
