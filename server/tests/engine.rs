@@ -1669,9 +1669,11 @@ fn file_server(dir: &std::path::Path) -> FileServer {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
+    // The guard owns the child from here on: it is killed and reaped on every path.
+    let server = FileServer { child, port };
     for _ in 0..100 {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return FileServer { child, port };
+            return server;
         }
         std::thread::sleep(Duration::from_millis(50));
     }
