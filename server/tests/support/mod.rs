@@ -294,6 +294,10 @@ pub async fn wait_job(c: &mut Clients, id: &str, secs: u64) -> pb::Job {
 /// Registers the loopback test node (its host key pinned on first contact) and provisions
 /// it with the test playbook.
 pub async fn active_test_node(c: &mut Clients) -> pb::Node {
+    // Every test server provisions the same machine: one at a time, so a first provisioning's
+    // service restarts (MariaDB, PHP-FPM) never hit another test's running job.
+    static PROVISIONING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    let _one_at_a_time = PROVISIONING.lock().await;
     let bed = testbed();
     let node = c
         .nodes
