@@ -1051,14 +1051,8 @@ fn run(cmd: &str, args: &[&str]) -> std::process::Output {
 /// leaves nothing on the node.
 #[tokio::test]
 async fn sites_are_created_isolated_and_deleted_for_real() {
-    let tag = &uuid::Uuid::new_v4().simple().to_string()[..6];
-    let uid_base = 30_000 + i64::from(u16::from_str_radix(&tag[..4], 16).unwrap() % 20_000);
-    let server = TestServer::start_engine(|c| {
-        c.playbooks_dir = repo_root().join("playbooks");
-        c.wordpress_source_dir = Some("/usr/share/wordpress".into());
-        c.linux_uid_base = uid_base;
-    })
-    .await;
+    let (server, tag) = TestServer::start_real(|_| {}).await;
+    let tag = tag.as_str();
     let mut c = server.clients();
     let node = active_test_node(&mut c).await;
     let store = server.store().await;
@@ -1293,14 +1287,8 @@ async fn sites_are_created_isolated_and_deleted_for_real() {
 /// (HTTP through the vhost, WordPress installed, a query as the site's database user) passes.
 #[tokio::test]
 async fn reset_revalidates_a_failed_environment_with_real_health_checks() {
-    let tag = &uuid::Uuid::new_v4().simple().to_string()[..6];
-    let uid_base = 30_000 + i64::from(u16::from_str_radix(&tag[..4], 16).unwrap() % 20_000);
-    let server = TestServer::start_engine(|c| {
-        c.playbooks_dir = repo_root().join("playbooks");
-        c.wordpress_source_dir = Some("/usr/share/wordpress".into());
-        c.linux_uid_base = uid_base;
-    })
-    .await;
+    let (server, tag) = TestServer::start_real(|_| {}).await;
+    let tag = tag.as_str();
     let mut c = server.clients();
     let node = active_test_node(&mut c).await;
     let created = create_site_mode(&mut c, &node, &format!("reset{tag}"), "Reset me").await;
@@ -1378,22 +1366,7 @@ async fn reset_revalidates_a_failed_environment_with_real_health_checks() {
     );
 
     let site = created.site.as_ref().unwrap();
-    let del = c
-        .sites
-        .delete_site(pb::DeleteSiteRequest {
-            site_id: site.id.clone(),
-            expected_version: 0,
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .job
-        .unwrap();
-    assert_eq!(
-        wait_job(&mut c, &del.id, 120).await.status,
-        pb::JobStatus::Succeeded as i32,
-        "a failed site can be deleted"
-    );
+    delete_site_and_wait(&mut c, &site.id).await;
     assert!(!std::path::Path::new(&env.root_path).exists());
     server.stop().await;
 }
@@ -1431,14 +1404,8 @@ fn get_release(host: &str) -> (u16, String) {
 /// the new one.
 #[tokio::test]
 async fn a_deploy_switches_releases_with_zero_downtime() {
-    let tag = &uuid::Uuid::new_v4().simple().to_string()[..6];
-    let uid_base = 30_000 + i64::from(u16::from_str_radix(&tag[..4], 16).unwrap() % 20_000);
-    let server = TestServer::start_engine(|c| {
-        c.playbooks_dir = repo_root().join("playbooks");
-        c.wordpress_source_dir = Some("/usr/share/wordpress".into());
-        c.linux_uid_base = uid_base;
-    })
-    .await;
+    let (server, tag) = TestServer::start_real(|_| {}).await;
+    let tag = tag.as_str();
     let mut c = server.clients();
     let node = active_test_node(&mut c).await;
     let created = create_site_mode(&mut c, &node, &format!("deploy{tag}"), "Deploy me").await;
@@ -1618,21 +1585,7 @@ async fn a_deploy_switches_releases_with_zero_downtime() {
     );
 
     let site = created.site.as_ref().unwrap();
-    let del = c
-        .sites
-        .delete_site(pb::DeleteSiteRequest {
-            site_id: site.id.clone(),
-            expected_version: 0,
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .job
-        .unwrap();
-    assert_eq!(
-        wait_job(&mut c, &del.id, 120).await.status,
-        pb::JobStatus::Succeeded as i32
-    );
+    delete_site_and_wait(&mut c, &site.id).await;
     server.stop().await;
 }
 
@@ -1714,15 +1667,8 @@ fn wordpress_archive(dir: &std::path::Path, name: &str, index_php: Option<&str>)
 /// unhealthy. A good archive then deploys.
 #[tokio::test]
 async fn failing_deploys_never_stay_live() {
-    let tag = &uuid::Uuid::new_v4().simple().to_string()[..6];
-    let uid_base = 30_000 + i64::from(u16::from_str_radix(&tag[..4], 16).unwrap() % 20_000);
-    let server = TestServer::start_engine(|c| {
-        c.playbooks_dir = repo_root().join("playbooks");
-        c.wordpress_source_dir = Some("/usr/share/wordpress".into());
-        c.linux_uid_base = uid_base;
-        c.jobs.max_attempts = 1;
-    })
-    .await;
+    let (server, tag) = TestServer::start_real(|c| c.jobs.max_attempts = 1).await;
+    let tag = tag.as_str();
     let mut c = server.clients();
     let node = active_test_node(&mut c).await;
     let created = create_site_mode(&mut c, &node, &format!("fail{tag}"), "Failing deploys").await;
@@ -1859,20 +1805,6 @@ async fn failing_deploys_never_stay_live() {
     assert_ne!(serving, old, "the archive release is live");
 
     let site = created.site.as_ref().unwrap();
-    let del = c
-        .sites
-        .delete_site(pb::DeleteSiteRequest {
-            site_id: site.id.clone(),
-            expected_version: 0,
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .job
-        .unwrap();
-    assert_eq!(
-        wait_job(&mut c, &del.id, 120).await.status,
-        pb::JobStatus::Succeeded as i32
-    );
+    delete_site_and_wait(&mut c, &site.id).await;
     server.stop().await;
 }

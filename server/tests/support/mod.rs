@@ -79,6 +79,22 @@ impl TestServer {
         .await
     }
 
+    /// Starts an engine server with the real playbooks and the local WordPress tree, and a
+    /// random tag for names: sites from earlier runs on this machine never collide (UIDs start
+    /// at a base derived from the tag).
+    pub async fn start_real(tweak: impl FnOnce(&mut Config)) -> (Self, String) {
+        let tag = uuid::Uuid::new_v4().simple().to_string()[..6].to_owned();
+        let uid_base = 30_000 + i64::from(u16::from_str_radix(&tag[..4], 16).unwrap() % 20_000);
+        let server = Self::start_engine(|c| {
+            c.playbooks_dir = repo_root().join("playbooks");
+            c.wordpress_source_dir = Some("/usr/share/wordpress".into());
+            c.linux_uid_base = uid_base;
+            tweak(c);
+        })
+        .await;
+        (server, tag)
+    }
+
     /// Starts a server with `tweak` applied to its configuration.
     pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> Self {
         let dir = tempfile::tempdir().unwrap();
@@ -341,6 +357,27 @@ pub async fn active_test_node(c: &mut Clients) -> pb::Node {
     assert_eq!(node.status, pb::NodeStatus::Active as i32);
     assert_eq!(node.php_versions, vec!["8.2".to_owned()]);
     node
+}
+
+/// Deletes a site through the API and waits for its site_delete job to succeed.
+pub async fn delete_site_and_wait(c: &mut Clients, site_id: &str) {
+    let job = c
+        .sites
+        .delete_site(pb::DeleteSiteRequest {
+            site_id: site_id.into(),
+            expected_version: 0,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .job
+        .unwrap();
+    let job = wait_job(c, &job.id, 120).await;
+    assert_eq!(
+        job.status,
+        pb::JobStatus::Succeeded as i32,
+        "deleting site {site_id}: {job:?}"
+    );
 }
 
 /// Creates a site whose test playbook behaves as `mode` (see tests/playbooks/site_create.yml).
