@@ -22,64 +22,61 @@ fn message(status: tonic::Status) -> String {
     pressluft_client::Error::from(status).to_string()
 }
 
+/// Every item of a paged list, following `next_page_token` for at most [`MAX_PAGES`] pages.
+async fn all_pages<T, F, Fut>(mut fetch: F) -> Result<Vec<T>, String>
+where
+    F: FnMut(String) -> Fut,
+    Fut: std::future::Future<Output = Result<(Vec<T>, String), tonic::Status>>,
+{
+    let mut items = Vec::new();
+    let mut page_token = String::new();
+    for _ in 0..MAX_PAGES {
+        let (page, next) = fetch(page_token).await.map_err(message)?;
+        items.extend(page);
+        if next.is_empty() {
+            break;
+        }
+        page_token = next;
+    }
+    Ok(items)
+}
+
 /// Starts loading nodes, sites and jobs; each result arrives as its own [`Update`].
 pub fn reload(clients: &Clients, tx: &EventSender) {
-    let (mut node, tx_nodes) = (clients.node.clone(), tx.clone());
+    let (node, tx_nodes) = (clients.node.clone(), tx.clone());
     tokio::spawn(async move {
-        let mut nodes = Vec::new();
-        let mut page_token = String::new();
-        let mut result = Ok(());
-        for _ in 0..MAX_PAGES {
-            let request = ListNodesRequest {
-                page_size: PAGE_SIZE,
-                page_token,
-                statuses: Vec::new(),
-            };
-            match node.list_nodes(request).await {
-                Ok(page) => {
-                    let page = page.into_inner();
-                    nodes.extend(page.nodes);
-                    page_token = page.next_page_token;
-                    if page_token.is_empty() {
-                        break;
-                    }
-                }
-                Err(status) => {
-                    result = Err(message(status));
-                    break;
-                }
+        let nodes = all_pages(|page_token| {
+            let mut node = node.clone();
+            async move {
+                let request = ListNodesRequest {
+                    page_size: PAGE_SIZE,
+                    page_token,
+                    statuses: Vec::new(),
+                };
+                let page = node.list_nodes(request).await?.into_inner();
+                Ok((page.nodes, page.next_page_token))
             }
-        }
-        let _ = tx_nodes.send(Event::Server(Update::Nodes(result.map(|()| nodes))));
+        })
+        .await;
+        let _ = tx_nodes.send(Event::Server(Update::Nodes(nodes)));
     });
 
-    let (mut site, tx_sites) = (clients.site.clone(), tx.clone());
+    let (site, tx_sites) = (clients.site.clone(), tx.clone());
     tokio::spawn(async move {
-        let mut sites = Vec::new();
-        let mut page_token = String::new();
-        let mut result = Ok(());
-        for _ in 0..MAX_PAGES {
-            let request = ListSitesRequest {
-                page_size: PAGE_SIZE,
-                page_token,
-                show_deleted: false,
-            };
-            match site.list_sites(request).await {
-                Ok(page) => {
-                    let page = page.into_inner();
-                    sites.extend(page.sites);
-                    page_token = page.next_page_token;
-                    if page_token.is_empty() {
-                        break;
-                    }
-                }
-                Err(status) => {
-                    result = Err(message(status));
-                    break;
-                }
+        let sites = all_pages(|page_token| {
+            let mut site = site.clone();
+            async move {
+                let request = ListSitesRequest {
+                    page_size: PAGE_SIZE,
+                    page_token,
+                    show_deleted: false,
+                };
+                let page = site.list_sites(request).await?.into_inner();
+                Ok((page.sites, page.next_page_token))
             }
-        }
-        let _ = tx_sites.send(Event::Server(Update::Sites(result.map(|()| sites))));
+        })
+        .await;
+        let _ = tx_sites.send(Event::Server(Update::Sites(sites)));
     });
 
     let (mut job, tx_jobs) = (clients.job.clone(), tx.clone());
