@@ -1408,25 +1408,9 @@ async fn a_deploy_switches_releases_with_zero_downtime() {
     let tag = tag.as_str();
     let mut c = server.clients();
     let node = active_test_node(&mut c).await;
-    let created = create_site_mode(&mut c, &node, &format!("deploy{tag}"), "Deploy me").await;
-    assert_eq!(
-        wait_job(&mut c, &created.job.as_ref().unwrap().id, 180)
-            .await
-            .status,
-        pb::JobStatus::Succeeded as i32
-    );
-    let env = environment(&mut c, &created.environment.as_ref().unwrap().id).await;
+    let (created, env) = live_site(&mut c, &node, &format!("deploy{tag}"), "Deploy me").await;
     let host = env.preview_url.trim_start_matches("http://").to_owned();
-    let first = c
-        .sites
-        .list_releases(pb::ListReleasesRequest {
-            environment_id: env.id.clone(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .releases;
+    let first = releases_of(&mut c, &env.id).await;
     let old = first[0].path.clone();
     assert_eq!(get_release(&host), (200, old.clone()));
 
@@ -1467,16 +1451,7 @@ async fn a_deploy_switches_releases_with_zero_downtime() {
     let seen = looper.join().unwrap();
     assert_eq!(job.status, pb::JobStatus::Succeeded as i32, "{job:?}");
 
-    let releases = c
-        .sites
-        .list_releases(pb::ListReleasesRequest {
-            environment_id: env.id.clone(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .releases;
+    let releases = releases_of(&mut c, &env.id).await;
     assert_eq!(releases.len(), 2);
     let new = releases.iter().find(|r| r.is_current).unwrap().path.clone();
     assert_ne!(new, old);
@@ -1671,27 +1646,9 @@ async fn failing_deploys_never_stay_live() {
     let tag = tag.as_str();
     let mut c = server.clients();
     let node = active_test_node(&mut c).await;
-    let created = create_site_mode(&mut c, &node, &format!("fail{tag}"), "Failing deploys").await;
-    assert_eq!(
-        wait_job(&mut c, &created.job.as_ref().unwrap().id, 180)
-            .await
-            .status,
-        pb::JobStatus::Succeeded as i32
-    );
-    let env = environment(&mut c, &created.environment.as_ref().unwrap().id).await;
+    let (created, env) = live_site(&mut c, &node, &format!("fail{tag}"), "Failing deploys").await;
     let host = env.preview_url.trim_start_matches("http://").to_owned();
-    let old = c
-        .sites
-        .list_releases(pb::ListReleasesRequest {
-            environment_id: env.id.clone(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .releases[0]
-        .path
-        .clone();
+    let old = releases_of(&mut c, &env.id).await[0].path.clone();
 
     let archives = tempfile::tempdir().unwrap();
     wordpress_archive(
@@ -1751,16 +1708,7 @@ async fn failing_deploys_never_stay_live() {
             "{name}: the previous release still serves"
         );
     }
-    let releases = c
-        .sites
-        .list_releases(pb::ListReleasesRequest {
-            environment_id: env.id.clone(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .releases;
+    let releases = releases_of(&mut c, &env.id).await;
     assert_eq!(releases.len(), 3);
     assert_eq!(
         releases
@@ -1807,4 +1755,35 @@ async fn failing_deploys_never_stay_live() {
     let site = created.site.as_ref().unwrap();
     delete_site_and_wait(&mut c, &site.id).await;
     server.stop().await;
+}
+
+/// Creates a site through the real site_create playbook and waits until it is live.
+async fn live_site(
+    c: &mut Clients,
+    node: &pb::Node,
+    slug: &str,
+    title: &str,
+) -> (pb::CreateSiteResponse, pb::Environment) {
+    let created = create_site_mode(c, node, slug, title).await;
+    let job = wait_job(c, &created.job.as_ref().unwrap().id, 180).await;
+    assert_eq!(
+        job.status,
+        pb::JobStatus::Succeeded as i32,
+        "creating {slug}: {job:?}"
+    );
+    let env = environment(c, &created.environment.as_ref().unwrap().id).await;
+    (created, env)
+}
+
+/// An environment's releases, newest first.
+async fn releases_of(c: &mut Clients, env_id: &str) -> Vec<pb::Release> {
+    c.sites
+        .list_releases(pb::ListReleasesRequest {
+            environment_id: env_id.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .releases
 }
