@@ -17,6 +17,7 @@ DOCUMENTATION = """
 
 PREFIX = "PRESSLUFT_EVENT "
 MAX_TEXT = 4000
+META_ACTIONS = ("meta", "ansible.builtin.meta")
 
 
 def _count_tasks(blocks):
@@ -26,7 +27,7 @@ def _count_tasks(blocks):
             for item in part or []:
                 if hasattr(item, "block"):
                     total += _count_tasks([item])
-                elif getattr(item, "action", "") not in ("meta", "ansible.builtin.meta"):
+                elif getattr(item, "action", "") not in META_ACTIONS:
                     total += 1
     return total
 
@@ -57,6 +58,9 @@ class CallbackModule(CallbackBase):
         self._emit(event="play", name=play.get_name(), total=self.total)
 
     def v2_playbook_on_task_start(self, task, is_conditional):
+        # Meta tasks (flush_handlers, ...) get no end event and are not counted: not steps.
+        if task.action in META_ACTIONS:
+            return
         self.index += 1
         self.current = {"index": self.index, "total": max(self.total, self.index), "name": task.get_name()}
         self._emit(event="task_start", **self.current)

@@ -106,6 +106,16 @@ pub async fn create_environment(
         return Err(Error::not_found("environment", &source_id));
     }
     let node = state.store.node(node_id.unwrap_or(source.node_id)).await?;
+    if node.id != source.node_id {
+        // The clone copies files and the database locally; moving them between nodes is a
+        // transfer job of its own.
+        return Err(Error::Invalid(crate::model::validate::Invalid {
+            field: "node_id",
+            message:
+                "a clone is made on its source's node; cloning to another node is not supported"
+                    .into(),
+        }));
+    }
     let env = new_environment(
         state,
         &name,

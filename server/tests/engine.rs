@@ -1232,53 +1232,7 @@ async fn sites_are_created_isolated_and_deleted_for_real() {
         assert_eq!(site.status, pb::SiteStatus::Deleted as i32);
     }
     for env in &envs {
-        assert!(
-            !run("id", &[&env.linux_user]).status.success(),
-            "user {} removed",
-            env.linux_user
-        );
-        assert!(
-            !std::path::Path::new(&env.root_path).exists(),
-            "tree removed"
-        );
-        assert!(
-            !std::path::Path::new(&format!(
-                "/etc/nginx/sites-enabled/pressluft-{}.conf",
-                env.linux_user
-            ))
-            .exists()
-        );
-        assert!(
-            !std::path::Path::new(&format!(
-                "/etc/php/{}/fpm/pool.d/pressluft-{}.conf",
-                env.php_version, env.linux_user
-            ))
-            .exists()
-        );
-        let dbs = run(
-            "mysql",
-            &[
-                "-N",
-                "-e",
-                &format!("SHOW DATABASES LIKE '{}'", env.db_name),
-            ],
-        );
-        assert!(
-            String::from_utf8_lossy(&dbs.stdout).trim().is_empty(),
-            "database dropped"
-        );
-        let users = run(
-            "mysql",
-            &[
-                "-N",
-                "-e",
-                &format!("SELECT User FROM mysql.user WHERE User = '{}'", env.db_name),
-            ],
-        );
-        assert!(
-            String::from_utf8_lossy(&users.stdout).trim().is_empty(),
-            "database user dropped"
-        );
+        assert_nothing_left(env);
     }
     server.stop().await;
 }
@@ -1786,4 +1740,307 @@ async fn releases_of(c: &mut Clients, env_id: &str) -> Vec<pb::Release> {
         .unwrap()
         .into_inner()
         .releases
+}
+
+/// The started steps of a job's events, checked to be in order: strictly increasing indexes,
+/// each one ended before the next started, and the named ones present in this order.
+fn assert_steps_in_order(events: &[pb::WatchJobResponse], expected: &[&str]) -> Vec<String> {
+    let mut started = Vec::new();
+    let mut open: Option<i32> = None;
+    let mut last_index = 0;
+    for e in events {
+        let Some(pb::job_event::Event::Step(s)) = e.event.as_ref().and_then(|e| e.event.as_ref())
+        else {
+            continue;
+        };
+        if s.status == pb::JobStepStatus::Started as i32 {
+            assert!(
+                open.is_none(),
+                "step {} started before {open:?} ended",
+                s.name
+            );
+            assert!(
+                s.index > last_index,
+                "step indexes go up: {} after {last_index}",
+                s.index
+            );
+            last_index = s.index;
+            open = Some(s.index);
+            started.push(s.name.clone());
+        } else {
+            assert_eq!(open, Some(s.index), "{} ended without starting", s.name);
+            open = None;
+        }
+    }
+    let mut rest = started.iter();
+    for name in expected {
+        assert!(
+            rest.any(|s| s.contains(name)),
+            "step {name:?} missing or out of order in {started:?}"
+        );
+    }
+    started
+}
+
+/// Runs `sql` as MariaDB root on the node and returns its tab-separated output.
+fn mysql_root(sql: &str) -> String {
+    let out = run("mysql", &["-N", "--batch", "--raw", "-e", sql]);
+    assert!(
+        out.status.success(),
+        "{sql}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// The PHP value a serialized string holds, as var_export prints it ("false" if it is broken).
+fn php_unserialize(serialized: &str) -> String {
+    use std::io::Write as _;
+    let mut child = std::process::Command::new("php")
+        .args([
+            "-r",
+            "$v = @unserialize(stream_get_contents(STDIN)); var_export($v);",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(serialized.as_bytes())
+        .unwrap();
+    String::from_utf8(child.wait_with_output().unwrap().stdout).unwrap()
+}
+
+/// Clone production to staging through the API: both serve, with their own users and
+/// databases; the clone's URLs are rewritten without breaking serialized data; staging says
+/// noindex; deleting it leaves nothing behind and production keeps serving.
+#[tokio::test]
+async fn a_clone_to_staging_is_isolated_rewritten_and_deleted_cleanly() {
+    let (server, tag) = TestServer::start_real(|_| {}).await;
+    let mut c = server.clients();
+    let node = active_test_node(&mut c).await;
+    let title = format!("clone source {tag}");
+    let (created, prod) = live_site(&mut c, &node, &format!("clone{tag}"), &title).await;
+    let site = created.site.as_ref().unwrap();
+
+    // Serialized data holding the URL, at two depths, with a string length that changes.
+    let old = prod.preview_url.clone();
+    let php = format!(
+        "echo serialize(['home' => '{old}/about', 'inner' => serialize(['{old}/x', 7]), 'n' => 1]);"
+    );
+    let serialized = String::from_utf8(run("php", &["-r", &php]).stdout).unwrap();
+    mysql_root(&format!(
+        "INSERT INTO `{db}`.wp_options (option_name, option_value, autoload)
+         VALUES ('pressluft_probe', '{serialized}', 'no');
+         UPDATE `{db}`.wp_posts SET post_content = CONCAT(post_content, ' {json}') WHERE ID = 1;",
+        db = prod.db_name,
+        serialized = serialized.replace('\'', "''"),
+        json = old.replace('/', "\\\\/"),
+    ));
+
+    let response = c
+        .sites
+        .create_environment(pb::CreateEnvironmentRequest {
+            site_id: site.id.clone(),
+            source_environment_id: prod.id.clone(),
+            name: "staging".into(),
+            kind: pb::EnvironmentKind::Staging as i32,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let job = response.job.unwrap();
+    let events = watch_all(&mut c, &job.id).await;
+    let job = wait_job(&mut c, &job.id, 180).await;
+    assert_eq!(
+        job.status,
+        pb::JobStatus::Succeeded as i32,
+        "{job:?}\n{}",
+        log_text(&events)
+    );
+    assert_steps_in_order(
+        &events,
+        &[
+            "Site user",
+            "Database and its user",
+            "PHP-FPM pool",
+            "Nginx server block",
+            "Start or re-attach copy release",
+            "Wait for copy release",
+            "URLs rewritten",
+            "Switch current",
+            "Clone answers",
+        ],
+    );
+    let staging = environment(&mut c, &response.environment.unwrap().id).await;
+    assert_eq!(staging.status, pb::EnvironmentStatus::Active as i32);
+    assert_ne!(staging.linux_user, prod.linux_user);
+    assert_ne!(staging.linux_uid, prod.linux_uid);
+    assert_ne!(staging.db_name, prod.db_name);
+    assert_ne!(staging.preview_url, prod.preview_url);
+    let releases = releases_of(&mut c, &staging.id).await;
+    assert_eq!(releases.len(), 1, "{releases:?}");
+    assert!(releases[0].is_current);
+    assert_eq!(
+        releases[0].source,
+        releases_of(&mut c, &prod.id).await[0].source
+    );
+
+    // Both serve their own pages; only staging asks not to be indexed.
+    for (env, noindex) in [(&prod, false), (&staging, true)] {
+        let host = env.preview_url.trim_start_matches("http://");
+        let out = run(
+            "curl",
+            &[
+                "-s",
+                "-D",
+                "-",
+                "-H",
+                &format!("Host: {host}"),
+                "http://127.0.0.1/",
+            ],
+        );
+        let page = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            page.starts_with("HTTP/1.1 200"),
+            "{host}: {}",
+            &page[..page.len().min(300)]
+        );
+        assert!(
+            page.contains(&format!("<title>{title}")),
+            "{host} serves the cloned site"
+        );
+        assert_eq!(
+            page.to_ascii_lowercase().contains("x-robots-tag: noindex"),
+            noindex,
+            "{host}"
+        );
+        assert!(page.contains(&env.preview_url), "{host} links to itself");
+    }
+
+    // The clone's URLs point at staging, serialized values still unserialize.
+    let new = staging.preview_url.clone();
+    let value = |db: &str| {
+        mysql_root(&format!(
+            "SELECT option_value FROM `{db}`.wp_options WHERE option_name = 'pressluft_probe'"
+        ))
+    };
+    let cloned = php_unserialize(&value(&staging.db_name));
+    assert!(cloned.contains(&format!("'{new}/about'")), "{cloned}");
+    let inner = cloned
+        .split("'inner' => '")
+        .nth(1)
+        .unwrap()
+        .split("',")
+        .next()
+        .unwrap();
+    let inner = php_unserialize(&inner.replace("\\'", "'").replace("\\\\", "\\"));
+    assert!(inner.contains(&format!("'{new}/x'")), "nested: {inner}");
+    assert!(!cloned.contains(&old), "{cloned}");
+    assert_eq!(
+        mysql_root(&format!(
+            "SELECT option_value FROM `{}`.wp_options WHERE option_name = 'siteurl'",
+            staging.db_name
+        )),
+        new
+    );
+    let post = mysql_root(&format!(
+        "SELECT post_content FROM `{}`.wp_posts WHERE ID = 1",
+        staging.db_name
+    ));
+    assert!(
+        post.contains(&new.replace('/', "\\/")),
+        "JSON-escaped URL rewritten: {post}"
+    );
+    assert_eq!(
+        mysql_root(&format!(
+            "SELECT option_value FROM `{}`.wp_options WHERE option_name = 'blog_public'",
+            staging.db_name
+        )),
+        "0"
+    );
+    // Production's data is untouched.
+    assert!(php_unserialize(&value(&prod.db_name)).contains(&format!("'{old}/about'")));
+
+    // Separate Linux users and database users.
+    let prod_config = format!("{}/shared/wp-config.php", prod.root_path);
+    assert!(
+        !run(
+            "sudo",
+            &["-n", "-u", &staging.linux_user, "cat", &prod_config]
+        )
+        .status
+        .success(),
+        "staging cannot read production's config"
+    );
+    let grants = mysql_root(&format!(
+        "SHOW GRANTS FOR '{}'@'localhost'",
+        staging.db_name
+    ));
+    assert!(
+        grants.contains(&staging.db_name) && !grants.contains(&format!("`{}`", prod.db_name)),
+        "{grants}"
+    );
+
+    // Deleting staging removes it from the node; production keeps serving.
+    let job = c
+        .sites
+        .delete_environment(pb::DeleteEnvironmentRequest {
+            environment_id: staging.id.clone(),
+            expected_version: 0,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .job
+        .unwrap();
+    let job = wait_job(&mut c, &job.id, 120).await;
+    assert_eq!(job.status, pb::JobStatus::Succeeded as i32, "{job:?}");
+    let gone = environment(&mut c, &staging.id).await;
+    assert_eq!(gone.status, pb::EnvironmentStatus::Deleted as i32);
+    assert_nothing_left(&staging);
+    let (status, _) = get_release(prod.preview_url.trim_start_matches("http://"));
+    assert_eq!(status, 200, "production still serves");
+
+    delete_site_and_wait(&mut c, &site.id).await;
+    assert_nothing_left(&prod);
+    server.stop().await;
+}
+
+/// Nothing of `env` is left on the node: Linux user, tree, server block, pool, database, DB user.
+fn assert_nothing_left(env: &pb::Environment) {
+    assert!(
+        !run("id", &[&env.linux_user]).status.success(),
+        "user {} removed",
+        env.linux_user
+    );
+    assert!(
+        !std::path::Path::new(&env.root_path).exists(),
+        "{} removed",
+        env.root_path
+    );
+    let vhost = format!("/etc/nginx/sites-enabled/pressluft-{}.conf", env.linux_user);
+    assert!(!std::path::Path::new(&vhost).exists(), "{vhost} removed");
+    let pool = format!(
+        "/etc/php/{}/fpm/pool.d/pressluft-{}.conf",
+        env.php_version, env.linux_user
+    );
+    assert!(!std::path::Path::new(&pool).exists(), "{pool} removed");
+    assert_eq!(
+        mysql_root(&format!("SHOW DATABASES LIKE '{}'", env.db_name)),
+        "",
+        "database dropped"
+    );
+    assert_eq!(
+        mysql_root(&format!(
+            "SELECT User FROM mysql.user WHERE User = '{}'",
+            env.db_name
+        )),
+        "",
+        "database user dropped"
+    );
 }

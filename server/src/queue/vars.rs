@@ -105,7 +105,7 @@ async fn environment_vars(
     if let Some(map) = salts.as_object() {
         secrets.extend(map.values().filter_map(Value::as_str).map(Secret::new));
     }
-    let vars = json!({
+    let mut vars = json!({
         "id": env.id.to_string(),
         "name": env.name,
         "kind": env.kind.as_str(),
@@ -124,6 +124,20 @@ async fn environment_vars(
         "object_cache": env.object_cache,
         "current_release_id": env.current_release_id.map(|r| r.to_string()),
     });
+    let current_release = match env.current_release_id {
+        Some(id) => {
+            let r = state.store.release(id).await?;
+            json!({
+                "id": r.id.to_string(),
+                "name": r.name,
+                "source_kind": r.source_kind.as_str(),
+                "source": serde_json::from_str::<Value>(&r.source).unwrap_or(Value::Null),
+                "resolved_ref": r.resolved_ref,
+            })
+        }
+        None => Value::Null,
+    };
+    vars["current_release"] = current_release;
     let site = json!({ "id": env.site_id.to_string(), "name": site_name, "slug": site_slug });
     secrets.push(password);
     Ok((vars, site))

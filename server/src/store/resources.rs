@@ -110,6 +110,19 @@ impl Store {
         }))
     }
 
+    /// A release by id (pruned ones included: its row outlives its files).
+    pub async fn release(&self, id: ReleaseId) -> Result<ReleaseRecord> {
+        sqlx::query_as::<_, ReleaseRecord>(
+            "SELECT id, environment_id, name, source_kind, source, resolved_ref, health, job_id,
+                    created_at, activated_at, pruned_at
+             FROM releases WHERE id = ?",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or_else(|| Error::not_found("release", &id))
+    }
+
     /// The release a rollback switches to: the named one (healthy, not current), else the
     /// newest healthy release before the current one.
     pub async fn rollback_target(
