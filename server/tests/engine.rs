@@ -1705,6 +1705,41 @@ async fn failing_deploys_never_stay_live() {
     let (status, serving) = get_release(&host);
     assert_eq!(status, 200);
     assert_ne!(serving, old, "the archive release is live");
+    // Unhealthy releases never count and go with the next good deploy.
+    let releases = releases_of(&mut c, &env.id).await;
+    let paths: Vec<&str> = releases.iter().map(|r| r.path.as_str()).collect();
+    assert_eq!(paths, [serving.as_str(), old.as_str()], "{releases:?}");
+    assert_eq!(
+        release_dirs(&env),
+        [&old, &serving].map(|p| release_dir_name(p))
+    );
+
+    // With two to keep, the next deploy keeps itself and the last good release only.
+    c.settings
+        .update_settings(pb::UpdateSettingsRequest {
+            releases_to_keep: Some(2),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let job = c
+        .sites
+        .deploy_environment(deploy("good"))
+        .await
+        .unwrap()
+        .into_inner()
+        .job
+        .unwrap();
+    let job = wait_job(&mut c, &job.id, 180).await;
+    assert_eq!(job.status, pb::JobStatus::Succeeded as i32, "{job:?}");
+    let (_, newest) = get_release(&host);
+    let releases = releases_of(&mut c, &env.id).await;
+    let paths: Vec<&str> = releases.iter().map(|r| r.path.as_str()).collect();
+    assert_eq!(paths, [newest.as_str(), serving.as_str()], "{releases:?}");
+    assert_eq!(
+        release_dirs(&env),
+        [&serving, &newest].map(|p| release_dir_name(p))
+    );
 
     let site = created.site.as_ref().unwrap();
     delete_site_and_wait(&mut c, &site.id).await;
@@ -2043,4 +2078,19 @@ fn assert_nothing_left(env: &pb::Environment) {
         "",
         "database user dropped"
     );
+}
+
+/// The release directories on the node, sorted (names sort by creation time).
+fn release_dirs(env: &pb::Environment) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(format!("{}/releases", env.root_path))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// The directory name of a release path.
+fn release_dir_name(path: &str) -> String {
+    path.rsplit('/').next().unwrap_or_default().to_owned()
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::executor::Outcome;
-use crate::model::{BackupEvent, EnvEvent, JobKind, NodeEvent};
+use crate::model::{BackupEvent, EnvEvent, JobKind, NodeEvent, ReleaseHealth};
 use crate::store::{JobEnd, ReleaseReport, ResourceEffects};
 
 /// Retry settings.
@@ -111,7 +111,21 @@ pub fn effects(
             .filter(|_| succeeded)
             .and_then(|r| r.get("current_release"))
             .and_then(Value::as_str)
+            .filter(|n| is_release_name(n))
             .map(str::to_owned),
+        pruned_releases: result
+            .filter(|_| succeeded)
+            .and_then(|r| r.get("pruned"))
+            .and_then(Value::as_array)
+            .map(|names| {
+                names
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .filter(|n| is_release_name(n))
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default(),
         ..ResourceEffects::default()
     };
     if matches!(end, JobEnd::Retry { .. } | JobEnd::Requeue) {
@@ -174,12 +188,49 @@ pub fn effects(
     fx
 }
 
+/// The releases a successful deploy removes once its new release is live (`existing` newest
+/// first). Kept: the new release, the release live before the deploy (the last good one:
+/// always), and the newest other healthy releases up to `keep` in all. Unhealthy releases
+/// never count toward `keep` and go.
+pub fn releases_to_prune(
+    existing: &[(String, ReleaseHealth)],
+    current: Option<&str>,
+    keep: usize,
+) -> Vec<String> {
+    let mut kept = 1 + usize::from(current.is_some());
+    let mut prune = Vec::new();
+    for (name, health) in existing {
+        if Some(name.as_str()) == current {
+            continue;
+        }
+        if *health != ReleaseHealth::Unhealthy && kept < keep {
+            kept += 1;
+        } else {
+            prune.push(name.clone());
+        }
+    }
+    prune
+}
+
+/// Whether a name a playbook reported can be a release directory (it ends up in paths).
+fn is_release_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && !name.starts_with('.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
 /// The release a playbook reports as created and live: `{"release": {"name", "source_kind",
 /// "source", "resolved_ref"}}`.
 fn release_report(result: &Value) -> Option<ReleaseReport> {
     let r = result.get("release")?;
     Some(ReleaseReport {
-        name: r.get("name")?.as_str()?.to_owned(),
+        name: r
+            .get("name")?
+            .as_str()
+            .filter(|n| is_release_name(n))?
+            .to_owned(),
         source_kind: r.get("source_kind")?.as_str()?.parse().ok()?,
         source: r.get("source").cloned().unwrap_or(Value::Null),
         resolved_ref: r
@@ -196,6 +247,47 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn pruning_keeps_the_newest_healthy_and_the_last_good_release() {
+        use ReleaseHealth::{Healthy as H, Unhealthy as U};
+        let rel = |list: &[(&str, ReleaseHealth)]| {
+            list.iter()
+                .map(|(n, h)| ((*n).to_owned(), *h))
+                .collect::<Vec<_>>()
+        };
+        // r5 is live; keep 3: new + r5 + r4; r2 is unhealthy and does not count.
+        let existing = rel(&[("r5", H), ("r4", H), ("r3", U), ("r2", H), ("r1", H)]);
+        assert_eq!(
+            releases_to_prune(&existing, Some("r5"), 3),
+            ["r3", "r2", "r1"]
+        );
+        // Live release rolled back to an old one: it stays even though newer ones exist.
+        assert_eq!(
+            releases_to_prune(&existing, Some("r1"), 3),
+            ["r4", "r3", "r2"]
+        );
+        // Never below the new and the last good release, whatever the setting.
+        assert_eq!(
+            releases_to_prune(&existing, Some("r5"), 1),
+            ["r4", "r3", "r2", "r1"]
+        );
+        assert_eq!(
+            releases_to_prune(&existing, Some("r5"), 0),
+            ["r4", "r3", "r2", "r1"]
+        );
+        // Nothing live (the environment's first release failed): newest healthy ones stay.
+        assert_eq!(
+            releases_to_prune(&existing, None, 2),
+            ["r4", "r3", "r2", "r1"]
+        );
+        assert_eq!(
+            releases_to_prune(&existing, Some("r5"), 10),
+            ["r3"],
+            "unhealthy ones go"
+        );
+        assert!(releases_to_prune(&[], None, 5).is_empty());
+    }
 
     fn failed(retryable: bool) -> Outcome {
         Outcome::Failed {

@@ -10,7 +10,8 @@ use serde_json::{Value, json};
 use crate::app::AppState;
 use crate::error::{Error, Result};
 use crate::executor::{JobSpec, NodeTarget};
-use crate::model::EnvironmentId;
+use crate::model::{EnvironmentId, JobKind};
+use crate::queue::policy::releases_to_prune;
 use crate::secrets::Secret;
 use crate::store::{EnvironmentWithSecrets, JobRecord, NodeWithSettings};
 
@@ -63,6 +64,22 @@ pub async fn job_spec(state: &AppState, job: &JobRecord) -> Result<JobSpec> {
             envs.push(environment_vars(state, id, &mut secrets).await?.0);
         }
         vars["envs"] = Value::Array(envs);
+    }
+    if job.kind == JobKind::EnvDeploy
+        && let Some(env_id) = job.environment_id
+    {
+        // What goes once the new release is live (names only: the node deletes, the job's
+        // end marks them pruned).
+        let existing: Vec<_> = store
+            .list_releases(env_id, 500, None)
+            .await?
+            .items
+            .into_iter()
+            .map(|r| (r.name, r.health))
+            .collect();
+        let current = vars["env"]["current_release"]["name"].as_str();
+        let keep = usize::try_from(releases_to_keep).unwrap_or(1);
+        vars["prune_releases"] = json!(releases_to_prune(&existing, current, keep));
     }
     // A release created by this job gets a name that sorts by time and stays the same when
     // the job is retried: the time-ordered head and the random tail of the job's UUIDv7.

@@ -57,6 +57,8 @@ pub struct ResourceEffects {
     pub release: Option<ReleaseReport>,
     /// An existing release (by name) the job switched to (rollbacks).
     pub current_release: Option<String>,
+    /// Releases (by name) the job removed from the node.
+    pub pruned_releases: Vec<String>,
 }
 
 /// A release reported by a playbook (`pressluft_result.release`).
@@ -428,6 +430,20 @@ impl Store {
             .bind(id)
             .bind(env)
             .bind(release.healthy)
+            .execute(&mut **tx)
+            .await?;
+        }
+        for name in &effects.pruned_releases {
+            // The live release is never marked, whatever a playbook says.
+            sqlx::query(
+                "UPDATE releases SET pruned_at = ?
+                 WHERE environment_id = ? AND name = ? AND pruned_at IS NULL
+                   AND id IS NOT (SELECT current_release_id FROM environments WHERE id = ?)",
+            )
+            .bind(now())
+            .bind(env)
+            .bind(name)
+            .bind(env)
             .execute(&mut **tx)
             .await?;
         }
