@@ -2094,3 +2094,175 @@ fn release_dirs(env: &pb::Environment) -> Vec<String> {
 fn release_dir_name(path: &str) -> String {
     path.rsplit('/').next().unwrap_or_default().to_owned()
 }
+
+/// Runs git in `dir` and returns its trimmed stdout.
+fn git(dir: &std::path::Path, args: &[&str]) -> String {
+    let out = std::process::Command::new("git")
+        .args([
+            "-c",
+            "user.name=Pressluft Test",
+            "-c",
+            "user.email=test@example.com",
+        ])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// A deploy from a git repository checks out the named ref (tag, branch or commit; the
+/// default branch without one), runs composer install when the tree has a composer.json,
+/// leaves the repository metadata out, and records the commit. A ref that does not exist
+/// fails the job and leaves the live release serving.
+#[tokio::test]
+async fn deploys_from_git_check_out_the_ref_and_run_composer() {
+    let (server, tag) = TestServer::start_real(|_| {}).await;
+    let mut c = server.clients();
+    let node = active_test_node(&mut c).await;
+    let (created, env) =
+        live_site(&mut c, &node, &format!("git{tag}"), &format!("git {tag}")).await;
+    let host = env.preview_url.trim_start_matches("http://").to_owned();
+
+    // A repository with a WordPress tree and a composer.json, served over dumb HTTP.
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path().join("work");
+    assert!(
+        run(
+            "cp",
+            &["-rL", "/usr/share/wordpress", work.to_str().unwrap()]
+        )
+        .status
+        .success()
+    );
+    std::fs::write(
+        work.join("composer.json"),
+        r#"{"name": "pressluft/probe", "require": {}, "autoload": {"classmap": ["lib/"]}}"#,
+    )
+    .unwrap();
+    std::fs::create_dir(work.join("lib")).unwrap();
+    std::fs::write(
+        work.join("lib/probe.php"),
+        "<?php class PressluftProbe {}\n",
+    )
+    .unwrap();
+    git(&work, &["init", "--quiet", "--initial-branch=main"]);
+    git(&work, &["add", "."]);
+    git(&work, &["commit", "--quiet", "-m", "v1"]);
+    git(&work, &["tag", "v1"]);
+    let v1 = git(&work, &["rev-parse", "HEAD"]);
+    std::fs::write(work.join("readme.html"), "second commit").unwrap();
+    git(&work, &["commit", "--quiet", "-am", "v2"]);
+    let v2 = git(&work, &["rev-parse", "HEAD"]);
+    git(
+        dir.path(),
+        &["clone", "--quiet", "--bare", "work", "repo.git"],
+    );
+    let bare = dir.path().join("repo.git");
+    git(&bare, &["repack", "-a", "-d", "--quiet"]);
+    git(&bare, &["update-server-info"]);
+    let files = file_server(dir.path());
+    let url = format!("http://127.0.0.1:{}/repo.git", files.port);
+    let deploy = |r#ref: &str| pb::DeployEnvironmentRequest {
+        environment_id: env.id.clone(),
+        expected_version: 0,
+        source: Some(pb::ReleaseSource {
+            source: Some(pb::release_source::Source::Git(pb::GitSource {
+                url: url.clone(),
+                r#ref: r#ref.into(),
+            })),
+        }),
+    };
+
+    for (r#ref, commit) in [("v1", &v1), ("", &v2)] {
+        let job = c
+            .sites
+            .deploy_environment(deploy(r#ref))
+            .await
+            .unwrap()
+            .into_inner()
+            .job
+            .unwrap();
+        let events = watch_all(&mut c, &job.id).await;
+        let job = wait_job(&mut c, &job.id, 180).await;
+        assert_eq!(
+            job.status,
+            pb::JobStatus::Succeeded as i32,
+            "{ref}: {job:?}\n{}",
+            log_text(&events)
+        );
+        assert_steps_in_order(
+            &events,
+            &[
+                "Release now live",
+                "Clone the repository",
+                "Commit of the release",
+                "Start or re-attach composer install",
+                "Link shared configuration",
+                "Candidate answers 200",
+                "Switch current",
+                "Live site answers 200",
+                "Report",
+            ],
+        );
+        let current = releases_of(&mut c, &env.id)
+            .await
+            .into_iter()
+            .find(|r| r.is_current)
+            .unwrap();
+        assert_eq!(
+            &current.resolved_ref, commit,
+            "the release records the commit"
+        );
+        assert_eq!(get_release(&host), (200, current.path.clone()));
+        let release = format!("{}/releases/{}", env.root_path, current.path);
+        assert!(
+            std::path::Path::new(&format!("{release}/vendor/autoload.php")).exists(),
+            "composer ran"
+        );
+        assert!(
+            !std::path::Path::new(&format!("{release}/.git")).exists(),
+            "no repository metadata"
+        );
+        let readme = std::fs::read_to_string(format!("{release}/readme.html")).unwrap();
+        assert_eq!(
+            readme == "second commit",
+            r#ref.is_empty(),
+            "the ref's tree is deployed"
+        );
+    }
+
+    let (_, live) = get_release(&host);
+    let job = c
+        .sites
+        .deploy_environment(deploy("no-such-ref"))
+        .await
+        .unwrap()
+        .into_inner()
+        .job
+        .unwrap();
+    let job = wait_job(&mut c, &job.id, 180).await;
+    assert_eq!(job.status, pb::JobStatus::Failed as i32, "{job:?}");
+    assert!(
+        job.error_message.contains("no-such-ref"),
+        "{}",
+        job.error_message
+    );
+    assert_eq!(
+        environment(&mut c, &env.id).await.status,
+        pb::EnvironmentStatus::Active as i32
+    );
+    assert_eq!(
+        get_release(&host),
+        (200, live),
+        "the live release still serves"
+    );
+
+    delete_site_and_wait(&mut c, &created.site.as_ref().unwrap().id).await;
+    server.stop().await;
+}
