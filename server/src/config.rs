@@ -38,6 +38,8 @@ pub struct Config {
     pub wordpress_source_dir: Option<PathBuf>,
     /// First UID handed to environment users on a node.
     pub linux_uid_base: i64,
+    /// Largest archive `UploadArchive` accepts.
+    pub max_upload_bytes: u64,
 }
 
 /// Job engine settings (SPEC section 5 defaults).
@@ -165,6 +167,7 @@ pub struct FileConfig {
     pub jobs: Option<JobsFile>,
     pub wordpress_source_dir: Option<PathBuf>,
     pub linux_uid_base: Option<i64>,
+    pub max_upload_bytes: Option<u64>,
 }
 
 /// Overrides from flags and environment variables.
@@ -268,6 +271,7 @@ impl Config {
                 .clone()
                 .or(file.wordpress_source_dir),
             linux_uid_base: file.linux_uid_base.unwrap_or(20_000),
+            max_upload_bytes: file.max_upload_bytes.unwrap_or(1 << 30),
         };
         config.validate()?;
         Ok(config)

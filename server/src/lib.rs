@@ -33,6 +33,7 @@ pub mod queue;
 pub mod secrets;
 pub mod ssh;
 pub mod store;
+pub mod uploads;
 
 pub use app::{App, AppState};
 pub use config::Config;

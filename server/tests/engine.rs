@@ -2266,3 +2266,104 @@ async fn deploys_from_git_check_out_the_ref_and_run_composer() {
     delete_site_and_wait(&mut c, &created.site.as_ref().unwrap().id).await;
     server.stop().await;
 }
+
+/// UploadArchive messages for `bytes`: metadata announcing `declared` bytes, then 1 MiB chunks.
+fn upload_messages(bytes: &[u8], declared: i64) -> Vec<pb::UploadArchiveRequest> {
+    use pb::upload_archive_request::Part;
+    let mut messages = vec![pb::UploadArchiveRequest {
+        part: Some(Part::Metadata(pb::UploadArchiveMetadata {
+            file_name: "site.tar.gz".into(),
+            size_bytes: declared,
+        })),
+    }];
+    messages.extend(bytes.chunks(1 << 20).map(|c| pb::UploadArchiveRequest {
+        part: Some(Part::Chunk(c.to_vec())),
+    }));
+    messages
+}
+
+/// An archive uploaded through the API (streamed in chunks, size and format checked, SHA-256
+/// returned) deploys like one fetched by URL; bad uploads and unknown ids are refused.
+#[tokio::test]
+async fn an_uploaded_archive_deploys() {
+    use sha2::Digest as _;
+    let (server, tag) = TestServer::start_real(|_| {}).await;
+    let mut c = server.clients();
+    let dir = tempfile::tempdir().unwrap();
+    wordpress_archive(dir.path(), "upload", Some("<?php echo 'uploaded release';"));
+    let bytes = std::fs::read(dir.path().join("upload.tar.gz")).unwrap();
+    assert!(bytes.len() > 1 << 20, "more than one chunk");
+
+    // Refused: a size that does not match, something that is not gzip, no metadata first.
+    let len = i64::try_from(bytes.len()).unwrap();
+    for (messages, why) in [
+        (upload_messages(&bytes, len + 1), "received"),
+        (upload_messages(b"plain text", 10), "gzip"),
+        (upload_messages(&bytes, len)[1..].to_vec(), "metadata"),
+    ] {
+        let err = c
+            .sites
+            .upload_archive(tokio_stream::iter(messages))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), tonic::Code::InvalidArgument, "{err:?}");
+        assert!(err.message().contains(why), "{why}: {}", err.message());
+    }
+    let uploaded = c
+        .sites
+        .upload_archive(tokio_stream::iter(upload_messages(&bytes, len)))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(uploaded.size_bytes, len);
+    assert_eq!(uploaded.sha256, hex::encode(sha2::Sha256::digest(&bytes)));
+
+    let node = active_test_node(&mut c).await;
+    let (created, env) = live_site(&mut c, &node, &format!("up{tag}"), &format!("up {tag}")).await;
+    let deploy = |id: &str| pb::DeployEnvironmentRequest {
+        environment_id: env.id.clone(),
+        expected_version: 0,
+        source: Some(pb::ReleaseSource {
+            source: Some(pb::release_source::Source::Upload(pb::UploadSource {
+                upload_id: id.into(),
+            })),
+        }),
+    };
+    let unknown = c
+        .sites
+        .deploy_environment(deploy(&uuid::Uuid::now_v7().to_string()))
+        .await
+        .unwrap_err();
+    assert_eq!(unknown.code(), tonic::Code::NotFound, "{unknown:?}");
+    let job = c
+        .sites
+        .deploy_environment(deploy(&uploaded.upload_id))
+        .await
+        .unwrap()
+        .into_inner()
+        .job
+        .unwrap();
+    let job = wait_job(&mut c, &job.id, 180).await;
+    assert_eq!(job.status, pb::JobStatus::Succeeded as i32, "{job:?}");
+    let host = env.preview_url.trim_start_matches("http://");
+    let out = run(
+        "curl",
+        &["-s", "-H", &format!("Host: {host}"), "http://127.0.0.1/"],
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "uploaded release");
+    let current = releases_of(&mut c, &env.id)
+        .await
+        .into_iter()
+        .find(|r| r.is_current)
+        .unwrap();
+    assert!(
+        matches!(
+            current.source.as_ref().and_then(|s| s.source.as_ref()),
+            Some(pb::release_source::Source::Upload(u)) if u.upload_id == uploaded.upload_id
+        ),
+        "{current:?}"
+    );
+
+    delete_site_and_wait(&mut c, &created.site.as_ref().unwrap().id).await;
+    server.stop().await;
+}

@@ -2,21 +2,22 @@
 
 use std::sync::Arc;
 
+use futures::StreamExt as _;
 use pressluft_proto::v1 as pb;
 use pressluft_proto::v1::site_service_server::SiteService;
 use serde_json::json;
 use tonic::{Request, Status, Streaming};
 
 use super::convert::{self, backup_scope_from, env_kind_from};
-use super::{RpcResult, caller, not_yet, ok};
+use super::{RpcResult, audit_change, caller, not_yet, ok};
 use crate::app::AppState;
 use crate::error::Error;
 use crate::model::validate::{self, Invalid};
 use crate::model::{
     BackupId, BackupScope, EnvironmentId, EnvironmentKind, JobKind, NodeId, ReleaseId, SiteId,
 };
-use crate::ops;
 use crate::store::{NewJob, PageToken};
+use crate::{ops, uploads};
 
 /// Handlers of SiteService.
 pub struct Sites(pub Arc<AppState>);
@@ -69,7 +70,8 @@ impl Sites {
     }
 }
 
-fn release_source(
+async fn release_source(
+    data_dir: &std::path::Path,
     source: Option<pb::ReleaseSource>,
 ) -> Result<(String, serde_json::Value), Status> {
     use pb::release_source::Source;
@@ -105,11 +107,13 @@ fn release_source(
             ))
         }
         Some(Source::Upload(u)) => {
-            let _id: uuid::Uuid = validate::id("source.upload.upload_id", &u.upload_id)?;
-            Err(Error::Unimplemented(
-                "deploying an uploaded archive needs UploadArchive, which lands with the deploy executor",
-            )
-            .into())
+            let id: uuid::Uuid = validate::id("source.upload.upload_id", &u.upload_id)?;
+            let upload = uploads::find(data_dir, id).await?;
+            Ok((
+                format!("upload {}", upload.file_name),
+                json!({"kind": "upload", "upload_id": upload.id, "sha256": upload.sha256,
+                       "file_name": upload.file_name}),
+            ))
         }
     }
 }
@@ -353,7 +357,7 @@ impl SiteService for Sites {
         let caller = caller(&request)?;
         let r = request.into_inner();
         let id: EnvironmentId = validate::id("environment_id", &r.environment_id)?;
-        let (what, source) = release_source(r.source)?;
+        let (what, source) = release_source(&self.0.config.data_dir, r.source).await?;
         let job = self
             .enqueue(
                 id,
@@ -414,9 +418,54 @@ impl SiteService for Sites {
 
     async fn upload_archive(
         &self,
-        _request: Request<Streaming<pb::UploadArchiveRequest>>,
+        request: Request<Streaming<pb::UploadArchiveRequest>>,
     ) -> RpcResult<pb::UploadArchiveResponse> {
-        not_yet("UploadArchive lands with the deploy executor (issue: sites on a real node)")
+        use pb::upload_archive_request::Part;
+        let caller = caller(&request)?;
+        let mut stream = request.into_inner();
+        let Some(Part::Metadata(meta)) = stream.message().await?.and_then(|m| m.part) else {
+            return Err(invalid(
+                "metadata",
+                "the first message must carry the metadata",
+            ));
+        };
+        let file_name = validate::display_text("metadata.file_name", &meta.file_name, 200)?;
+        let declared = u64::try_from(meta.size_bytes).unwrap_or(0);
+        let upload = uploads::receive(
+            &self.0.config.data_dir,
+            &file_name,
+            declared,
+            self.0.config.max_upload_bytes,
+            &caller.actor(),
+            stream.map(|message| match message {
+                Ok(pb::UploadArchiveRequest {
+                    part: Some(Part::Chunk(bytes)),
+                }) => Ok(bytes),
+                Ok(_) => Err(Error::Invalid(Invalid {
+                    field: "chunk",
+                    message: "only the first message carries metadata".into(),
+                })),
+                Err(status) => Err(Error::Invalid(Invalid {
+                    field: "chunk",
+                    message: format!("the upload stream broke: {}", status.message()),
+                })),
+            }),
+        )
+        .await?;
+        audit_change(
+            &self.0,
+            &caller,
+            "upload archive",
+            "upload",
+            &upload.id,
+            format!("{file_name}, {} bytes", upload.size_bytes),
+        )
+        .await?;
+        ok(pb::UploadArchiveResponse {
+            upload_id: upload.id,
+            sha256: upload.sha256,
+            size_bytes: i64::try_from(upload.size_bytes).unwrap_or(i64::MAX),
+        })
     }
 
     async fn update_word_press(

@@ -65,6 +65,15 @@ pub async fn job_spec(state: &AppState, job: &JobRecord) -> Result<JobSpec> {
         }
         vars["envs"] = Value::Array(envs);
     }
+    if let Some(id) = params["source"]["upload_id"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+    {
+        // An uploaded archive travels from the control plane to the node with the job.
+        let upload = crate::uploads::find(&state.config.data_dir, id).await?;
+        vars["upload_path"] = json!(crate::uploads::archive_path(&state.config.data_dir, id));
+        vars["upload_sha256"] = json!(upload.sha256);
+    }
     if job.kind == JobKind::EnvDeploy
         && let Some(env_id) = job.environment_id
     {

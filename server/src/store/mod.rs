@@ -313,7 +313,7 @@ sqlite_text!(
 );
 
 /// Current time in the store's representation.
-fn now() -> i64 {
+pub(crate) fn now() -> i64 {
     model::now_ms()
 }
 
