@@ -40,6 +40,9 @@ pub struct Config {
     pub linux_uid_base: i64,
     /// Largest archive `UploadArchive` accepts.
     pub max_upload_bytes: u64,
+    /// TCP ports a node's firewall accepts besides SSH, HTTP and HTTPS (monitoring agents,
+    /// a provider's management port).
+    pub firewall_allow_tcp: Vec<u16>,
 }
 
 /// Job engine settings (SPEC section 5 defaults).
@@ -168,6 +171,7 @@ pub struct FileConfig {
     pub wordpress_source_dir: Option<PathBuf>,
     pub linux_uid_base: Option<i64>,
     pub max_upload_bytes: Option<u64>,
+    pub firewall_allow_tcp: Option<Vec<u16>>,
 }
 
 /// Overrides from flags and environment variables.
@@ -272,6 +276,7 @@ impl Config {
                 .or(file.wordpress_source_dir),
             linux_uid_base: file.linux_uid_base.unwrap_or(20_000),
             max_upload_bytes: file.max_upload_bytes.unwrap_or(1 << 30),
+            firewall_allow_tcp: file.firewall_allow_tcp.unwrap_or_default(),
         };
         config.validate()?;
         Ok(config)

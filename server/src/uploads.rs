@@ -197,7 +197,12 @@ mod tests {
             std::fs::read(archive_path(data.path(), up.id.parse().expect("uuid"))).expect("test"),
             bytes
         );
-        assert_eq!(find(data.path(), up.id.parse().expect("uuid")).await.expect("test"), up);
+        assert_eq!(
+            find(data.path(), up.id.parse().expect("uuid"))
+                .await
+                .expect("test"),
+            up
+        );
         assert!(find(data.path(), Uuid::now_v7()).await.is_err());
     }
 

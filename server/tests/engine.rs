@@ -966,11 +966,29 @@ async fn a_killed_server_recovers_its_job_without_duplicating_detached_work() {
 /// Redis, fail2ban, helpers) through the API, and provisioning again changes nothing.
 #[tokio::test]
 async fn node_provision_configures_the_stack_and_a_rerun_changes_nothing() {
-    let server =
-        TestServer::start_engine(|c| c.playbooks_dir = repo_root().join("playbooks")).await;
+    let server = TestServer::start_engine(|c| {
+        c.playbooks_dir = repo_root().join("playbooks");
+        c.firewall_allow_tcp = machine_public_ports().to_vec();
+    })
+    .await;
     let mut c = server.clients();
     let node = active_test_node(&mut c).await;
     let php = node.php_versions[0].clone();
+
+    // The firewall: its own table, dropping what it does not accept; SSH (the node's port
+    // too), HTTP, HTTPS and the configured ports accepted.
+    let table =
+        String::from_utf8(run("nft", &["list", "table", "inet", "pressluft"]).stdout).unwrap();
+    assert!(table.contains("policy drop;"), "{table}");
+    let accepted = table
+        .lines()
+        .find(|l| l.contains("tcp dport"))
+        .unwrap_or_else(|| panic!("{table}"));
+    let mut expected = vec![22, 80, 443, testbed().ssh_port];
+    expected.extend(machine_public_ports());
+    for port in expected {
+        assert!(accepted.contains(&port.to_string()), "{port} in {accepted}");
+    }
     assert!(php.starts_with('8'), "{php}");
 
     // Unknown hosts get no answer (nginx 444 closes the connection).
