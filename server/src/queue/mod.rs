@@ -9,7 +9,7 @@
 
 mod policy;
 mod scheduler;
-mod vars;
+pub mod vars;
 
 use std::sync::Arc;
 use std::time::Duration;
