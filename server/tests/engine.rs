@@ -1045,6 +1045,17 @@ async fn node_provision_configures_the_stack_and_a_rerun_changes_nothing() {
         events.last().unwrap().job.as_ref().unwrap().status,
         pb::JobStatus::Succeeded as i32
     );
+    assert_steps_in_order(
+        &events,
+        &[
+            "Supported operating system",
+            "PHP hardening",
+            "Firewall rules",
+            "Fail2ban jails",
+            "Services running",
+            "Report",
+        ],
+    );
     let changed: Vec<String> = events
         .iter()
         .filter_map(|e| match &e.event.as_ref()?.event {
@@ -1089,6 +1100,22 @@ async fn sites_are_created_isolated_and_deleted_for_real() {
     for created in &sites {
         let job = wait_job(&mut c, &created.job.as_ref().unwrap().id, 180).await;
         assert_eq!(job.status, pb::JobStatus::Succeeded as i32, "{job:?}");
+        assert_steps_in_order(
+            &watch_all(&mut c, &job.id).await,
+            &[
+                "Site user",
+                "Database and its user",
+                "Shared configuration",
+                "PHP-FPM pool",
+                "Nginx server block",
+                "Link shared configuration",
+                "Switch current",
+                "Reload nginx",
+                "WordPress installed",
+                "Site answers through its vhost",
+                "Report",
+            ],
+        );
         let env = environment(&mut c, &created.environment.as_ref().unwrap().id).await;
         assert_eq!(env.status, pb::EnvironmentStatus::Active as i32);
         let releases = c
@@ -1237,6 +1264,16 @@ async fn sites_are_created_isolated_and_deleted_for_real() {
             .unwrap();
         let job = wait_job(&mut c, &job.id, 120).await;
         assert_eq!(job.status, pb::JobStatus::Succeeded as i32, "{job:?}");
+        assert_steps_in_order(
+            &watch_all(&mut c, &job.id).await,
+            &[
+                "Nginx server blocks removed",
+                "PHP-FPM pools removed",
+                "Databases and database users dropped",
+                "Files removed",
+                "Linux users removed",
+            ],
+        );
         let site = c
             .sites
             .get_site(pb::GetSiteRequest {
@@ -1422,6 +1459,21 @@ async fn a_deploy_switches_releases_with_zero_downtime() {
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let seen = looper.join().unwrap();
     assert_eq!(job.status, pb::JobStatus::Succeeded as i32, "{job:?}");
+    assert_steps_in_order(
+        &watch_all(&mut c, &job.id).await,
+        &[
+            "Release now live",
+            "Link shared configuration",
+            "Candidate server block",
+            "Candidate answers 200",
+            "Switch current",
+            "PHP-FPM reloaded",
+            "Live site answers 200",
+            "Candidate server block removed",
+            "Releases beyond the ones kept removed",
+            "Report",
+        ],
+    );
 
     let releases = releases_of(&mut c, &env.id).await;
     assert_eq!(releases.len(), 2);
@@ -1475,6 +1527,16 @@ async fn a_deploy_switches_releases_with_zero_downtime() {
     assert_eq!(
         wait_job(&mut c, &job.id, 120).await.status,
         pb::JobStatus::Succeeded as i32
+    );
+    assert_steps_in_order(
+        &watch_all(&mut c, &job.id).await,
+        &[
+            "Release now live",
+            "Target release exists",
+            "Switch current",
+            "PHP-FPM reloaded",
+            "Live site answers 200",
+        ],
     );
     assert_eq!(
         get_release(&host),
