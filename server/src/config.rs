@@ -31,6 +31,8 @@ pub struct Config {
     pub playbooks_dir: PathBuf,
     /// The `ansible-playbook` program.
     pub ansible_playbook: PathBuf,
+    /// The `rclone` program (test uploads to the backup target).
+    pub rclone: PathBuf,
     /// Job engine settings.
     pub jobs: JobsConfig,
     /// A WordPress tree on the nodes to install from instead of downloading it from
@@ -167,6 +169,7 @@ pub struct FileConfig {
     pub ssh_connect_timeout_secs: Option<u64>,
     pub playbooks_dir: Option<PathBuf>,
     pub ansible_playbook: Option<PathBuf>,
+    pub rclone: Option<PathBuf>,
     pub jobs: Option<JobsFile>,
     pub wordpress_source_dir: Option<PathBuf>,
     pub linux_uid_base: Option<i64>,
@@ -269,6 +272,7 @@ impl Config {
             ansible_playbook: file
                 .ansible_playbook
                 .unwrap_or_else(|| PathBuf::from("ansible-playbook")),
+            rclone: file.rclone.unwrap_or_else(|| PathBuf::from("rclone")),
             jobs: file.jobs.unwrap_or_default().apply(JobsConfig::default()),
             wordpress_source_dir: overrides
                 .wordpress_source_dir

@@ -53,6 +53,7 @@ reasons! {
     NoDefaultNode => "NO_DEFAULT_NODE",
     NodeQueryTimeout => "NODE_QUERY_TIMEOUT",
     BackupTargetMissing => "BACKUP_TARGET_MISSING",
+    BackupTargetUnreachable => "BACKUP_TARGET_UNREACHABLE",
     PhpVersionUnavailable => "PHP_VERSION_UNAVAILABLE",
     NoRollbackTarget => "NO_ROLLBACK_TARGET",
     NotImplemented => "NOT_IMPLEMENTED",

@@ -30,6 +30,7 @@ pub mod executor;
 pub mod model;
 pub mod ops;
 pub mod queue;
+pub mod s3;
 pub mod secrets;
 pub mod ssh;
 pub mod store;

@@ -6,8 +6,11 @@ use serde_json::json;
 use crate::app::AppState;
 use crate::error::{Error, Reason, Result};
 use crate::model::{EnvironmentId, EnvironmentKind, JobKind, NodeId, NodeStatus, SiteId};
+use crate::s3::S3Target;
 use crate::secrets::{Secret, random_alphanumeric};
-use crate::store::{EnvironmentRecord, JobRecord, NewEnvironment, NewJob, NewSite, SiteRecord};
+use crate::store::{
+    BackupTargetUpdate, EnvironmentRecord, JobRecord, NewEnvironment, NewJob, NewSite, SiteRecord,
+};
 
 /// The eight WordPress keys and salts.
 const WP_SALT_NAMES: [&str; 8] = [
@@ -162,6 +165,44 @@ fn new_environment(
             .seal(&Secret::new(serde_json::Value::Object(salts).to_string()))?,
         source_environment_id: source,
     })
+}
+
+/// Saves a backup target once a test upload through it worked (the secret sealed).
+pub async fn set_backup_target(
+    state: &AppState,
+    expected_version: i64,
+    target: &S3Target,
+) -> Result<crate::store::SettingsRecord> {
+    target.probe(&state.config.rclone).await?;
+    let update = BackupTargetUpdate {
+        endpoint: target.endpoint.clone(),
+        bucket: target.bucket.clone(),
+        region: target.region.clone(),
+        prefix: target.prefix.clone(),
+        access_key_id: target.access_key_id.clone(),
+        secret_sealed: state.secret_box.seal(&target.secret_access_key)?,
+    };
+    state
+        .store
+        .set_backup_target(expected_version, &update)
+        .await
+}
+
+/// The configured backup target with its secret unsealed, if one is set.
+pub async fn backup_target(state: &AppState) -> Result<Option<S3Target>> {
+    let settings = state.store.settings().await?;
+    if settings.s3_endpoint.is_empty() {
+        return Ok(None);
+    }
+    let sealed = state.store.backup_target_secret().await?;
+    Ok(Some(S3Target {
+        endpoint: settings.s3_endpoint,
+        bucket: settings.s3_bucket,
+        region: settings.s3_region,
+        prefix: settings.s3_prefix,
+        access_key_id: settings.s3_access_key_id,
+        secret_access_key: state.secret_box.open(&sealed)?,
+    }))
 }
 
 /// The PHP version of a new environment: the one asked for, which a provisioned node must have;

@@ -571,9 +571,8 @@ async fn the_scheduler_queues_due_backups_and_cleanups() {
         pb::JobStatus::Succeeded as i32
     );
     let store = server.store().await;
-    // The backup target lands with the backups issue; the scheduler only needs one set.
-    sqlx::query("UPDATE settings SET s3_endpoint = 'http://127.0.0.1:9', s3_bucket = 'b'")
-        .execute(store.pool())
+    c.settings
+        .set_backup_target(s3_target("scheduler-tests", "scheduled"))
         .await
         .unwrap();
 
@@ -2445,5 +2444,111 @@ async fn an_uploaded_archive_deploys() {
     );
 
     delete_site_and_wait(&mut c, &created.site.as_ref().unwrap().id).await;
+    server.stop().await;
+}
+
+/// SetBackupTarget saves a target only after a test upload through it worked; the secret is
+/// sealed, never returned, and a target that fails its upload changes nothing.
+#[tokio::test]
+async fn a_backup_target_is_saved_only_after_a_test_upload() {
+    let server = TestServer::start().await;
+    let mut c = server.clients();
+    let good = s3_target("target-tests", "agency/backups");
+
+    for (request, code, needle) in [
+        (
+            pb::SetBackupTargetRequest {
+                secret_access_key: "wrong-secret".into(),
+                ..good.clone()
+            },
+            tonic::Code::FailedPrecondition,
+            "test upload failed",
+        ),
+        (
+            pb::SetBackupTargetRequest {
+                endpoint: "http://127.0.0.1:9".into(),
+                ..good.clone()
+            },
+            tonic::Code::FailedPrecondition,
+            "test upload failed",
+        ),
+        (
+            pb::SetBackupTargetRequest {
+                bucket: "Bad_Bucket".into(),
+                ..good.clone()
+            },
+            tonic::Code::InvalidArgument,
+            "bucket",
+        ),
+        (
+            pb::SetBackupTargetRequest {
+                secret_access_key: "two\nlines".into(),
+                ..good.clone()
+            },
+            tonic::Code::InvalidArgument,
+            "secret_access_key",
+        ),
+        (
+            pb::SetBackupTargetRequest {
+                path_prefix: "../up".into(),
+                ..good.clone()
+            },
+            tonic::Code::InvalidArgument,
+            "path_prefix",
+        ),
+    ] {
+        let err = c.settings.set_backup_target(request).await.unwrap_err();
+        assert_eq!(err.code(), code, "{err:?}");
+        assert!(
+            err.message().contains(needle),
+            "{needle}: {}",
+            err.message()
+        );
+        assert!(!err.message().contains(&good.secret_access_key));
+        let settings = c
+            .settings
+            .get_settings(pb::GetSettingsRequest {})
+            .await
+            .unwrap()
+            .into_inner()
+            .settings
+            .unwrap();
+        assert!(settings.backup_target.is_none(), "nothing saved");
+    }
+
+    let saved = c
+        .settings
+        .set_backup_target(good.clone())
+        .await
+        .unwrap()
+        .into_inner()
+        .settings
+        .unwrap();
+    let target = saved.backup_target.clone().unwrap();
+    assert_eq!(target.bucket, "target-tests");
+    assert_eq!(target.path_prefix, "agency/backups");
+    assert_eq!(target.region, "us-east-1");
+    assert!(target.verify_time.is_some());
+    assert!(
+        !format!("{saved:?}").contains(&good.secret_access_key),
+        "the secret is never returned"
+    );
+    // The probe object is gone again.
+    let listed = s3_rclone(
+        &good.endpoint,
+        &good.access_key_id,
+        &good.secret_access_key,
+        &["lsf", "-R", "t:target-tests"],
+    );
+    assert!(
+        String::from_utf8_lossy(&listed.stdout).trim().is_empty(),
+        "{listed:?}"
+    );
+    // Sealed at rest.
+    let sealed: String = sqlx::query_scalar("SELECT s3_secret_enc FROM settings WHERE id = 1")
+        .fetch_one(server.store().await.pool())
+        .await
+        .unwrap();
+    assert!(sealed.starts_with("v1:") && !sealed.contains(&good.secret_access_key));
     server.stop().await;
 }

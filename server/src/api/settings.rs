@@ -6,10 +6,13 @@ use pressluft_proto::v1 as pb;
 use pressluft_proto::v1::settings_service_server::SettingsService;
 use tonic::Request;
 
-use super::{RpcResult, audit_change, caller, convert, not_yet, ok};
+use super::{RpcResult, audit_change, caller, convert, ok};
 use crate::app::AppState;
 use crate::model::NodeId;
 use crate::model::validate::{self, Invalid};
+use crate::ops;
+use crate::s3::S3Target;
+use crate::secrets::Secret;
 use crate::store::SettingsUpdate;
 
 /// Handlers of SettingsService.
@@ -94,10 +97,31 @@ impl SettingsService for SettingsApi {
         &self,
         request: Request<pb::SetBackupTargetRequest>,
     ) -> RpcResult<pb::SetBackupTargetResponse> {
+        let caller = caller(&request)?;
         let r = request.into_inner();
-        validate::http_url("endpoint", &r.endpoint)?;
-        not_yet(
-            "SetBackupTarget needs its test upload, which lands with the backup executor (issue: backups and promotion)",
+        let target = S3Target {
+            endpoint: validate::http_url("endpoint", &r.endpoint)?,
+            bucket: validate::bucket("bucket", &r.bucket)?,
+            region: validate::region("region", &r.region)?,
+            prefix: validate::key_prefix("path_prefix", &r.path_prefix)?,
+            access_key_id: validate::credential("access_key_id", &r.access_key_id)?,
+            secret_access_key: Secret::new(validate::credential(
+                "secret_access_key",
+                &r.secret_access_key,
+            )?),
+        };
+        let settings = ops::set_backup_target(&self.0, r.expected_version, &target).await?;
+        audit_change(
+            &self.0,
+            &caller,
+            "set backup target",
+            "settings",
+            "settings",
+            format!("{} bucket {}", target.endpoint, target.bucket),
         )
+        .await?;
+        ok(pb::SetBackupTargetResponse {
+            settings: Some(convert::settings(&settings)),
+        })
     }
 }

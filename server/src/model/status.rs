@@ -280,6 +280,18 @@ impl JobKind {
             | Self::CachePurge => None,
         }
     }
+
+    /// Jobs that read or write backup objects get the backup target's configuration.
+    pub const fn uses_backup_storage(self) -> bool {
+        matches!(
+            self,
+            Self::BackupCreate
+                | Self::BackupCleanup
+                | Self::EnvRestore
+                | Self::EnvPromote
+                | Self::EnvUpdate
+        )
+    }
 }
 
 fn illegal(kind: &'static str, from: &'static str, event: impl fmt::Debug) -> IllegalTransition {

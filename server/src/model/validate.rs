@@ -245,6 +245,67 @@ pub fn http_url(field: &'static str, value: &str) -> Valid<String> {
     Ok(value.to_owned())
 }
 
+/// An S3 bucket name: 3-63 lowercase letters, digits, dots and hyphens, starting and ending
+/// with a letter or digit.
+pub fn bucket(field: &'static str, value: &str) -> Valid<String> {
+    let ok = (3..=63).contains(&value.len())
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
+        && value.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && value.ends_with(|c: char| c.is_ascii_alphanumeric());
+    if ok {
+        Ok(value.to_owned())
+    } else {
+        invalid(
+            field,
+            "must be 3-63 lowercase letters, digits, '.' or '-', starting and ending with a letter or digit",
+        )
+    }
+}
+
+/// A key prefix inside a bucket: letters, digits and `/._-`, no `..`; may be empty.
+pub fn key_prefix(field: &'static str, value: &str) -> Valid<String> {
+    let ok = value.len() <= 200
+        && !value.split('/').any(|part| part == "..")
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/._-".contains(&b));
+    if ok {
+        Ok(value.trim_matches('/').to_owned())
+    } else {
+        invalid(
+            field,
+            "must be at most 200 letters, digits, '/', '.', '_', '-', without '..'",
+        )
+    }
+}
+
+/// A credential (key id or secret): 1-256 printable ASCII characters, no spaces.
+pub fn credential(field: &'static str, value: &str) -> Valid<String> {
+    if (1..=256).contains(&value.len()) && value.bytes().all(|b| b.is_ascii_graphic()) {
+        Ok(value.to_owned())
+    } else {
+        invalid(field, "must be 1-256 printable characters without spaces")
+    }
+}
+
+/// A region such as `us-east-1` (lowercase letters, digits, '-'); empty means `us-east-1`.
+pub fn region(field: &'static str, value: &str) -> Valid<String> {
+    if value.is_empty() {
+        return Ok("us-east-1".into());
+    }
+    if value.len() <= 32
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    {
+        Ok(value.to_owned())
+    } else {
+        invalid(field, "must be a region such as us-east-1")
+    }
+}
+
 /// A git repository URL: https:// or ssh in the `git@host:path` / `ssh://` forms.
 pub fn git_url(field: &'static str, value: &str) -> Valid<String> {
     if value.starts_with("https://") || value.starts_with("http://") {

@@ -66,31 +66,7 @@ pub async fn job_spec(state: &AppState, job: &JobRecord) -> Result<JobSpec> {
         }
         vars["envs"] = Value::Array(envs);
     }
-    if let Some(id) = params["source"]["upload_id"]
-        .as_str()
-        .and_then(|s| s.parse().ok())
-    {
-        // An uploaded archive travels from the control plane to the node with the job.
-        let upload = crate::uploads::find(&state.config.data_dir, id).await?;
-        vars["upload_path"] = json!(crate::uploads::archive_path(&state.config.data_dir, id));
-        vars["upload_sha256"] = json!(upload.sha256);
-    }
-    if job.kind == JobKind::EnvDeploy
-        && let Some(env_id) = job.environment_id
-    {
-        // What goes once the new release is live (names only: the node deletes, the job's
-        // end marks them pruned).
-        let existing: Vec<_> = store
-            .list_releases(env_id, 500, None)
-            .await?
-            .items
-            .into_iter()
-            .map(|r| (r.name, r.health))
-            .collect();
-        let current = vars["env"]["current_release"]["name"].as_str();
-        let keep = usize::try_from(releases_to_keep).unwrap_or(1);
-        vars["prune_releases"] = json!(releases_to_prune(&existing, current, keep));
-    }
+    add_kind_vars(state, job, &mut vars, &mut secrets, releases_to_keep).await?;
     // A release created by this job gets a name that sorts by time and stays the same when
     // the job is retried: the time-ordered head and the random tail of the job's UUIDv7.
     let id = job.id.0.simple().to_string();
@@ -110,6 +86,62 @@ pub async fn job_spec(state: &AppState, job: &JobRecord) -> Result<JobSpec> {
         secrets,
         timeout: Duration::from_secs(u64::try_from(job.timeout_secs).unwrap_or(1800)),
     })
+}
+
+/// Variables only some job kinds need: an uploaded archive's path, the backup target, the
+/// releases a deploy prunes.
+async fn add_kind_vars(
+    state: &AppState,
+    job: &JobRecord,
+    vars: &mut Value,
+    secrets: &mut Vec<Secret>,
+    releases_to_keep: i64,
+) -> Result<()> {
+    let store = &state.store;
+    let params = job.params();
+    if let Some(id) = params["source"]["upload_id"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+    {
+        // An uploaded archive travels from the control plane to the node with the job.
+        let upload = crate::uploads::find(&state.config.data_dir, id).await?;
+        vars["upload_path"] = json!(crate::uploads::archive_path(&state.config.data_dir, id));
+        vars["upload_sha256"] = json!(upload.sha256);
+    }
+    if job.kind.uses_backup_storage() {
+        let target = crate::ops::backup_target(state).await?.ok_or_else(|| {
+            Error::precondition(
+                crate::error::Reason::BackupTargetMissing,
+                "no backup target is configured: set one with SetBackupTarget",
+            )
+        })?;
+        let config = target.rclone_config();
+        vars["backup_target"] = json!({
+            "rclone_config": config.expose(),
+            "remote": target.remote_path(""),
+            "prefix": target.prefix,
+            "bucket": target.bucket,
+            "plain_http": target.endpoint.starts_with("http://"),
+        });
+        secrets.push(target.secret_access_key);
+    }
+    if job.kind == JobKind::EnvDeploy
+        && let Some(env_id) = job.environment_id
+    {
+        // What goes once the new release is live (names only: the node deletes, the job's
+        // end marks them pruned).
+        let existing: Vec<_> = store
+            .list_releases(env_id, 500, None)
+            .await?
+            .items
+            .into_iter()
+            .map(|r| (r.name, r.health))
+            .collect();
+        let current = vars["env"]["current_release"]["name"].as_str();
+        let keep = usize::try_from(releases_to_keep).unwrap_or(1);
+        vars["prune_releases"] = json!(releases_to_prune(&existing, current, keep));
+    }
+    Ok(())
 }
 
 /// An environment's variables (secrets unsealed and listed for redaction) and its site's.

@@ -68,7 +68,7 @@ pub use nodes::{NewNode, NodeRecord, NodeUpdate, NodeWithSettings};
 pub use page::{Page, PageToken};
 pub use queue::{JobEnd, ReleaseReport, ResourceEffects};
 pub use resources::{BackupRecord, DomainRecord, DriftReportRecord, ReleaseRecord};
-pub use settings::{SettingsRecord, SettingsUpdate};
+pub use settings::{BackupTargetUpdate, SettingsRecord, SettingsUpdate};
 pub use sites::{EnvironmentRecord, EnvironmentWithSecrets, NewEnvironment, NewSite, SiteRecord};
 pub use users::{Caller, TokenRecord, UserRecord};
 

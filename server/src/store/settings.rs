@@ -32,7 +32,60 @@ pub struct SettingsUpdate {
     pub releases_to_keep: Option<i64>,
 }
 
+/// A backup target as stored: the secret already sealed.
+#[derive(Debug, Clone)]
+pub struct BackupTargetUpdate {
+    pub endpoint: String,
+    pub bucket: String,
+    pub region: String,
+    pub prefix: String,
+    pub access_key_id: String,
+    pub secret_sealed: String,
+}
+
 impl Store {
+    /// The backup target's sealed secret ("" when none is set).
+    pub async fn backup_target_secret(&self) -> Result<String> {
+        Ok(
+            sqlx::query_scalar("SELECT s3_secret_enc FROM settings WHERE id = 1")
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
+    /// Saves a backup target that passed its test upload (now), checking and bumping the
+    /// version.
+    pub async fn set_backup_target(
+        &self,
+        expected_version: i64,
+        target: &BackupTargetUpdate,
+    ) -> Result<SettingsRecord> {
+        let mut tx = self.write().await?;
+        let current: i64 = sqlx::query_scalar("SELECT state_version FROM settings WHERE id = 1")
+            .fetch_one(&mut *tx)
+            .await?;
+        check_version("settings", expected_version, current)?;
+        let now = now();
+        sqlx::query(
+            "UPDATE settings SET s3_endpoint = ?, s3_bucket = ?, s3_region = ?, s3_prefix = ?,
+                    s3_access_key_id = ?, s3_secret_enc = ?, s3_verified_at = ?, updated_at = ?,
+                    state_version = state_version + 1
+             WHERE id = 1",
+        )
+        .bind(&target.endpoint)
+        .bind(&target.bucket)
+        .bind(&target.region)
+        .bind(&target.prefix)
+        .bind(&target.access_key_id)
+        .bind(&target.secret_sealed)
+        .bind(now)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        self.settings().await
+    }
+
     /// The settings.
     pub async fn settings(&self) -> Result<SettingsRecord> {
         Ok(sqlx::query_as::<_, SettingsRecord>(

@@ -653,3 +653,59 @@ pub async fn ssh_server(seed: u8) -> SshServer {
         task,
     }
 }
+
+/// The test S3 server (SeaweedFS from scripts/testbed.sh): a SetBackupTarget request for
+/// `bucket`, which is created first. Fails loudly when the server is not configured.
+pub fn s3_target(bucket: &str, prefix: &str) -> pb::SetBackupTargetRequest {
+    let how = "run the suite with scripts/test.sh, which starts the test S3 server";
+    let endpoint = std::env::var("PRESSLUFT_TEST_S3_ENDPOINT")
+        .unwrap_or_else(|_| panic!("PRESSLUFT_TEST_S3_ENDPOINT is not set: {how}"));
+    let access = std::env::var("PRESSLUFT_TEST_S3_ACCESS_KEY")
+        .unwrap_or_else(|_| panic!("PRESSLUFT_TEST_S3_ACCESS_KEY is not set: {how}"));
+    let secret_file = std::env::var("PRESSLUFT_TEST_S3_SECRET_FILE")
+        .unwrap_or_else(|_| panic!("PRESSLUFT_TEST_S3_SECRET_FILE is not set: {how}"));
+    let secret = std::fs::read_to_string(secret_file)
+        .unwrap()
+        .trim()
+        .to_owned();
+    let out = s3_rclone(
+        &endpoint,
+        &access,
+        &secret,
+        &["mkdir", &format!("t:{bucket}")],
+    );
+    assert!(
+        out.status.success(),
+        "creating bucket {bucket}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    pb::SetBackupTargetRequest {
+        expected_version: 0,
+        endpoint,
+        bucket: bucket.into(),
+        region: String::new(),
+        path_prefix: prefix.into(),
+        access_key_id: access,
+        secret_access_key: secret,
+    }
+}
+
+/// Runs rclone against the test S3 server with the remote `t:`.
+pub fn s3_rclone(
+    endpoint: &str,
+    access: &str,
+    secret: &str,
+    args: &[&str],
+) -> std::process::Output {
+    std::process::Command::new("rclone")
+        .args(args)
+        .env_remove("AWS_CA_BUNDLE")
+        .env("RCLONE_CONFIG_T_TYPE", "s3")
+        .env("RCLONE_CONFIG_T_PROVIDER", "Other")
+        .env("RCLONE_CONFIG_T_ENDPOINT", endpoint)
+        .env("RCLONE_CONFIG_T_ACCESS_KEY_ID", access)
+        .env("RCLONE_CONFIG_T_SECRET_ACCESS_KEY", secret)
+        .env("RCLONE_CONFIG_T_FORCE_PATH_STYLE", "true")
+        .output()
+        .unwrap()
+}
