@@ -2552,3 +2552,82 @@ async fn a_backup_target_is_saved_only_after_a_test_upload() {
     assert!(sealed.starts_with("v1:") && !sealed.contains(&good.secret_access_key));
     server.stop().await;
 }
+
+/// The test S3 server's rclone arguments for `good` (see support::s3_rclone).
+fn s3_cat(target: &pb::SetBackupTargetRequest, key: &str) -> Vec<u8> {
+    let out = s3_rclone(
+        &target.endpoint,
+        &target.access_key_id,
+        &target.secret_access_key,
+        &["cat", &format!("t:{}/{key}", target.bucket)],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// Takes a backup of `env` through the API and waits for it; returns the completed backup.
+async fn backup_now(c: &mut Clients, env: &str, scope: pb::BackupScope) -> pb::Backup {
+    let created = c
+        .sites
+        .create_backup(pb::CreateBackupRequest {
+            environment_id: env.into(),
+            scope: scope as i32,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let job = wait_job(c, &created.job.unwrap().id, 180).await;
+    assert_eq!(job.status, pb::JobStatus::Succeeded as i32, "{job:?}");
+    c.sites
+        .get_backup(pb::GetBackupRequest {
+            backup_id: created.backup.unwrap().id,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .backup
+        .unwrap()
+}
+
+/// A full backup lands in the bucket as one tar (database dump, files, sums, manifest) whose
+/// size and SHA-256 the server records.
+#[tokio::test]
+async fn a_full_backup_is_stored_with_its_checksum() {
+    use sha2::Digest as _;
+    let (server, tag) = TestServer::start_real(|_| {}).await;
+    let mut c = server.clients();
+    let node = active_test_node(&mut c).await;
+    let target = s3_target(&format!("backups-{tag}"), "pressluft");
+    c.settings.set_backup_target(target.clone()).await.unwrap();
+    let (created, env) = live_site(&mut c, &node, &format!("bk{tag}"), &format!("bk {tag}")).await;
+
+    let backup = backup_now(&mut c, &env.id, pb::BackupScope::Full).await;
+    assert_eq!(
+        backup.status,
+        pb::BackupStatus::Completed as i32,
+        "{backup:?}"
+    );
+    assert!(
+        backup
+            .object_key
+            .starts_with(&format!("pressluft/bk{tag}/production/")),
+        "{backup:?}"
+    );
+    let object = s3_cat(&target, &backup.object_key);
+    assert_eq!(object.len() as i64, backup.size_bytes);
+    assert_eq!(hex::encode(sha2::Sha256::digest(&object)), backup.sha256);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("b.tar"), &object).unwrap();
+    let listing = run("tar", &["-tf", dir.path().join("b.tar").to_str().unwrap()]);
+    let listing = String::from_utf8_lossy(&listing.stdout);
+    for part in ["manifest.json", "SHA256SUMS", "db.sql.gz", "files.tar.gz"] {
+        assert!(listing.contains(part), "{part} in {listing}");
+    }
+
+    delete_site_and_wait(&mut c, &created.site.as_ref().unwrap().id).await;
+    server.stop().await;
+}

@@ -14,7 +14,8 @@ use crate::app::AppState;
 use crate::error::Error;
 use crate::model::validate::{self, Invalid};
 use crate::model::{
-    BackupId, BackupScope, EnvironmentId, EnvironmentKind, JobKind, NodeId, ReleaseId, SiteId,
+    BackupId, BackupScope, BackupTrigger, EnvironmentId, EnvironmentKind, JobKind, NodeId,
+    ReleaseId, SiteId,
 };
 use crate::store::{NewJob, PageToken};
 use crate::{ops, uploads};
@@ -525,12 +526,19 @@ impl SiteService for Sites {
         &self,
         request: Request<pb::CreateBackupRequest>,
     ) -> RpcResult<pb::CreateBackupResponse> {
+        let caller = caller(&request)?;
         let r = request.into_inner();
-        let _: EnvironmentId = validate::id("environment_id", &r.environment_id)?;
-        scope(r.scope)?;
-        not_yet(
-            "CreateBackup lands with the backup executor and S3 target (issue: backups and promotion)",
-        )
+        let id: EnvironmentId = validate::id("environment_id", &r.environment_id)?;
+        let scope = scope(r.scope)?;
+        let (backup, job) = self
+            .0
+            .store
+            .enqueue_backup(id, scope, BackupTrigger::Manual, &caller.actor())
+            .await?;
+        ok(pb::CreateBackupResponse {
+            backup: Some(convert::backup(&backup)),
+            job: Some(convert::job(&job)),
+        })
     }
 
     async fn get_backup(

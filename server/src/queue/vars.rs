@@ -118,7 +118,9 @@ async fn add_kind_vars(
         let config = target.rclone_config();
         vars["backup_target"] = json!({
             "rclone_config": config.expose(),
+            // New objects go under the prefix; recorded object keys are relative to the bucket.
             "remote": target.remote_path(""),
+            "bucket_remote": format!("{}:{}/", crate::s3::REMOTE, target.bucket),
             "prefix": target.prefix,
             "bucket": target.bucket,
             "plain_http": target.endpoint.starts_with("http://"),
