@@ -54,6 +54,7 @@ reasons! {
     NodeQueryTimeout => "NODE_QUERY_TIMEOUT",
     BackupTargetMissing => "BACKUP_TARGET_MISSING",
     BackupTargetUnreachable => "BACKUP_TARGET_UNREACHABLE",
+    BackupNotRestorable => "BACKUP_NOT_RESTORABLE",
     PhpVersionUnavailable => "PHP_VERSION_UNAVAILABLE",
     NoRollbackTarget => "NO_ROLLBACK_TARGET",
     NotImplemented => "NOT_IMPLEMENTED",

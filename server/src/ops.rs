@@ -167,6 +167,65 @@ fn new_environment(
     })
 }
 
+/// Queues the restore of `backup_id` into `env_id` (env_restore, with its pre-restore backup).
+/// Only a completed backup of the same environment, or of the site's production into another
+/// environment of the site when `allow_from_production` is set.
+pub async fn restore_backup(
+    state: &AppState,
+    actor: &str,
+    env_id: EnvironmentId,
+    expected_version: i64,
+    backup_id: crate::model::BackupId,
+    allow_from_production: bool,
+) -> Result<JobRecord> {
+    let backup = state.store.backup(backup_id).await?;
+    let env = state.store.environment(env_id).await?;
+    if backup.status != crate::model::BackupStatus::Completed {
+        return Err(Error::precondition(
+            Reason::BackupNotRestorable,
+            format!(
+                "the backup is {}; only completed backups restore",
+                backup.status
+            ),
+        ));
+    }
+    if backup.environment_id != env.id {
+        let source = state.store.environment(backup.environment_id).await?;
+        let from_production = source.site_id == env.site_id
+            && source.kind == EnvironmentKind::Production
+            && env.kind != EnvironmentKind::Production;
+        if !(from_production && allow_from_production) {
+            return Err(Error::precondition(
+                Reason::BackupNotRestorable,
+                if from_production {
+                    "the backup is production's: set allow_from_production to restore it here"
+                } else {
+                    "the backup belongs to another environment"
+                },
+            ));
+        }
+    }
+    let job = NewJob {
+        kind: JobKind::EnvRestore,
+        site_id: None,
+        environment_id: None,
+        node_id: env.node_id,
+        summary: format!("restore backup {} into {}", backup.id, env.name),
+        params: json!({
+            "backup_id_restored": backup.id.to_string(),
+            "object_key": backup.object_key,
+            "sha256": backup.sha256,
+            "scope": backup.scope.as_str(),
+            "pre_backup": "pre_restore",
+        }),
+        requested_by: actor.to_owned(),
+    };
+    state
+        .store
+        .enqueue_environment_job(env_id, expected_version, job)
+        .await
+}
+
 /// Saves a backup target once a test upload through it worked (the secret sealed).
 pub async fn set_backup_target(
     state: &AppState,

@@ -2631,3 +2631,222 @@ async fn a_full_backup_is_stored_with_its_checksum() {
     delete_site_and_wait(&mut c, &created.site.as_ref().unwrap().id).await;
     server.stop().await;
 }
+
+/// Writes `contents` into the environment's uploads as the site user would have.
+fn upload_file(env: &pb::Environment, name: &str, contents: &str) {
+    let path = format!("{}/shared/uploads/{name}", env.root_path);
+    std::fs::write(&path, contents).unwrap();
+    assert!(
+        run("chown", &[&format!("{}:www-data", env.linux_user), &path])
+            .status
+            .success()
+    );
+}
+
+fn post_titles(env: &pb::Environment) -> String {
+    mysql_root(&format!(
+        "SELECT GROUP_CONCAT(post_title ORDER BY post_title) FROM `{}`.wp_posts WHERE post_type = 'post'",
+        env.db_name
+    ))
+}
+
+fn add_post(env: &pb::Environment, title: &str) {
+    mysql_root(&format!(
+        "INSERT INTO `{}`.wp_posts (post_author, post_date, post_date_gmt, post_content, post_title, post_excerpt,
+           post_status, post_name, to_ping, pinged, post_modified, post_modified_gmt, post_content_filtered, post_type)
+         VALUES (1, NOW(), NOW(), 'body', '{title}', '', 'publish', '{title}', '', '', NOW(), NOW(), '', 'post')",
+        env.db_name
+    ));
+}
+
+/// A full backup restores exactly (posts, uploads and tables as they were; what came later is
+/// gone) after a pre-restore backup; a corrupted object is refused before anything changes.
+#[tokio::test]
+async fn a_restore_puts_back_exactly_the_backup_and_refuses_a_corrupt_one() {
+    let (server, tag) = TestServer::start_real(|_| {}).await;
+    let mut c = server.clients();
+    let node = active_test_node(&mut c).await;
+    let target = s3_target(&format!("restore-{tag}"), "");
+    c.settings.set_backup_target(target.clone()).await.unwrap();
+    let (created, env) = live_site(&mut c, &node, &format!("rs{tag}"), &format!("rs {tag}")).await;
+    let host = env.preview_url.trim_start_matches("http://").to_owned();
+
+    add_post(&env, "kept-post");
+    upload_file(&env, "kept.txt", "kept upload");
+    let before_posts = post_titles(&env);
+    let started = Instant::now();
+    let backup = backup_now(&mut c, &env.id, pb::BackupScope::Full).await;
+    let backup_secs = started.elapsed().as_secs_f64();
+
+    // Everything changes after the backup.
+    add_post(&env, "later-post");
+    mysql_root(&format!(
+        "DELETE FROM `{}`.wp_posts WHERE post_title = 'kept-post'",
+        env.db_name
+    ));
+    std::fs::remove_file(format!("{}/shared/uploads/kept.txt", env.root_path)).unwrap();
+    upload_file(&env, "later.txt", "later upload");
+    mysql_root(&format!(
+        "CREATE TABLE `{}`.wp_later (id INT PRIMARY KEY)",
+        env.db_name
+    ));
+
+    let restore = |backup_id: String| pb::RestoreBackupRequest {
+        environment_id: env.id.clone(),
+        expected_version: 0,
+        backup_id,
+        allow_from_production: false,
+    };
+    let started = Instant::now();
+    let job = c
+        .sites
+        .restore_backup(restore(backup.id.clone()))
+        .await
+        .unwrap()
+        .into_inner()
+        .job
+        .unwrap();
+    let events = watch_all(&mut c, &job.id).await;
+    let job = wait_job(&mut c, &job.id, 240).await;
+    let restore_secs = started.elapsed().as_secs_f64();
+    assert_eq!(
+        job.status,
+        pb::JobStatus::Succeeded as i32,
+        "{job:?}\n{}",
+        log_text(&events)
+    );
+    assert_steps_in_order(
+        &events,
+        &[
+            "Wait for fetch and verify",
+            "Wait for pre-restore backup",
+            "Wait for restore database",
+            "Restored site answers 200",
+        ],
+    );
+    println!(
+        "backup {backup_secs:.1} s ({} bytes), restore {restore_secs:.1} s",
+        backup.size_bytes
+    );
+    assert_eq!(post_titles(&env), before_posts, "posts as at backup time");
+    let uploads = format!("{}/shared/uploads", env.root_path);
+    assert_eq!(
+        std::fs::read_to_string(format!("{uploads}/kept.txt")).unwrap(),
+        "kept upload"
+    );
+    assert!(
+        !std::path::Path::new(&format!("{uploads}/later.txt")).exists(),
+        "later upload gone"
+    );
+    assert_eq!(
+        mysql_root(&format!(
+            "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = '{}' AND table_name = 'wp_later'",
+            env.db_name
+        )),
+        "0",
+        "a table made after the backup is gone"
+    );
+    assert_eq!(get_release(&host).0, 200);
+    assert_eq!(
+        environment(&mut c, &env.id).await.status,
+        pb::EnvironmentStatus::Active as i32
+    );
+    let backups = c
+        .sites
+        .list_backups(pb::ListBackupsRequest {
+            environment_id: env.id.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .backups;
+    let pre = backups
+        .iter()
+        .find(|b| b.trigger == pb::BackupTrigger::PreRestore as i32)
+        .expect("a pre-restore backup");
+    assert_eq!(pre.status, pb::BackupStatus::Completed as i32, "{pre:?}");
+    assert!(pre.size_bytes > 0);
+
+    // A corrupted object: refused, nothing changes.
+    add_post(&env, "after-restore");
+    let corrupt = s3_rclone(
+        &target.endpoint,
+        &target.access_key_id,
+        &target.secret_access_key,
+        &[
+            "copyto",
+            "/etc/hostname",
+            &format!("t:{}/{}", target.bucket, backup.object_key),
+        ],
+    );
+    assert!(corrupt.status.success());
+    let posts = post_titles(&env);
+    let job = c
+        .sites
+        .restore_backup(restore(backup.id.clone()))
+        .await
+        .unwrap()
+        .into_inner()
+        .job
+        .unwrap();
+    let job = wait_job(&mut c, &job.id, 240).await;
+    assert_eq!(job.status, pb::JobStatus::Failed as i32, "{job:?}");
+    assert!(
+        job.error_message.contains("corrupt") && job.error_message.contains("nothing changed"),
+        "{}",
+        job.error_message
+    );
+    assert_eq!(post_titles(&env), posts, "nothing changed");
+    assert_eq!(
+        environment(&mut c, &env.id).await.status,
+        pb::EnvironmentStatus::Active as i32
+    );
+
+    // A backup whose code fails once restored: everything is put back as it was.
+    let mu = format!("{}/current/wp-content/mu-plugins", env.root_path);
+    std::fs::create_dir_all(&mu).unwrap();
+    std::fs::write(
+        format!("{mu}/broken.php"),
+        "<?php http_response_code(500); exit;",
+    )
+    .unwrap();
+    let broken = backup_now(&mut c, &env.id, pb::BackupScope::Full).await;
+    std::fs::remove_file(format!("{mu}/broken.php")).unwrap();
+    add_post(&env, "before-failed-restore");
+    let posts = post_titles(&env);
+    let serving = get_release(&host);
+    assert_eq!(serving.0, 200);
+    let job = c
+        .sites
+        .restore_backup(restore(broken.id.clone()))
+        .await
+        .unwrap()
+        .into_inner()
+        .job
+        .unwrap();
+    let job = wait_job(&mut c, &job.id, 240).await;
+    assert_eq!(job.status, pb::JobStatus::Failed as i32, "{job:?}");
+    assert!(
+        job.error_message.contains("put back"),
+        "{}",
+        job.error_message
+    );
+    assert_eq!(
+        get_release(&host),
+        serving,
+        "the release live before serves again"
+    );
+    assert_eq!(
+        post_titles(&env),
+        posts,
+        "the database is as before the restore"
+    );
+    assert_eq!(
+        environment(&mut c, &env.id).await.status,
+        pb::EnvironmentStatus::Active as i32
+    );
+
+    delete_site_and_wait(&mut c, &created.site.as_ref().unwrap().id).await;
+    server.stop().await;
+}

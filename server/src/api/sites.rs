@@ -579,10 +579,22 @@ impl SiteService for Sites {
         &self,
         request: Request<pb::RestoreBackupRequest>,
     ) -> RpcResult<pb::RestoreBackupResponse> {
+        let caller = caller(&request)?;
         let r = request.into_inner();
-        let _: EnvironmentId = validate::id("environment_id", &r.environment_id)?;
-        let _: BackupId = validate::id("backup_id", &r.backup_id)?;
-        not_yet("RestoreBackup lands with the restore executor (issue: backups and promotion)")
+        let env: EnvironmentId = validate::id("environment_id", &r.environment_id)?;
+        let backup: BackupId = validate::id("backup_id", &r.backup_id)?;
+        let job = ops::restore_backup(
+            &self.0,
+            &caller.actor(),
+            env,
+            r.expected_version,
+            backup,
+            r.allow_from_production,
+        )
+        .await?;
+        ok(pb::RestoreBackupResponse {
+            job: Some(convert::job(&job)),
+        })
     }
 
     async fn update_backup_schedule(

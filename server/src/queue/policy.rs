@@ -73,8 +73,17 @@ pub fn decide(
             code,
             message,
             retryable,
-            ..
-        } => retry_or_fail(code, message.clone(), *retryable),
+            result,
+        } => {
+            // A playbook that put everything back (`rolled_back`) failed on its own terms: a
+            // retry would repeat the same change and the same undo.
+            let undone = result
+                .as_ref()
+                .and_then(|r| r.get("rolled_back"))
+                .and_then(Value::as_bool)
+                == Some(true);
+            retry_or_fail(code, message.clone(), *retryable && !undone)
+        }
         Outcome::TimedOut => retry_or_fail(
             "JOB_TIMEOUT",
             "the playbook ran past the job timeout and was stopped".into(),
@@ -326,6 +335,17 @@ mod tests {
         assert!(matches!(
             decide(&failed(false), 1, 3, &p, 0),
             JobEnd::Failed { .. }
+        ));
+        // A failure the playbook undid itself is final, whatever its exit code.
+        let undone = Outcome::Failed {
+            code: "PLAYBOOK_FAILED".into(),
+            message: "switched back".into(),
+            retryable: true,
+            result: Some(serde_json::json!({"rolled_back": true})),
+        };
+        assert!(matches!(
+            decide(&undone, 1, 3, &p, 0),
+            JobEnd::Failed { ref message, .. } if message == "switched back"
         ));
         assert!(
             matches!(decide(&Outcome::TimedOut, 1, 3, &p, 0), JobEnd::Retry { ref code, .. } if code == "JOB_TIMEOUT")

@@ -369,6 +369,21 @@ impl Store {
         if let (Some(event), Some(backup)) = (effects.backup, backup_of(job)) {
             Self::transition_backup_tx(tx, backup, event, effects.result.as_ref()).await?;
         }
+        // A job that backs up first reports that backup as `pre_backup` (a terminal end only:
+        // the environment event says the job is over).
+        if let Some(pre) = job.params()["pre_backup_id"]
+            .as_str()
+            .and_then(|s| s.parse::<BackupId>().ok())
+            && effects.environment.is_some()
+        {
+            let report = effects.result.as_ref().and_then(|r| r.get("pre_backup"));
+            if report.is_some() {
+                Self::transition_backup_tx(tx, pre, BackupEvent::Start, None).await?;
+                Self::transition_backup_tx(tx, pre, BackupEvent::Complete, report).await?;
+            } else {
+                Self::transition_backup_tx(tx, pre, BackupEvent::Fail, None).await?;
+            }
+        }
         // backup_cleanup reports the backups it deleted from storage.
         if job.kind == JobKind::BackupCleanup
             && let Some(deleted) = effects

@@ -11,8 +11,9 @@ use super::page::{PageToken, key, paginate};
 use super::{Page, Store, Tx, check_version, now, unique_violation};
 use crate::error::{Error, Reason, Result};
 use crate::model::{
-    AuditResult, DriftStatus, EnvEvent, EnvOperation, EnvironmentId, EnvironmentKind,
-    EnvironmentStatus, JobKind, NodeEvent, NodeId, NodeStatus, ReleaseId, SiteId, SiteStatus,
+    AuditResult, BackupId, BackupTrigger, DriftStatus, EnvEvent, EnvOperation, EnvironmentId,
+    EnvironmentKind, EnvironmentStatus, JobKind, NodeEvent, NodeId, NodeStatus, ReleaseId, SiteId,
+    SiteStatus,
 };
 
 /// A row of `sites`.
@@ -639,6 +640,30 @@ impl Store {
                 format!("node {} is {}", guard.node_name, guard.node_status),
             ));
         }
+        Self::begin_operation_tx(&mut tx, &env, &mut job).await?;
+        job.site_id = Some(env.site_id);
+        job.environment_id = Some(env.id);
+        job.node_id = env.node_id;
+        let pre_backup = Self::insert_pre_backup_tx(&mut tx, &env, &mut job).await?;
+        let job = self.insert_job_tx(&mut tx, &job).await?;
+        if let Some(id) = pre_backup {
+            sqlx::query("UPDATE backups SET job_id = ? WHERE id = ?")
+                .bind(job.id)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        self.notify_work(job.id);
+        Ok(job)
+    }
+
+    /// Checks that `env` can take `job` and moves it into the job's in-progress state.
+    async fn begin_operation_tx(
+        tx: &mut Tx,
+        env: &EnvironmentRecord,
+        job: &mut NewJob,
+    ) -> Result<()> {
         match job.kind.environment_operation() {
             Some(EnvOperation::Delete) => {
                 if env.kind == EnvironmentKind::Production {
@@ -660,8 +685,8 @@ impl Store {
                     job.params["was_failed"] = json!(true);
                 }
                 Self::transition_environment_tx(
-                    &mut tx,
-                    &env,
+                    tx,
+                    env,
                     EnvEvent::Begin(EnvOperation::Delete),
                     "",
                 )
@@ -674,7 +699,7 @@ impl Store {
                         format!("the environment is {}; it must be active", env.status),
                     ));
                 }
-                Self::transition_environment_tx(&mut tx, &env, EnvEvent::Begin(op), "").await?;
+                Self::transition_environment_tx(tx, env, EnvEvent::Begin(op), "").await?;
             }
             None if job.kind == JobKind::HealthCheck && job.params["reset"] == json!(true) => {
                 if env.status != EnvironmentStatus::Failed {
@@ -696,13 +721,34 @@ impl Store {
                 }
             }
         }
-        job.site_id = Some(env.site_id);
-        job.environment_id = Some(env.id);
-        job.node_id = env.node_id;
-        let job = self.insert_job_tx(&mut tx, &job).await?;
-        tx.commit().await?;
-        self.notify_work(job.id);
-        Ok(job)
+        Ok(())
+    }
+
+    /// Jobs that must back up first (restore, promote, update) get their backup row now, in
+    /// the transaction that queues them, so the backup is on record however the job ends.
+    async fn insert_pre_backup_tx(
+        tx: &mut Tx,
+        env: &EnvironmentRecord,
+        job: &mut NewJob,
+    ) -> Result<Option<BackupId>> {
+        let Some(trigger) = job.params["pre_backup"].as_str() else {
+            return Ok(None);
+        };
+        let trigger: BackupTrigger = trigger.parse().map_err(Error::internal)?;
+        let id = BackupId::new();
+        sqlx::query(
+            "INSERT INTO backups (id, environment_id, site_id, scope, status, trigger_kind, created_at)
+             VALUES (?, ?, ?, 'full', 'pending', ?, ?)",
+        )
+        .bind(id)
+        .bind(env.id)
+        .bind(env.site_id)
+        .bind(trigger)
+        .bind(now())
+        .execute(&mut **tx)
+        .await?;
+        job.params["pre_backup_id"] = json!(id.to_string());
+        Ok(Some(id))
     }
 
     /// Starts a site_delete job: every live environment enters `deleting` in the same
