@@ -2598,7 +2598,8 @@ async fn backup_now(c: &mut Clients, env: &str, scope: pb::BackupScope) -> pb::B
 #[tokio::test]
 async fn a_full_backup_is_stored_with_its_checksum() {
     use sha2::Digest as _;
-    let (server, tag) = TestServer::start_real(|_| {}).await;
+    let (server, tag) =
+        TestServer::start_real(|c| c.jobs.backup_cleanup_every = Duration::from_secs(1)).await;
     let mut c = server.clients();
     let node = active_test_node(&mut c).await;
     let target = s3_target(&format!("backups-{tag}"), "pressluft");
@@ -2627,6 +2628,67 @@ async fn a_full_backup_is_stored_with_its_checksum() {
     for part in ["manifest.json", "SHA256SUMS", "db.sql.gz", "files.tar.gz"] {
         assert!(listing.contains(part), "{part} in {listing}");
     }
+
+    // Retention: once both are past their expiry (fast-forwarded here), the scheduler's
+    // backup_cleanup deletes the older object only; the newest completed backup stays.
+    let newest = backup_now(&mut c, &env.id, pb::BackupScope::Db).await;
+    assert_eq!(newest.status, pb::BackupStatus::Completed as i32);
+    sqlx::query("UPDATE backups SET expires_at = 1000 WHERE environment_id = ?")
+        .bind(&env.id)
+        .execute(server.store().await.pool())
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let expired = loop {
+        let b = c
+            .sites
+            .get_backup(pb::GetBackupRequest {
+                backup_id: backup.id.clone(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .backup
+            .unwrap();
+        if b.status == pb::BackupStatus::Expired as i32 {
+            break b;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the expired backup was not cleaned up: {b:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    let listed = s3_rclone(
+        &target.endpoint,
+        &target.access_key_id,
+        &target.secret_access_key,
+        &["lsf", "-R", &format!("t:{}", target.bucket)],
+    );
+    let listed = String::from_utf8_lossy(&listed.stdout);
+    assert!(
+        !listed.contains(expired.object_key.rsplit('/').next().unwrap()),
+        "{listed}"
+    );
+    assert!(
+        listed.contains(newest.object_key.rsplit('/').next().unwrap()),
+        "{listed}"
+    );
+    let kept = c
+        .sites
+        .get_backup(pb::GetBackupRequest {
+            backup_id: newest.id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .backup
+        .unwrap();
+    assert_eq!(
+        kept.status,
+        pb::BackupStatus::Completed as i32,
+        "the newest backup stays"
+    );
 
     delete_site_and_wait(&mut c, &created.site.as_ref().unwrap().id).await;
     server.stop().await;

@@ -684,13 +684,8 @@ impl Store {
                 if env.status == EnvironmentStatus::Failed {
                     job.params["was_failed"] = json!(true);
                 }
-                Self::transition_environment_tx(
-                    tx,
-                    env,
-                    EnvEvent::Begin(EnvOperation::Delete),
-                    "",
-                )
-                .await?;
+                Self::transition_environment_tx(tx, env, EnvEvent::Begin(EnvOperation::Delete), "")
+                    .await?;
             }
             Some(op) => {
                 if env.status != EnvironmentStatus::Active {
