@@ -2912,3 +2912,153 @@ async fn a_restore_puts_back_exactly_the_backup_and_refuses_a_corrupt_one() {
     delete_site_and_wait(&mut c, &created.site.as_ref().unwrap().id).await;
     server.stop().await;
 }
+
+/// A backup whose SSH connection is cut during the upload still completes: the detached
+/// step keeps running on the node, the job's retry re-attaches to it instead of starting a
+/// second upload, and the stored object is whole.
+#[tokio::test]
+async fn a_backup_survives_a_cut_ssh_connection() {
+    use sha2::Digest as _;
+    let (server, tag) = TestServer::start_real(|_| {}).await;
+    let mut c = server.clients();
+    let node = active_test_node(&mut c).await;
+    let target = s3_target(&format!("cut-{tag}"), "");
+    c.settings.set_backup_target(target.clone()).await.unwrap();
+    let (created, env) =
+        live_site(&mut c, &node, &format!("cut{tag}"), &format!("cut {tag}")).await;
+    // Enough incompressible data that archiving and uploading take several seconds.
+    let big = format!("{}/shared/uploads/big.bin", env.root_path);
+    assert!(
+        run(
+            "dd",
+            &[
+                "if=/dev/urandom",
+                &format!("of={big}"),
+                "bs=1M",
+                "count=150",
+                "status=none"
+            ]
+        )
+        .status
+        .success()
+    );
+
+    let backup = c
+        .sites
+        .create_backup(pb::CreateBackupRequest {
+            environment_id: env.id.clone(),
+            scope: pb::BackupScope::Full as i32,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let job_id = backup.job.unwrap().id;
+    let mut stream = c
+        .jobs
+        .watch_job(pb::WatchJobRequest {
+            job_id: job_id.clone(),
+            after_sequence: 0,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    loop {
+        let message = tokio::time::timeout(Duration::from_mins(2), stream.message())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        if let Some(pb::job_event::Event::Step(s)) = message.event.and_then(|e| e.event)
+            && s.name.contains("Wait for dump archive and upload")
+        {
+            break;
+        }
+    }
+    drop(stream);
+    // Cut the connection: kill the job's SSH master on the control plane. OpenSSH rewrites
+    // its title (and environment) to "ssh: <control path> [mux]"; the control path lies in
+    // the job's private directory, named in ansible-playbook's command line.
+    let cmdline = |pid: u32| {
+        std::fs::read_to_string(format!("/proc/{pid}/cmdline"))
+            .unwrap_or_default()
+            .replace('\0', " ")
+    };
+    let job_dir = processes_of_job(&job_id)
+        .into_iter()
+        .map(cmdline)
+        .find_map(|c| {
+            c.split_whitespace()
+                .find(|w| w.ends_with("/inventory.yml"))
+                .map(|w| w.trim_end_matches("/inventory.yml").to_owned())
+        })
+        .expect("the job's ansible-playbook runs");
+    let mut cut = 0;
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let line = cmdline(pid);
+        if line.starts_with("ssh") && line.contains(&job_dir) {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(i32::try_from(pid).unwrap()),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+            cut += 1;
+        }
+    }
+    assert!(cut > 0, "no SSH connection of the job to cut in {job_dir}");
+
+    let job = wait_job(&mut c, &job_id, 240).await;
+    let events = watch_all(&mut c, &job_id).await;
+    assert_eq!(
+        job.status,
+        pb::JobStatus::Succeeded as i32,
+        "{job:?}\n{}",
+        log_text(&events)
+    );
+    // Ansible reconnects for its next poll (or the job retries when a poll fails): either
+    // way the detached step was started once and only re-attached to.
+    let starts: Vec<i32> = events
+        .iter()
+        .filter_map(|e| match e.event.as_ref()?.event.as_ref()? {
+            pb::job_event::Event::Step(s)
+                if s.name
+                    .contains("Start or re-attach dump archive and upload")
+                    && s.status != pb::JobStepStatus::Started as i32 =>
+            {
+                Some(s.status)
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        starts
+            .iter()
+            .filter(|s| **s == pb::JobStepStatus::Changed as i32)
+            .count(),
+        1,
+        "started once, re-attached after: {starts:?}"
+    );
+    let stored = c
+        .sites
+        .get_backup(pb::GetBackupRequest {
+            backup_id: backup.backup.unwrap().id,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .backup
+        .unwrap();
+    assert_eq!(stored.status, pb::BackupStatus::Completed as i32);
+    let object = s3_cat(&target, &stored.object_key);
+    assert!(object.len() > 150 << 20, "the object holds the big upload");
+    assert_eq!(object.len() as i64, stored.size_bytes);
+    assert_eq!(
+        hex::encode(sha2::Sha256::digest(&object)),
+        stored.sha256,
+        "the object is whole"
+    );
+
+    delete_site_and_wait(&mut c, &created.site.as_ref().unwrap().id).await;
+    server.stop().await;
+}
