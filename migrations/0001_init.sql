@@ -163,6 +163,18 @@ CREATE TABLE drift_reports (
 );
 CREATE INDEX drift_reports_env ON drift_reports (environment_id, checked_at);
 
+-- What production looked like when a staging environment was cloned from it (or promoted into
+-- it): the fingerprint later drift checks compare with.
+CREATE TABLE drift_baselines (
+    id                     TEXT PRIMARY KEY NOT NULL,
+    environment_id         TEXT NOT NULL REFERENCES environments (id),  -- the staging environment
+    source_environment_id  TEXT NOT NULL REFERENCES environments (id),  -- production
+    fingerprint            TEXT NOT NULL,                               -- JSON
+    job_id                 TEXT,
+    recorded_at            INTEGER NOT NULL
+);
+CREATE INDEX drift_baselines_source ON drift_baselines (source_environment_id, recorded_at);
+
 CREATE TABLE jobs (
     id                  TEXT PRIMARY KEY NOT NULL,
     kind                TEXT NOT NULL CHECK (kind IN

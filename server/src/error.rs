@@ -55,6 +55,7 @@ reasons! {
     BackupTargetMissing => "BACKUP_TARGET_MISSING",
     BackupTargetUnreachable => "BACKUP_TARGET_UNREACHABLE",
     BackupNotRestorable => "BACKUP_NOT_RESTORABLE",
+    NoDriftBaseline => "NO_DRIFT_BASELINE",
     PhpVersionUnavailable => "PHP_VERSION_UNAVAILABLE",
     NoRollbackTarget => "NO_ROLLBACK_TARGET",
     NotImplemented => "NOT_IMPLEMENTED",

@@ -226,6 +226,46 @@ pub async fn restore_backup(
         .await
 }
 
+/// Queues a drift check of production environment `env_id` against its newest baseline.
+pub async fn check_drift(
+    state: &AppState,
+    actor: &str,
+    env_id: EnvironmentId,
+    preset: crate::model::drift::Preset,
+) -> Result<JobRecord> {
+    let env = state.store.environment(env_id).await?;
+    if env.kind != EnvironmentKind::Production {
+        return Err(Error::Invalid(crate::model::validate::Invalid {
+            field: "environment_id",
+            message: "drift is checked on the production environment".into(),
+        }));
+    }
+    let baseline = state
+        .store
+        .latest_drift_baseline(env_id)
+        .await?
+        .ok_or_else(|| {
+            Error::precondition(
+                Reason::NoDriftBaseline,
+                "there is no baseline yet: it is taken when a staging environment is cloned from production",
+            )
+        })?;
+    let job = NewJob {
+        kind: JobKind::DriftCheck,
+        site_id: None,
+        environment_id: None,
+        node_id: env.node_id,
+        summary: format!("check {} for drift ({})", env.name, preset.as_str()),
+        params: json!({
+            "preset": preset.as_str(),
+            "baseline": baseline,
+            "table_prefix": crate::model::drift::TABLE_PREFIX,
+        }),
+        requested_by: actor.to_owned(),
+    };
+    state.store.enqueue_environment_job(env_id, 0, job).await
+}
+
 /// Saves a backup target once a test upload through it worked (the secret sealed).
 pub async fn set_backup_target(
     state: &AppState,

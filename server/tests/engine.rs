@@ -3062,3 +3062,128 @@ async fn a_backup_survives_a_cut_ssh_connection() {
     delete_site_and_wait(&mut c, &created.site.as_ref().unwrap().id).await;
     server.stop().await;
 }
+
+/// Runs a drift check on `env` and returns its report.
+async fn check_drift(c: &mut Clients, env: &str, preset: pb::PromotionPreset) -> pb::DriftReport {
+    let job = c
+        .sites
+        .check_drift(pb::CheckDriftRequest {
+            environment_id: env.into(),
+            preset: preset as i32,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .job
+        .unwrap();
+    let job = wait_job(c, &job.id, 120).await;
+    assert_eq!(job.status, pb::JobStatus::Succeeded as i32, "{job:?}");
+    let report = c
+        .sites
+        .get_drift_report(pb::GetDriftReportRequest {
+            environment_id: env.into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .report
+        .unwrap();
+    assert_eq!(report.job_id, job.id);
+    report
+}
+
+/// Drift checks compare production with the baseline taken when staging was cloned: protected
+/// content (posts) and WordPress's own bookkeeping (transients) are not drift; an option or
+/// the live code changing is, and the report says what.
+#[tokio::test]
+async fn drift_checks_report_what_a_promotion_would_overwrite() {
+    let (server, tag) = TestServer::start_real(|_| {}).await;
+    let mut c = server.clients();
+    let node = active_test_node(&mut c).await;
+    let (created, prod) = live_site(&mut c, &node, &format!("dr{tag}"), &format!("dr {tag}")).await;
+    let site = created.site.as_ref().unwrap();
+
+    let refused = c
+        .sites
+        .check_drift(pb::CheckDriftRequest {
+            environment_id: prod.id.clone(),
+            preset: pb::PromotionPreset::ContentProtect as i32,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(reason(&refused), "NO_DRIFT_BASELINE", "{refused:?}");
+
+    let staging = c
+        .sites
+        .create_environment(pb::CreateEnvironmentRequest {
+            site_id: site.id.clone(),
+            source_environment_id: prod.id.clone(),
+            name: "staging".into(),
+            kind: pb::EnvironmentKind::Staging as i32,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let job = wait_job(&mut c, &staging.job.unwrap().id, 180).await;
+    assert_eq!(job.status, pb::JobStatus::Succeeded as i32, "{job:?}");
+    let staging = staging.environment.unwrap();
+    let on_staging = c
+        .sites
+        .check_drift(pb::CheckDriftRequest {
+            environment_id: staging.id.clone(),
+            preset: pb::PromotionPreset::ContentProtect as i32,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(on_staging.code(), tonic::Code::InvalidArgument);
+
+    let clean = check_drift(&mut c, &prod.id, pb::PromotionPreset::ContentProtect).await;
+    assert_eq!(clean.status, pb::DriftStatus::Clean as i32, "{clean:?}");
+
+    // Protected content and volatile bookkeeping change: still clean.
+    add_post(&prod, "new-on-production");
+    mysql_root(&format!(
+        "INSERT INTO `{}`.wp_options (option_name, option_value, autoload) VALUES ('_transient_pressluft', 'x', 'no')",
+        prod.db_name
+    ));
+    let clean = check_drift(&mut c, &prod.id, pb::PromotionPreset::ContentProtect).await;
+    assert_eq!(clean.status, pb::DriftStatus::Clean as i32, "{clean:?}");
+
+    // An option and the live code change: drifted, and the report names them.
+    mysql_root(&format!(
+        "UPDATE `{}`.wp_options SET option_value = 'changed on production' WHERE option_name = 'blogdescription'",
+        prod.db_name
+    ));
+    std::fs::write(
+        format!("{}/current/hotfix.php", prod.root_path),
+        "<?php // edited live",
+    )
+    .unwrap();
+    let drifted = check_drift(&mut c, &prod.id, pb::PromotionPreset::ContentProtect).await;
+    assert_eq!(
+        drifted.status,
+        pb::DriftStatus::Drifted as i32,
+        "{drifted:?}"
+    );
+    let items: Vec<(&str, &str)> = drifted
+        .items
+        .iter()
+        .map(|i| (i.category.as_str(), i.name.as_str()))
+        .collect();
+    assert!(items.contains(&("option", "blogdescription")), "{items:?}");
+    assert!(items.iter().any(|i| i.0 == "code"), "{items:?}");
+    assert!(
+        !items
+            .iter()
+            .any(|i| i.1.contains("posts") || i.1.contains("transient")),
+        "{items:?}"
+    );
+    assert_eq!(
+        environment(&mut c, &prod.id).await.drift_status,
+        pb::DriftStatus::Drifted as i32
+    );
+
+    delete_site_and_wait(&mut c, &site.id).await;
+    server.stop().await;
+}

@@ -12,6 +12,7 @@ use super::convert::{self, backup_scope_from, env_kind_from};
 use super::{RpcResult, audit_change, caller, not_yet, ok};
 use crate::app::AppState;
 use crate::error::Error;
+use crate::model::drift::Preset;
 use crate::model::validate::{self, Invalid};
 use crate::model::{
     BackupId, BackupScope, BackupTrigger, EnvironmentId, EnvironmentKind, JobKind, NodeId,
@@ -642,8 +643,14 @@ impl SiteService for Sites {
         &self,
         request: Request<pb::CheckDriftRequest>,
     ) -> RpcResult<pb::CheckDriftResponse> {
-        let _: EnvironmentId = validate::id("environment_id", &request.get_ref().environment_id)?;
-        not_yet("CheckDrift lands with the drift_check playbook (issue: backups and promotion)")
+        let caller = caller(&request)?;
+        let r = request.into_inner();
+        let id: EnvironmentId = validate::id("environment_id", &r.environment_id)?;
+        let preset = preset(r.preset)?;
+        let job = ops::check_drift(&self.0, &caller.actor(), id, preset).await?;
+        ok(pb::CheckDriftResponse {
+            job: Some(convert::job(&job)),
+        })
     }
 
     async fn get_drift_report(
@@ -751,6 +758,17 @@ impl SiteService for Sites {
             )
             .await?;
         ok(pb::PurgeCacheResponse { job: Some(job) })
+    }
+}
+
+fn preset(value: i32) -> Result<Preset, Status> {
+    match pb::PromotionPreset::try_from(value) {
+        Ok(pb::PromotionPreset::ContentProtect) => Ok(Preset::ContentProtect),
+        Ok(pb::PromotionPreset::CommerceProtect) => Ok(Preset::CommerceProtect),
+        _ => Err(invalid(
+            "preset",
+            "must be content-protect or commerce-protect",
+        )),
     }
 }
 

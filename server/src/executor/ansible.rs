@@ -48,6 +48,8 @@ pub struct AnsibleExecutor {
 const TAIL_LINES: usize = 15;
 /// Longest stored line.
 const MAX_LINE: usize = 4000;
+/// Event lines carry results (a drift fingerprint holds every option's hash): a larger cap.
+const MAX_EVENT_LINE: usize = 1 << 20;
 
 impl AnsibleExecutor {
     pub fn new(config: AnsibleConfig) -> Self {
@@ -227,7 +229,12 @@ impl OutputState {
     }
 
     async fn handle(&mut self, line: &str, events: &mpsc::Sender<ExecEvent>) {
-        let line: String = line.chars().take(MAX_LINE).collect();
+        let cap = if line.starts_with(super::events::PREFIX) {
+            MAX_EVENT_LINE
+        } else {
+            MAX_LINE
+        };
+        let line: String = line.chars().take(cap).collect();
         if line.contains("Host key verification failed")
             || line.contains("REMOTE HOST IDENTIFICATION HAS CHANGED")
         {

@@ -18,7 +18,7 @@ pub enum ExecEvent {
     Result(serde_json::Value),
 }
 
-const PREFIX: &str = "PRESSLUFT_EVENT ";
+pub const PREFIX: &str = "PRESSLUFT_EVENT ";
 
 /// Turns one (already redacted) output line into an event; `None` for lines to drop.
 pub fn parse_line(line: &str) -> Option<ExecEvent> {

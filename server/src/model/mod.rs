@@ -1,6 +1,7 @@
 //! Domain types shared by the store, the queue and the API: typed ids, state enums whose
 //! strings match the migrations' CHECK constraints, and the pure state-transition functions.
 
+pub mod drift;
 mod ids;
 mod status;
 pub mod validate;

@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::executor::Outcome;
+use crate::model::drift::{self, DriftItem, Preset};
 use crate::model::{BackupEvent, EnvEvent, JobKind, NodeEvent, ReleaseHealth};
 use crate::store::{JobEnd, ReleaseReport, ResourceEffects};
 
@@ -140,6 +141,15 @@ pub fn effects(
     if matches!(end, JobEnd::Retry { .. } | JobEnd::Requeue) {
         return fx; // still owned by the job
     }
+    if succeeded {
+        match kind {
+            JobKind::EnvCreate => {
+                fx.drift_baseline = result.and_then(|r| r.get("baseline")).cloned();
+            }
+            JobKind::DriftCheck => fx.drift = drift_verdict(params, result),
+            _ => {}
+        }
+    }
     let env_end = if succeeded {
         EnvEvent::Succeeded
     } else if rolled_back {
@@ -219,6 +229,16 @@ pub fn releases_to_prune(
         }
     }
     prune
+}
+
+/// A drift check's verdict: production's fingerprint (the job's result) against the baseline
+/// and preset the job was queued with.
+fn drift_verdict(params: &Value, result: Option<&Value>) -> Option<(bool, Vec<DriftItem>)> {
+    let current = result?.get("fingerprint")?;
+    let preset = Preset::parse(params["preset"].as_str()?)?;
+    let prefix = params["table_prefix"].as_str().unwrap_or("wp_");
+    let items = drift::compare(&params["baseline"], current, preset, prefix);
+    Some((!items.is_empty(), items))
 }
 
 /// Whether a name a playbook reported can be a release directory (it ends up in paths).

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use crate::app::AppState;
 use crate::error::{Error, Result};
 use crate::executor::{JobSpec, NodeTarget};
-use crate::model::{EnvironmentId, JobKind};
+use crate::model::{EnvironmentId, JobKind, drift};
 use crate::queue::policy::releases_to_prune;
 use crate::secrets::Secret;
 use crate::store::{EnvironmentWithSecrets, JobRecord, NodeWithSettings};
@@ -107,6 +107,14 @@ async fn add_kind_vars(
         let upload = crate::uploads::find(&state.config.data_dir, id).await?;
         vars["upload_path"] = json!(crate::uploads::archive_path(&state.config.data_dir, id));
         vars["upload_sha256"] = json!(upload.sha256);
+    }
+    if matches!(job.kind, JobKind::EnvCreate | JobKind::DriftCheck) {
+        // What the fingerprint leaves out (the rules live in model::drift).
+        vars["drift"] = json!({
+            "volatile_options": drift::VOLATILE_OPTIONS.join(","),
+            "volatile_usermeta": drift::VOLATILE_USERMETA.join(","),
+            "table_prefix": drift::TABLE_PREFIX,
+        });
     }
     if job.kind.uses_backup_storage() {
         let target = crate::ops::backup_target(state).await?.ok_or_else(|| {

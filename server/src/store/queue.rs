@@ -59,6 +59,10 @@ pub struct ResourceEffects {
     pub current_release: Option<String>,
     /// Releases (by name) the job removed from the node.
     pub pruned_releases: Vec<String>,
+    /// Production's fingerprint taken when this environment was cloned from it.
+    pub drift_baseline: Option<serde_json::Value>,
+    /// A drift check's verdict: drifted or not, and what changed.
+    pub drift: Option<(bool, Vec<crate::model::drift::DriftItem>)>,
 }
 
 /// A release reported by a playbook (`pressluft_result.release`).
@@ -365,6 +369,7 @@ impl Store {
         }
         if let Some(env) = job.environment_id {
             Self::record_releases_tx(tx, job.id, env, effects).await?;
+            Self::record_drift_tx(tx, job, env, effects).await?;
         }
         if let (Some(event), Some(backup)) = (effects.backup, backup_of(job)) {
             Self::transition_backup_tx(tx, backup, event, effects.result.as_ref()).await?;
@@ -477,6 +482,54 @@ impl Store {
             .bind(env)
             .bind(env)
             .bind(name)
+            .execute(&mut **tx)
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Records a clone's drift baseline, or a drift check's report and the environment's drift
+    /// status.
+    async fn record_drift_tx(
+        tx: &mut Tx,
+        job: &JobRecord,
+        env: EnvironmentId,
+        effects: &ResourceEffects,
+    ) -> Result<()> {
+        if let (Some(fingerprint), Some(source)) = (
+            &effects.drift_baseline,
+            job.params()["source_environment_id"].as_str(),
+        ) {
+            sqlx::query(
+                "INSERT INTO drift_baselines (id, environment_id, source_environment_id, fingerprint, job_id, recorded_at)
+                 VALUES (?, ?, ?, ?, ?, ?)",
+            )
+            .bind(uuid::Uuid::now_v7().to_string())
+            .bind(env)
+            .bind(source)
+            .bind(fingerprint.to_string())
+            .bind(job.id)
+            .bind(now())
+            .execute(&mut **tx)
+            .await?;
+        }
+        if let Some((drifted, items)) = &effects.drift {
+            let status = if *drifted { "drifted" } else { "clean" };
+            let now = now();
+            sqlx::query(
+                "INSERT INTO drift_reports (id, environment_id, status, items, job_id, checked_at)
+                 VALUES (?, ?, ?, ?, ?, ?);
+                 UPDATE environments SET drift_status = ?, drift_checked_at = ? WHERE id = ?",
+            )
+            .bind(uuid::Uuid::now_v7().to_string())
+            .bind(env)
+            .bind(status)
+            .bind(serde_json::to_string(items).map_err(Error::internal)?)
+            .bind(job.id)
+            .bind(now)
+            .bind(status)
+            .bind(now)
+            .bind(env)
             .execute(&mut **tx)
             .await?;
         }

@@ -167,6 +167,23 @@ impl Store {
         Ok(target)
     }
 
+    /// The newest drift baseline of production environment `source` (taken when a staging
+    /// environment was cloned from it), as the fingerprint JSON.
+    pub async fn latest_drift_baseline(
+        &self,
+        source: EnvironmentId,
+    ) -> Result<Option<serde_json::Value>> {
+        let row: Option<String> = sqlx::query_scalar(
+            "SELECT fingerprint FROM drift_baselines WHERE source_environment_id = ?
+             ORDER BY recorded_at DESC LIMIT 1",
+        )
+        .bind(source)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|f| serde_json::from_str(&f).map_err(Error::internal))
+            .transpose()
+    }
+
     /// A backup by id.
     pub async fn backup(&self, id: BackupId) -> Result<BackupRecord> {
         sqlx::query_as::<_, BackupRecord>(
