@@ -180,6 +180,7 @@ pub async fn restore_backup(
 ) -> Result<JobRecord> {
     let backup = state.store.backup(backup_id).await?;
     let env = state.store.environment(env_id).await?;
+    let mut rewrite_from = String::new();
     if backup.status != crate::model::BackupStatus::Completed {
         return Err(Error::precondition(
             Reason::BackupNotRestorable,
@@ -204,6 +205,8 @@ pub async fn restore_backup(
                 },
             ));
         }
+        // Production's database names production's URLs: rewritten after the import.
+        rewrite_from = source.url();
     }
     let job = NewJob {
         kind: JobKind::EnvRestore,
@@ -216,6 +219,7 @@ pub async fn restore_backup(
             "object_key": backup.object_key,
             "sha256": backup.sha256,
             "scope": backup.scope.as_str(),
+            "rewrite_from": rewrite_from,
             "pre_backup": "pre_restore",
         }),
         requested_by: actor.to_owned(),

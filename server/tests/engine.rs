@@ -3184,6 +3184,53 @@ async fn drift_checks_report_what_a_promotion_would_overwrite() {
         pb::DriftStatus::Drifted as i32
     );
 
+    // Production's backup restores into staging only when asked, with URLs rewritten.
+    let target = s3_target(&format!("drift-{tag}"), "");
+    c.settings.set_backup_target(target).await.unwrap();
+    let backup = backup_now(&mut c, &prod.id, pb::BackupScope::Db).await;
+    let restore = |allow: bool| pb::RestoreBackupRequest {
+        environment_id: staging.id.clone(),
+        expected_version: 0,
+        backup_id: backup.id.clone(),
+        allow_from_production: allow,
+    };
+    let refused = c.sites.restore_backup(restore(false)).await.unwrap_err();
+    assert_eq!(reason(&refused), "BACKUP_NOT_RESTORABLE", "{refused:?}");
+    let job = c
+        .sites
+        .restore_backup(restore(true))
+        .await
+        .unwrap()
+        .into_inner()
+        .job
+        .unwrap();
+    let job = wait_job(&mut c, &job.id, 240).await;
+    assert_eq!(job.status, pb::JobStatus::Succeeded as i32, "{job:?}");
+    let staging = environment(&mut c, &staging.id).await;
+    assert!(
+        post_titles(&staging).contains("new-on-production"),
+        "production's posts"
+    );
+    assert_eq!(
+        mysql_root(&format!(
+            "SELECT option_value FROM `{}`.wp_options WHERE option_name = 'siteurl'",
+            staging.db_name
+        )),
+        staging.preview_url,
+        "URLs rewritten to staging's"
+    );
+    assert_eq!(
+        mysql_root(&format!(
+            "SELECT option_value FROM `{}`.wp_options WHERE option_name = 'blog_public'",
+            staging.db_name
+        )),
+        "0"
+    );
+    assert_eq!(
+        get_release(staging.preview_url.trim_start_matches("http://")).0,
+        200
+    );
+
     delete_site_and_wait(&mut c, &site.id).await;
     server.stop().await;
 }
