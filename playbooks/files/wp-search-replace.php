@@ -7,6 +7,7 @@
 // database layer, no plugin runs. Runs as the site user:
 //   PRESSLUFT_RELEASE=<release dir> PRESSLUFT_FROM=<old url> PRESSLUFT_TO=<new url>
 //   [PRESSLUFT_NOINDEX=1: also ask search engines not to index the site]
+//   [PRESSLUFT_TABLES=t1,t2: only these tables]
 // Prints one JSON line: {"tables":N,"rows":N,"skipped":N}.
 
 $release = getenv('PRESSLUFT_RELEASE');
@@ -73,6 +74,12 @@ global $wpdb;
 $text = '/^(?:var)?char|text|json/i';
 $tables = $wpdb->get_col($wpdb->prepare('SHOW TABLES LIKE %s', $wpdb->esc_like($wpdb->prefix) . '%'));
 $rows = 0;
+// PRESSLUFT_TABLES (comma-separated) limits the rewrite to those tables (a promotion
+// rewrites only what it copied).
+$only = array_filter(explode(',', (string) getenv('PRESSLUFT_TABLES')));
+if ($only) {
+    $tables = array_values(array_intersect($tables, $only));
+}
 foreach ($tables as $table) {
     $columns = $wpdb->get_results("SHOW COLUMNS FROM `$table`");
     $keys = [];

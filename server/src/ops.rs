@@ -263,11 +263,73 @@ pub async fn check_drift(
         params: json!({
             "preset": preset.as_str(),
             "baseline": baseline,
-            "table_prefix": crate::model::drift::TABLE_PREFIX,
+            "ignored_tables": crate::model::drift::ignored_tables(preset, crate::model::drift::TABLE_PREFIX),
         }),
         requested_by: actor.to_owned(),
     };
     state.store.enqueue_environment_job(env_id, 0, job).await
+}
+
+/// Queues the promotion of `source_id` (staging) into its site's production, gated by a drift
+/// check against that staging's baseline and a pre-promotion backup (both inside the job).
+pub async fn promote(
+    state: &AppState,
+    actor: &str,
+    source_id: EnvironmentId,
+    expected_version: i64,
+    preset: crate::model::drift::Preset,
+) -> Result<JobRecord> {
+    let source = state.store.environment(source_id).await?;
+    if source.kind == EnvironmentKind::Production {
+        return Err(Error::Invalid(crate::model::validate::Invalid {
+            field: "source_environment_id",
+            message: "promote a staging environment into production, not production itself".into(),
+        }));
+    }
+    if source.status != crate::model::EnvironmentStatus::Active {
+        return Err(Error::precondition(
+            Reason::EnvironmentNotActive,
+            format!("the staging environment is {}", source.status),
+        ));
+    }
+    let site = state.store.site(source.site_id).await?;
+    let production = site
+        .production_environment_id
+        .ok_or_else(|| Error::not_found("environment", &"production"))?;
+    let baseline = state
+        .store
+        .drift_baseline_of(source_id, production)
+        .await?
+        .ok_or_else(|| {
+            Error::precondition(
+                Reason::NoDriftBaseline,
+                "this environment has no baseline against production: it was not cloned from it",
+            )
+        })?;
+    let prefix = crate::model::drift::TABLE_PREFIX;
+    let job = NewJob {
+        kind: JobKind::EnvPromote,
+        site_id: None,
+        environment_id: None,
+        node_id: source.node_id,
+        summary: format!(
+            "promote {} to production ({})",
+            source.name,
+            preset.as_str()
+        ),
+        params: json!({
+            "source_environment_id": source_id.to_string(),
+            "preset": preset.as_str(),
+            "baseline": baseline,
+            "ignored_tables": crate::model::drift::ignored_tables(preset, prefix),
+            "pre_backup": "pre_promote",
+        }),
+        requested_by: actor.to_owned(),
+    };
+    state
+        .store
+        .enqueue_environment_job(production, expected_version, job)
+        .await
 }
 
 /// Saves a backup target once a test upload through it worked (the secret sealed).

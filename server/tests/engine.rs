@@ -3234,3 +3234,225 @@ async fn drift_checks_report_what_a_promotion_would_overwrite() {
     delete_site_and_wait(&mut c, &site.id).await;
     server.stop().await;
 }
+
+fn option_of(env: &pb::Environment, name: &str) -> String {
+    mysql_root(&format!(
+        "SELECT option_value FROM `{}`.wp_options WHERE option_name = '{name}'",
+        env.db_name
+    ))
+}
+
+async fn promote(c: &mut Clients, staging: &str) -> pb::Job {
+    let job = c
+        .sites
+        .promote_environment(pb::PromoteEnvironmentRequest {
+            source_environment_id: staging.into(),
+            expected_version: 0,
+            preset: pb::PromotionPreset::ContentProtect as i32,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .job
+        .unwrap();
+    wait_job(c, &job.id, 300).await
+}
+
+/// Promotion: staging's theme and options reach production while production keeps its new
+/// posts and orders (content-protect), after a pre-promotion backup; a drifted production is
+/// refused with nothing changed; a promotion that breaks production is undone completely.
+#[tokio::test]
+async fn promotion_keeps_protected_content_and_refuses_drift() {
+    let (server, tag) = TestServer::start_real(|_| {}).await;
+    let mut c = server.clients();
+    let node = active_test_node(&mut c).await;
+    c.settings
+        .set_backup_target(s3_target(&format!("promote-{tag}"), ""))
+        .await
+        .unwrap();
+    let (created, prod) = live_site(&mut c, &node, &format!("pr{tag}"), &format!("pr {tag}")).await;
+    let site = created.site.as_ref().unwrap();
+    let cloned = c
+        .sites
+        .create_environment(pb::CreateEnvironmentRequest {
+            site_id: site.id.clone(),
+            source_environment_id: prod.id.clone(),
+            name: "staging".into(),
+            kind: pb::EnvironmentKind::Staging as i32,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let job = wait_job(&mut c, &cloned.job.unwrap().id, 180).await;
+    assert_eq!(job.status, pb::JobStatus::Succeeded as i32, "{job:?}");
+    let staging = environment(&mut c, &cloned.environment.unwrap().id).await;
+
+    // Staging: a new theme (code) switched on, and an option.
+    let theme = format!(
+        "{}/current/wp-content/themes/pressluft-probe",
+        staging.root_path
+    );
+    std::fs::create_dir_all(&theme).unwrap();
+    std::fs::write(
+        format!("{theme}/style.css"),
+        "/*\nTheme Name: Pressluft Probe\n*/\n",
+    )
+    .unwrap();
+    std::fs::write(format!("{theme}/index.php"), "<?php echo 'probe theme';").unwrap();
+    assert!(
+        run(
+            "chown",
+            &["-R", &format!("{}:www-data", staging.linux_user), &theme]
+        )
+        .status
+        .success()
+    );
+    mysql_root(&format!(
+        "UPDATE `{}`.wp_options SET option_value = 'pressluft-probe' WHERE option_name IN ('stylesheet', 'template');
+         UPDATE `{}`.wp_options SET option_value = 'from staging' WHERE option_name = 'blogdescription';",
+        staging.db_name, staging.db_name
+    ));
+    // Production: a post and an order (WooCommerce keeps orders as posts of type shop_order).
+    add_post(&prod, "prod-post");
+    mysql_root(&format!(
+        "INSERT INTO `{}`.wp_posts (post_author, post_date, post_date_gmt, post_content, post_title, post_excerpt,
+           post_status, post_name, to_ping, pinged, post_modified, post_modified_gmt, post_content_filtered, post_type)
+         VALUES (1, NOW(), NOW(), '', 'order-1', '', 'wc-processing', 'order-1', '', '', NOW(), NOW(), '', 'shop_order')",
+        prod.db_name
+    ));
+    let host = prod.preview_url.trim_start_matches("http://").to_owned();
+
+    let job = promote(&mut c, &staging.id).await;
+    assert_eq!(job.status, pb::JobStatus::Succeeded as i32, "{job:?}");
+    let out = run(
+        "curl",
+        &["-s", "-H", &format!("Host: {host}"), "http://127.0.0.1/"],
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "probe theme",
+        "staging's theme is live"
+    );
+    assert_eq!(option_of(&prod, "blogdescription"), "from staging");
+    assert_eq!(
+        option_of(&prod, "siteurl"),
+        prod.preview_url,
+        "URLs are production's"
+    );
+    assert_eq!(
+        option_of(&prod, "blog_public"),
+        "1",
+        "production stays indexable"
+    );
+    let titles = post_titles(&prod);
+    assert!(
+        titles.contains("prod-post"),
+        "production keeps its posts: {titles}"
+    );
+    assert_eq!(
+        mysql_root(&format!(
+            "SELECT COUNT(*) FROM `{}`.wp_posts WHERE post_type = 'shop_order'",
+            prod.db_name
+        )),
+        "1",
+        "and its orders"
+    );
+    let backups = c
+        .sites
+        .list_backups(pb::ListBackupsRequest {
+            environment_id: prod.id.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .backups;
+    assert!(
+        backups
+            .iter()
+            .any(|b| b.trigger == pb::BackupTrigger::PrePromote as i32
+                && b.status == pb::BackupStatus::Completed as i32),
+        "{backups:?}"
+    );
+
+    // Production changed an option directly: refused, nothing changed.
+    let original_name = option_of(&prod, "blogname");
+    mysql_root(&format!(
+        "UPDATE `{}`.wp_options SET option_value = 'edited live' WHERE option_name = 'blogname'",
+        prod.db_name
+    ));
+    let (_, serving) = get_release(&host);
+    let job = promote(&mut c, &staging.id).await;
+    assert_eq!(job.status, pb::JobStatus::Failed as i32, "{job:?}");
+    assert!(
+        job.error_message.contains("refused") && job.error_message.contains("blogname"),
+        "{}",
+        job.error_message
+    );
+    assert_eq!(
+        get_release(&host),
+        (200, serving.clone()),
+        "nothing changed"
+    );
+    assert_eq!(option_of(&prod, "blogname"), "edited live");
+    let report = c
+        .sites
+        .get_drift_report(pb::GetDriftReportRequest {
+            environment_id: prod.id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .report
+        .unwrap();
+    assert_eq!(report.status, pb::DriftStatus::Drifted as i32);
+    assert!(
+        report.items.iter().any(|i| i.name == "blogname"),
+        "{report:?}"
+    );
+
+    // Back to the baseline, then a promotion that breaks production: undone completely.
+    mysql_root(&format!(
+        "UPDATE `{}`.wp_options SET option_value = '{original_name}' WHERE option_name = 'blogname'",
+        prod.db_name
+    ));
+    let mu = format!("{}/current/wp-content/mu-plugins", staging.root_path);
+    std::fs::create_dir_all(&mu).unwrap();
+    std::fs::write(
+        format!("{mu}/broken.php"),
+        "<?php http_response_code(500); exit;",
+    )
+    .unwrap();
+    mysql_root(&format!(
+        "UPDATE `{}`.wp_options SET option_value = 'broken staging' WHERE option_name = 'blogdescription'",
+        staging.db_name
+    ));
+    add_post(&prod, "prod-post-2");
+    let posts = post_titles(&prod);
+    let job = promote(&mut c, &staging.id).await;
+    assert_eq!(job.status, pb::JobStatus::Failed as i32, "{job:?}");
+    assert!(
+        job.error_message.contains("put back"),
+        "{}",
+        job.error_message
+    );
+    assert_eq!(
+        get_release(&host),
+        (200, serving),
+        "the previous release serves"
+    );
+    assert_eq!(
+        option_of(&prod, "blogdescription"),
+        "from staging",
+        "options as before"
+    );
+    assert_eq!(post_titles(&prod), posts, "posts as before");
+    assert_eq!(
+        environment(&mut c, &prod.id).await.status,
+        pb::EnvironmentStatus::Active as i32
+    );
+
+    delete_site_and_wait(&mut c, &site.id).await;
+    server.stop().await;
+}

@@ -669,13 +669,16 @@ impl SiteService for Sites {
         &self,
         request: Request<pb::PromoteEnvironmentRequest>,
     ) -> RpcResult<pb::PromoteEnvironmentResponse> {
-        let _: EnvironmentId = validate::id(
-            "source_environment_id",
-            &request.get_ref().source_environment_id,
-        )?;
-        not_yet(
-            "PromoteEnvironment lands with the env_promote playbook (issue: backups and promotion)",
-        )
+        let caller = caller(&request)?;
+        let r = request.into_inner();
+        let source: EnvironmentId =
+            validate::id("source_environment_id", &r.source_environment_id)?;
+        let preset = preset(r.preset)?;
+        let job =
+            ops::promote(&self.0, &caller.actor(), source, r.expected_version, preset).await?;
+        ok(pb::PromoteEnvironmentResponse {
+            job: Some(convert::job(&job)),
+        })
     }
 
     async fn add_domain(

@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::executor::Outcome;
-use crate::model::drift::{self, DriftItem, Preset};
+use crate::model::drift::DriftItem;
 use crate::model::{BackupEvent, EnvEvent, JobKind, NodeEvent, ReleaseHealth};
 use crate::store::{JobEnd, ReleaseReport, ResourceEffects};
 
@@ -141,14 +141,14 @@ pub fn effects(
     if matches!(end, JobEnd::Retry { .. } | JobEnd::Requeue) {
         return fx; // still owned by the job
     }
-    if succeeded {
-        match kind {
-            JobKind::EnvCreate => {
-                fx.drift_baseline = result.and_then(|r| r.get("baseline")).cloned();
-            }
-            JobKind::DriftCheck => fx.drift = drift_verdict(params, result),
-            _ => {}
+    match kind {
+        JobKind::EnvCreate | JobKind::EnvPromote if succeeded => {
+            fx.drift_baseline = result.and_then(|r| r.get("baseline")).cloned();
         }
+        JobKind::DriftCheck if succeeded => fx.drift = drift_verdict(result),
+        // A promotion refused for drift says what drifted.
+        JobKind::EnvPromote => fx.drift = drift_verdict(result),
+        _ => {}
     }
     let env_end = if succeeded {
         EnvEvent::Succeeded
@@ -231,13 +231,14 @@ pub fn releases_to_prune(
     prune
 }
 
-/// A drift check's verdict: production's fingerprint (the job's result) against the baseline
-/// and preset the job was queued with.
-fn drift_verdict(params: &Value, result: Option<&Value>) -> Option<(bool, Vec<DriftItem>)> {
-    let current = result?.get("fingerprint")?;
-    let preset = Preset::parse(params["preset"].as_str()?)?;
-    let prefix = params["table_prefix"].as_str().unwrap_or("wp_");
-    let items = drift::compare(&params["baseline"], current, preset, prefix);
+/// A drift check's verdict from the items the node reported (`None` when it reported none).
+fn drift_verdict(result: Option<&Value>) -> Option<(bool, Vec<DriftItem>)> {
+    let items: Vec<DriftItem> = result?
+        .get("items")?
+        .as_array()?
+        .iter()
+        .filter_map(DriftItem::from_report)
+        .collect();
     Some((!items.is_empty(), items))
 }
 

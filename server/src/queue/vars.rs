@@ -108,7 +108,10 @@ async fn add_kind_vars(
         vars["upload_path"] = json!(crate::uploads::archive_path(&state.config.data_dir, id));
         vars["upload_sha256"] = json!(upload.sha256);
     }
-    if matches!(job.kind, JobKind::EnvCreate | JobKind::DriftCheck) {
+    if matches!(
+        job.kind,
+        JobKind::EnvCreate | JobKind::DriftCheck | JobKind::EnvPromote
+    ) {
         // What the fingerprint leaves out (the rules live in model::drift).
         vars["drift"] = json!({
             "volatile_options": drift::VOLATILE_OPTIONS.join(","),

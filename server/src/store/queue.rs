@@ -496,17 +496,24 @@ impl Store {
         env: EnvironmentId,
         effects: &ResourceEffects,
     ) -> Result<()> {
-        if let (Some(fingerprint), Some(source)) = (
-            &effects.drift_baseline,
-            job.params()["source_environment_id"].as_str(),
-        ) {
+        let other: Option<EnvironmentId> = job.params()["source_environment_id"]
+            .as_str()
+            .and_then(|s| s.parse().ok());
+        if let (Some(fingerprint), Some(other)) = (&effects.drift_baseline, other) {
+            // A clone (job on staging) or a promotion (job on production) renews the baseline
+            // of the staging environment against production.
+            let (staging, production) = if job.kind == JobKind::EnvPromote {
+                (other, env)
+            } else {
+                (env, other)
+            };
             sqlx::query(
                 "INSERT INTO drift_baselines (id, environment_id, source_environment_id, fingerprint, job_id, recorded_at)
                  VALUES (?, ?, ?, ?, ?, ?)",
             )
             .bind(uuid::Uuid::now_v7().to_string())
-            .bind(env)
-            .bind(source)
+            .bind(staging)
+            .bind(production)
             .bind(fingerprint.to_string())
             .bind(job.id)
             .bind(now())

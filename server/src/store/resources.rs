@@ -184,6 +184,24 @@ impl Store {
             .transpose()
     }
 
+    /// The newest drift baseline of `staging` against `production`.
+    pub async fn drift_baseline_of(
+        &self,
+        staging: EnvironmentId,
+        production: EnvironmentId,
+    ) -> Result<Option<serde_json::Value>> {
+        let row: Option<String> = sqlx::query_scalar(
+            "SELECT fingerprint FROM drift_baselines WHERE environment_id = ? AND source_environment_id = ?
+             ORDER BY recorded_at DESC LIMIT 1",
+        )
+        .bind(staging)
+        .bind(production)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|f| serde_json::from_str(&f).map_err(Error::internal))
+            .transpose()
+    }
+
     /// A backup by id.
     pub async fn backup(&self, id: BackupId) -> Result<BackupRecord> {
         sqlx::query_as::<_, BackupRecord>(
