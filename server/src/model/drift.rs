@@ -192,6 +192,9 @@ mod tests {
         );
         assert!(DriftItem::from_report(&json!({"category": "table"})).is_none());
         let long = json!({"category": "table", "name": "x".repeat(1000), "detail": "d"});
-        assert_eq!(DriftItem::from_report(&long).expect("valid").name.len(), 300);
+        assert_eq!(
+            DriftItem::from_report(&long).expect("valid").name.len(),
+            300
+        );
     }
 }
