@@ -42,6 +42,8 @@ pub struct Config {
     pub linux_uid_base: i64,
     /// Largest archive `UploadArchive` accepts.
     pub max_upload_bytes: u64,
+    /// How long an uploaded archive is kept (removed with the backup cleanup pass).
+    pub upload_retention: Duration,
     /// TCP ports a node's firewall accepts besides SSH, HTTP and HTTPS (monitoring agents,
     /// a provider's management port).
     pub firewall_allow_tcp: Vec<u16>,
@@ -174,6 +176,7 @@ pub struct FileConfig {
     pub wordpress_source_dir: Option<PathBuf>,
     pub linux_uid_base: Option<i64>,
     pub max_upload_bytes: Option<u64>,
+    pub upload_retention_secs: Option<u64>,
     pub firewall_allow_tcp: Option<Vec<u16>>,
 }
 
@@ -280,6 +283,7 @@ impl Config {
                 .or(file.wordpress_source_dir),
             linux_uid_base: file.linux_uid_base.unwrap_or(20_000),
             max_upload_bytes: file.max_upload_bytes.unwrap_or(1 << 30),
+            upload_retention: Duration::from_secs(file.upload_retention_secs.unwrap_or(7 * 86_400)),
             firewall_allow_tcp: file.firewall_allow_tcp.unwrap_or_default(),
         };
         config.validate()?;

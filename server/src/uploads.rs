@@ -159,6 +159,35 @@ pub async fn find(data_dir: &Path, id: Uuid) -> Result<Upload> {
     serde_json::from_slice(&record).map_err(Error::internal)
 }
 
+/// Removes uploads (and half-written ones) last written more than `age` ago; returns how many.
+/// Deploys copy an upload to the node when they run, so only old, unused archives go.
+pub fn remove_older_than(data_dir: &Path, age: std::time::Duration) -> Result<usize> {
+    let dir = dir(data_dir);
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(Error::internal(e)),
+    };
+    let cutoff = std::time::SystemTime::now()
+        .checked_sub(age)
+        .unwrap_or(std::time::UNIX_EPOCH);
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let ours = [".tar.gz", ".json", ".partial"]
+            .iter()
+            .any(|ext| name.ends_with(ext));
+        let old = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| t < cutoff);
+        if ours && old && std::fs::remove_file(entry.path()).is_ok() {
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
 async fn create_private_dir(dir: &Path) -> Result<()> {
     use std::os::unix::fs::PermissionsExt as _;
     tokio::fs::create_dir_all(dir)
@@ -204,6 +233,40 @@ mod tests {
             up
         );
         assert!(find(data.path(), Uuid::now_v7()).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn old_uploads_are_removed_new_ones_kept() {
+        let data = tempfile::tempdir().expect("test");
+        let bytes = vec![0x1f, 0x8b, 1];
+        let old = receive(data.path(), "old", 3, 10, "me", chunks(vec![bytes.clone()]))
+            .await
+            .expect("test");
+        let new = receive(data.path(), "new", 3, 10, "me", chunks(vec![bytes]))
+            .await
+            .expect("test");
+        let week_ago = std::time::SystemTime::now() - std::time::Duration::from_hours(8 * 24);
+        for ext in ["tar.gz", "json"] {
+            std::fs::File::options()
+                .write(true)
+                .open(dir(data.path()).join(format!("{}.{ext}", old.id)))
+                .expect("test")
+                .set_modified(week_ago)
+                .expect("test");
+        }
+        let removed =
+            remove_older_than(data.path(), std::time::Duration::from_hours(7 * 24)).expect("test");
+        assert_eq!(removed, 2);
+        assert!(
+            find(data.path(), old.id.parse().expect("uuid"))
+                .await
+                .is_err()
+        );
+        assert!(
+            find(data.path(), new.id.parse().expect("uuid"))
+                .await
+                .is_ok()
+        );
     }
 
     #[tokio::test]

@@ -2082,6 +2082,14 @@ async fn a_clone_to_staging_is_isolated_rewritten_and_deleted_cleanly() {
 
     // Separate Linux users and database users.
     let prod_config = format!("{}/shared/wp-config.php", prod.root_path);
+    for (env, kind) in [(&prod, "production"), (&staging, "staging")] {
+        let config =
+            std::fs::read_to_string(format!("{}/shared/wp-config.php", env.root_path)).unwrap();
+        assert!(
+            config.contains(&format!("define('WP_ENVIRONMENT_TYPE', '{kind}');")),
+            "{kind}"
+        );
+    }
     assert!(
         !run(
             "sudo",

@@ -52,7 +52,10 @@ impl Scheduler {
             tokio::select! {
                 () = shutdown.cancelled() => return,
                 _ = tick.tick() => self.enqueue_due_backups().await,
-                _ = cleanup.tick() => self.enqueue_cleanups().await,
+                _ = cleanup.tick() => {
+                    self.enqueue_cleanups().await;
+                    self.remove_old_uploads();
+                }
             }
         }
     }
@@ -92,6 +95,16 @@ impl Scheduler {
                     tracing::error!(environment = %env.id, error = %e, "queueing a scheduled backup failed");
                 }
             }
+        }
+    }
+
+    /// Uploaded archives older than the retention go (deploys copy them when they run).
+    fn remove_old_uploads(&self) {
+        let config = &self.state.config;
+        match crate::uploads::remove_older_than(&config.data_dir, config.upload_retention) {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(files = n, "old uploads removed"),
+            Err(e) => tracing::error!(error = %e, "removing old uploads failed"),
         }
     }
 
