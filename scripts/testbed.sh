@@ -17,7 +17,7 @@ log() { printf '[testbed] %s\n' "$*" >&2; }
 # The control plane's own needs plus the web stack a provisioned node runs (node_provision
 # finds these present and only configures them; production nodes install them itself).
 need_packages=()
-for pkg in openssh-server openssh-client python3 python3-venv sudo procps curl \
+for pkg in openssh-server openssh-client python3 python3-venv sudo procps curl iproute2 \
   nginx php-fpm php-cli php-mysql php-curl php-xml php-mbstring php-zip php-gd php-intl \
   php-redis mariadb-server mariadb-client redis-server python3-pymysql rclone certbot \
   fail2ban git composer unzip nftables wordpress wordpress-theme-twentytwentythree; do
