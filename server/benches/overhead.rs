@@ -178,30 +178,12 @@ async fn deploy(c: &mut Clients, env: &str) -> String {
 
 /// Waits for a job to succeed, polling every 50 ms (the resolution of the Pressluft times).
 async fn wait(c: &mut Clients, id: &str) {
-    let deadline = Instant::now() + Duration::from_mins(5);
-    loop {
-        let job = c
-            .jobs
-            .get_job(pb::GetJobRequest { job_id: id.into() })
-            .await
-            .unwrap()
-            .into_inner()
-            .job
-            .unwrap();
-        if job.status == pb::JobStatus::Succeeded as i32 {
-            return;
-        }
-        assert!(
-            ![
-                pb::JobStatus::Failed as i32,
-                pb::JobStatus::Cancelled as i32
-            ]
-            .contains(&job.status),
-            "job failed: {job:?}"
-        );
-        assert!(Instant::now() < deadline, "job {id} did not end");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let job = support::wait_job_polling(c, id, 300, Duration::from_millis(50)).await;
+    assert_eq!(
+        job.status,
+        pb::JobStatus::Succeeded as i32,
+        "job failed: {job:?}"
+    );
 }
 
 /// The variables Pressluft gave a job's playbook.

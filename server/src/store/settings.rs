@@ -44,6 +44,16 @@ pub struct BackupTargetUpdate {
 }
 
 impl Store {
+    /// A write turn on the settings row, after checking `expected_version` against it.
+    async fn settings_write(&self, expected_version: i64) -> Result<super::Tx> {
+        let mut tx = self.write().await?;
+        let current: i64 = sqlx::query_scalar("SELECT state_version FROM settings WHERE id = 1")
+            .fetch_one(&mut *tx)
+            .await?;
+        check_version("settings", expected_version, current)?;
+        Ok(tx)
+    }
+
     /// The backup target's sealed secret ("" when none is set).
     pub async fn backup_target_secret(&self) -> Result<String> {
         Ok(
@@ -60,11 +70,7 @@ impl Store {
         expected_version: i64,
         target: &BackupTargetUpdate,
     ) -> Result<SettingsRecord> {
-        let mut tx = self.write().await?;
-        let current: i64 = sqlx::query_scalar("SELECT state_version FROM settings WHERE id = 1")
-            .fetch_one(&mut *tx)
-            .await?;
-        check_version("settings", expected_version, current)?;
+        let mut tx = self.settings_write(expected_version).await?;
         let now = now();
         sqlx::query(
             "UPDATE settings SET s3_endpoint = ?, s3_bucket = ?, s3_region = ?, s3_prefix = ?,
@@ -104,11 +110,7 @@ impl Store {
         expected_version: i64,
         update: &SettingsUpdate,
     ) -> Result<SettingsRecord> {
-        let mut tx = self.write().await?;
-        let current: i64 = sqlx::query_scalar("SELECT state_version FROM settings WHERE id = 1")
-            .fetch_one(&mut *tx)
-            .await?;
-        check_version("settings", expected_version, current)?;
+        let mut tx = self.settings_write(expected_version).await?;
         if let Some(Some(node)) = update.default_node_id {
             let status: Option<NodeStatus> =
                 sqlx::query_scalar("SELECT status FROM nodes WHERE id = ?")

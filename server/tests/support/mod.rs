@@ -283,6 +283,16 @@ pub fn install_key(secrets_dir: &std::path::Path, key: &std::path::Path) {
 
 /// Polls a job until it ends (or panics after `secs`).
 pub async fn wait_job(c: &mut Clients, id: &str, secs: u64) -> pb::Job {
+    wait_job_polling(c, id, secs, std::time::Duration::from_millis(200)).await
+}
+
+/// Polls a job every `poll` until it ends (or panics after `secs`).
+pub async fn wait_job_polling(
+    c: &mut Clients,
+    id: &str,
+    secs: u64,
+    poll: std::time::Duration,
+) -> pb::Job {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
     loop {
         let job = c
@@ -307,7 +317,7 @@ pub async fn wait_job(c: &mut Clients, id: &str, secs: u64) -> pb::Job {
             std::time::Instant::now() < deadline,
             "job {id} did not end within {secs} s: {job:?}"
         );
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        tokio::time::sleep(poll).await;
     }
 }
 
