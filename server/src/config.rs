@@ -38,12 +38,19 @@ pub struct Config {
     /// A WordPress tree on the nodes to install from instead of downloading it from
     /// wordpress.org (test machines without internet; mirrors).
     pub wordpress_source_dir: Option<PathBuf>,
+    /// A directory on the nodes that `env_update` takes core, plugins and themes from instead
+    /// of wordpress.org (`core/`, `plugins/<slug>[.zip]`, `themes/<slug>[.zip]`).
+    pub update_source_dir: Option<PathBuf>,
     /// First UID handed to environment users on a node.
     pub linux_uid_base: i64,
     /// Largest archive `UploadArchive` accepts.
     pub max_upload_bytes: u64,
     /// How long an uploaded archive is kept (removed with the backup cleanup pass).
     pub upload_retention: Duration,
+    /// The shortest backup schedule interval and retention `UpdateBackupSchedule` accepts
+    /// (5 minutes and 1 hour; tests lower them to watch schedules fire).
+    pub min_backup_interval: Duration,
+    pub min_backup_retention: Duration,
     /// TCP ports a node's firewall accepts besides SSH, HTTP and HTTPS (monitoring agents,
     /// a provider's management port).
     pub firewall_allow_tcp: Vec<u16>,
@@ -174,9 +181,12 @@ pub struct FileConfig {
     pub rclone: Option<PathBuf>,
     pub jobs: Option<JobsFile>,
     pub wordpress_source_dir: Option<PathBuf>,
+    pub update_source_dir: Option<PathBuf>,
     pub linux_uid_base: Option<i64>,
     pub max_upload_bytes: Option<u64>,
     pub upload_retention_secs: Option<u64>,
+    pub min_backup_interval_secs: Option<u64>,
+    pub min_backup_retention_secs: Option<u64>,
     pub firewall_allow_tcp: Option<Vec<u16>>,
 }
 
@@ -188,6 +198,7 @@ pub struct Overrides {
     pub secrets_dir: Option<PathBuf>,
     pub playbooks_dir: Option<PathBuf>,
     pub wordpress_source_dir: Option<PathBuf>,
+    pub update_source_dir: Option<PathBuf>,
 }
 
 /// Where playbooks are when nothing says: `./playbooks` in a checkout, else the installed copy.
@@ -281,9 +292,17 @@ impl Config {
                 .wordpress_source_dir
                 .clone()
                 .or(file.wordpress_source_dir),
+            update_source_dir: overrides
+                .update_source_dir
+                .clone()
+                .or(file.update_source_dir),
             linux_uid_base: file.linux_uid_base.unwrap_or(20_000),
             max_upload_bytes: file.max_upload_bytes.unwrap_or(1 << 30),
             upload_retention: Duration::from_secs(file.upload_retention_secs.unwrap_or(7 * 86_400)),
+            min_backup_interval: Duration::from_secs(file.min_backup_interval_secs.unwrap_or(300)),
+            min_backup_retention: Duration::from_secs(
+                file.min_backup_retention_secs.unwrap_or(3_600),
+            ),
             firewall_allow_tcp: file.firewall_allow_tcp.unwrap_or_default(),
         };
         config.validate()?;
@@ -320,15 +339,13 @@ impl Config {
         if !(1_000..=59_000).contains(&self.linux_uid_base) {
             return Err(config_error("linux_uid_base", "must be 1000-59000"));
         }
-        if self
-            .wordpress_source_dir
-            .as_ref()
-            .is_some_and(|d| !d.is_absolute())
-        {
-            return Err(config_error(
-                "wordpress_source_dir",
-                "must be an absolute path on the nodes",
-            ));
+        for (field, dir) in [
+            ("wordpress_source_dir", &self.wordpress_source_dir),
+            ("update_source_dir", &self.update_source_dir),
+        ] {
+            if dir.as_ref().is_some_and(|d| !d.is_absolute()) {
+                return Err(config_error(field, "must be an absolute path on the nodes"));
+            }
         }
         let j = &self.jobs;
         if j.max_concurrent == 0 {

@@ -34,6 +34,9 @@ struct Cli {
     /// Install WordPress from this directory on the nodes instead of downloading it.
     #[arg(long, env = "PRESSLUFT_WORDPRESS_SOURCE_DIR", global = true)]
     wordpress_source_dir: Option<PathBuf>,
+    /// Take WordPress updates (core/, plugins/, themes/) from this directory on the nodes.
+    #[arg(long, env = "PRESSLUFT_UPDATE_SOURCE_DIR", global = true)]
+    update_source_dir: Option<PathBuf>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -88,6 +91,7 @@ async fn main() -> anyhow::Result<()> {
         secrets_dir: cli.secrets_dir.clone(),
         playbooks_dir: cli.playbooks_dir.clone(),
         wordpress_source_dir: cli.wordpress_source_dir.clone(),
+        update_source_dir: cli.update_source_dir.clone(),
     };
     let config = Config::load(cli.config.as_deref(), &overrides)?;
     match cli.command.unwrap_or(Command::Serve) {

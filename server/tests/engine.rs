@@ -8,7 +8,7 @@ use pressluft_proto::v1 as pb;
 use crate::support::*;
 
 /// Every event of a job, replayed and followed through WatchJob until the stream ends.
-async fn watch_all(c: &mut Clients, job: &str) -> Vec<pb::WatchJobResponse> {
+pub(crate) async fn watch_all(c: &mut Clients, job: &str) -> Vec<pb::WatchJobResponse> {
     let mut stream = c
         .jobs
         .watch_job(pb::WatchJobRequest {
@@ -50,7 +50,7 @@ fn log_text(events: &[pb::WatchJobResponse]) -> String {
         .join("\n")
 }
 
-async fn environment(c: &mut Clients, id: &str) -> pb::Environment {
+pub(crate) async fn environment(c: &mut Clients, id: &str) -> pb::Environment {
     c.sites
         .get_environment(pb::GetEnvironmentRequest {
             environment_id: id.into(),
@@ -556,51 +556,62 @@ async fn concurrency_limits_hold_under_load() {
     server.stop().await;
 }
 
-/// Scheduled backups fire when due and not again before their interval; expired backups are
-/// cleaned up by one queued job per site, never touching an environment's newest backup.
+/// Scheduled backups (real backup_create into the S3-compatible bucket) fire at their interval
+/// and not before; expired ones are deleted from storage by the scheduler's backup_cleanup,
+/// which never deletes an environment's newest completed backup.
 #[tokio::test]
-async fn the_scheduler_queues_due_backups_and_cleanups() {
-    let server =
-        TestServer::start_engine(|c| c.jobs.backup_cleanup_every = Duration::from_secs(1)).await;
+async fn scheduled_backups_fire_on_time_and_cleanup_deletes_only_expired_objects() {
+    let (server, tag) = TestServer::start_real(|c| {
+        c.jobs.backup_cleanup_every = Duration::from_secs(2);
+        c.min_backup_interval = Duration::from_secs(5);
+        c.min_backup_retention = Duration::from_secs(5);
+    })
+    .await;
     let mut c = server.clients();
     let node = active_test_node(&mut c).await;
-    let site = create_site_mode(&mut c, &node, "scheduled", "steps").await;
-    let env_id = site.environment.unwrap().id;
-    assert_eq!(
-        wait_job(&mut c, &site.job.unwrap().id, 60).await.status,
-        pb::JobStatus::Succeeded as i32
-    );
-    let store = server.store().await;
-    c.settings
-        .set_backup_target(s3_target("scheduler-tests", "scheduled"))
-        .await
-        .unwrap();
-
-    let schedule = pb::BackupSchedule {
-        enabled: true,
-        interval: Some(prost_types::Duration {
-            seconds: 300,
-            nanos: 0,
-        }),
-        scope: pb::BackupScope::Db as i32,
-        retention: Some(prost_types::Duration {
-            seconds: 3600,
-            nanos: 0,
+    let target = s3_target(&format!("scheduled-{tag}"), "scheduled");
+    c.settings.set_backup_target(target.clone()).await.unwrap();
+    let (created, env) = live_site(&mut c, &node, &format!("sc{tag}"), &format!("sc {tag}")).await;
+    let schedule = |enabled: bool| pb::UpdateBackupScheduleRequest {
+        environment_id: env.id.clone(),
+        expected_version: 0,
+        schedule: Some(pb::BackupSchedule {
+            enabled,
+            interval: Some(prost_types::Duration {
+                seconds: 8,
+                nanos: 0,
+            }),
+            scope: pb::BackupScope::Db as i32,
+            retention: Some(prost_types::Duration {
+                seconds: 25,
+                nanos: 0,
+            }),
         }),
     };
-    c.sites
+    let too_short = c
+        .sites
         .update_backup_schedule(pb::UpdateBackupScheduleRequest {
-            environment_id: env_id.clone(),
-            expected_version: 0,
-            schedule: Some(schedule),
+            schedule: Some(pb::BackupSchedule {
+                interval: Some(prost_types::Duration {
+                    seconds: 4,
+                    nanos: 0,
+                }),
+                ..schedule(true).schedule.unwrap()
+            }),
+            ..schedule(true)
         })
         .await
+        .unwrap_err();
+    assert_eq!(too_short.code(), tonic::Code::InvalidArgument);
+    c.sites
+        .update_backup_schedule(schedule(true))
+        .await
         .unwrap();
-    let backups = |c: &mut Clients| {
+    let list = |c: &mut Clients| {
         let mut sites = c.sites.clone();
-        let env_id = env_id.clone();
+        let env_id = env.id.clone();
         async move {
-            sites
+            let mut list = sites
                 .list_backups(pb::ListBackupsRequest {
                     environment_id: env_id,
                     ..Default::default()
@@ -608,98 +619,108 @@ async fn the_scheduler_queues_due_backups_and_cleanups() {
                 .await
                 .unwrap()
                 .into_inner()
-                .backups
+                .backups;
+            list.sort_by_key(|b| b.create_time.map(|t| (t.seconds, t.nanos)));
+            list
         }
     };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let first = loop {
-        let list = backups(&mut c).await;
-        if let Some(b) = list
+
+    // Three scheduled backups, one interval apart, then the schedule off.
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let fired = loop {
+        let backups = list(&mut c).await;
+        let done: Vec<_> = backups
             .iter()
-            .find(|b| b.status == pb::BackupStatus::Completed as i32)
-        {
-            break b.clone();
+            .filter(|b| b.status == pb::BackupStatus::Completed as i32)
+            .cloned()
+            .collect();
+        if done.len() >= 3 {
+            c.sites
+                .update_backup_schedule(schedule(false))
+                .await
+                .unwrap();
+            break done;
         }
         assert!(
             Instant::now() < deadline,
-            "no scheduled backup completed: {list:?}"
+            "schedule did not fire: {backups:?}"
         );
         tokio::time::sleep(Duration::from_millis(300)).await;
     };
-    assert_eq!(first.trigger, pb::BackupTrigger::Scheduled as i32);
-    assert_eq!(first.scope, pb::BackupScope::Db as i32);
-    assert_eq!(first.size_bytes, 1234);
-    assert!(first.object_key.ends_with(&first.id));
-    assert!(first.expire_time.is_some());
-    let job = c
-        .jobs
-        .get_job(pb::GetJobRequest {
-            job_id: first.job_id.clone(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .job
-        .unwrap();
-    assert_eq!(job.requested_by, "scheduler");
+    for b in &fired {
+        assert_eq!(b.trigger, pb::BackupTrigger::Scheduled as i32);
+        assert_eq!(b.scope, pb::BackupScope::Db as i32);
+        assert!(b.expire_time.is_some());
+        assert_eq!(s3_cat(&target, &b.object_key).len() as i64, b.size_bytes);
+        let job = c
+            .jobs
+            .get_job(pb::GetJobRequest {
+                job_id: b.job_id.clone(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .job
+            .unwrap();
+        assert_eq!(job.requested_by, "scheduler");
+    }
+    for pair in fired.windows(2) {
+        let gap = pair[1].create_time.unwrap().seconds - pair[0].create_time.unwrap().seconds;
+        assert!((7..=14).contains(&gap), "one interval (8 s) apart: {gap} s");
+    }
     assert!(
-        environment(&mut c, &env_id)
+        environment(&mut c, &env.id)
             .await
             .last_backup_time
             .is_some()
     );
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    assert_eq!(
-        backups(&mut c).await.len(),
-        1,
-        "not due again before the interval"
-    );
 
-    // Two older backups past their retention, plus the newest: only the old ones go.
-    let now_ms = i64::try_from(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_millis(),
-    )
-    .unwrap();
-    for (i, age) in [(1, 7_200_000), (2, 5_400_000)] {
-        sqlx::query(
-            "INSERT INTO backups (id, environment_id, site_id, scope, status, trigger_kind, object_key, created_at, completed_at, expires_at)
-             SELECT ?, environment_id, site_id, 'db', 'completed', 'manual', 'old', ?, ?, ? FROM backups LIMIT 1",
-        )
-        .bind(format!("00000000-0000-7000-8000-00000000000{i}"))
-        .bind(now_ms - age)
-        .bind(now_ms - age)
-        .bind(now_ms - 1000)
-        .execute(store.pool())
-        .await
-        .unwrap();
-    }
-    sqlx::query("UPDATE backups SET expires_at = ? WHERE id = ?")
-        .bind(now_ms - 1000)
-        .bind(&first.id)
-        .execute(store.pool())
-        .await
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let list = backups(&mut c).await;
-        let expired = list
+    // Retention: every backup expires 25 s after it was made; cleanup deletes the objects of
+    // all but the newest completed one, which stays.
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let expired = loop {
+        let backups = list(&mut c).await;
+        let expired: Vec<_> = backups
             .iter()
             .filter(|b| b.status == pb::BackupStatus::Expired as i32)
-            .count();
-        if expired == 2 {
-            let newest = list.iter().find(|b| b.id == first.id).unwrap();
-            assert_eq!(
-                newest.status,
-                pb::BackupStatus::Completed as i32,
-                "the newest backup is never cleaned up"
-            );
-            break;
+            .cloned()
+            .collect();
+        if expired.len() + 1 == backups.len() {
+            break expired;
         }
-        assert!(Instant::now() < deadline, "cleanup did not run: {list:?}");
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(
+            Instant::now() < deadline,
+            "cleanup did not run: {backups:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    // Past its retention too, the newest completed backup stays through later cleanups.
+    let expires = list(&mut c)
+        .await
+        .last()
+        .unwrap()
+        .expire_time
+        .unwrap()
+        .seconds;
+    let wait = u64::try_from(expires + 5 - unix_now_secs()).unwrap_or(0);
+    tokio::time::sleep(Duration::from_secs(wait)).await;
+    let after = list(&mut c).await;
+    let newest = after.last().unwrap().clone();
+    assert_eq!(
+        newest.status,
+        pb::BackupStatus::Completed as i32,
+        "the newest backup stays: {after:?}"
+    );
+    assert_eq!(after.len(), expired.len() + 1);
+    let listed = bucket_listing(&target);
+    let name = |b: &pb::Backup| b.object_key.rsplit('/').next().unwrap().to_owned();
+    assert!(listed.contains(&name(&newest)), "{listed}");
+    for b in &expired {
+        assert!(
+            !listed.contains(&name(b)),
+            "{} still stored: {listed}",
+            b.id
+        );
     }
     let cleanups = c
         .jobs
@@ -711,12 +732,25 @@ async fn the_scheduler_queues_due_backups_and_cleanups() {
         .unwrap()
         .into_inner()
         .jobs;
-    assert_eq!(
-        cleanups.len(),
-        1,
-        "one cleanup job for the site: {cleanups:?}"
+    assert!(
+        cleanups
+            .iter()
+            .all(|j| j.status == pb::JobStatus::Succeeded as i32),
+        "{cleanups:?}"
     );
+
+    delete_site_and_wait(&mut c, &created.site.as_ref().unwrap().id).await;
     server.stop().await;
+}
+
+fn unix_now_secs() -> i64 {
+    i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs(),
+    )
+    .unwrap()
 }
 
 /// `kill -9` of the real server binary mid-job: after a restart the expired lease is
@@ -726,67 +760,18 @@ async fn the_scheduler_queues_due_backups_and_cleanups() {
 async fn a_killed_server_recovers_its_job_without_duplicating_detached_work() {
     let bed = testbed();
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().to_owned();
-    let playbooks = test_playbooks(&data);
-    install_key(&data.join("secrets"), &bed.key);
-    let config = data.join("server.toml");
-    std::fs::write(
-        &config,
+    let playbooks = test_playbooks(dir.path());
+    let mut server = ServerProcess::new(
+        dir.path(),
         "[jobs]\nlease_secs = 4\nheartbeat_secs = 1\npoll_secs = 1\nretry_backoff_secs = [1]\nkill_grace_secs = 3\n",
-    )
-    .unwrap();
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
-    let bin = env!("CARGO_BIN_EXE_pressluft-server");
-    let command = || {
-        let mut cmd = std::process::Command::new(bin);
-        cmd.env("PRESSLUFT_DATA_DIR", &data)
-            .env("PRESSLUFT_LISTEN_ADDR", format!("127.0.0.1:{port}"))
-            .env("PRESSLUFT_PLAYBOOKS_DIR", &playbooks)
-            .env("PRESSLUFT_SERVER_CONFIG", &config)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null());
-        cmd
-    };
-    let out = command()
-        .args(["admin", "create-token", "--name", "t"])
-        .stdout(std::process::Stdio::piped())
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let token = String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .last()
-        .unwrap()
-        .to_owned();
-    let connect = || async {
-        for _ in 0..100 {
-            if let Ok(ch) =
-                tonic::transport::Channel::from_shared(format!("http://127.0.0.1:{port}"))
-                    .unwrap()
-                    .connect()
-                    .await
-            {
-                return ch;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("the server did not start");
-    };
-    let clients = |ch: tonic::transport::Channel| {
-        let b = Bearer(Some(token.clone()));
-        (
-            pb::job_service_client::JobServiceClient::with_interceptor(ch.clone(), b.clone()),
-            pb::site_service_client::SiteServiceClient::with_interceptor(ch.clone(), b.clone()),
-            pb::node_service_client::NodeServiceClient::with_interceptor(ch, b),
-        )
-    };
-
-    let mut first = command().spawn().unwrap();
-    let (mut jobs, mut sites, mut nodes) = clients(connect().await);
+        &[("PRESSLUFT_PLAYBOOKS_DIR", playbooks.to_str().unwrap())],
+    );
+    let Clients {
+        mut jobs,
+        mut sites,
+        mut nodes,
+        ..
+    } = server.start().await;
     let node = nodes
         .create_node(pb::CreateNodeRequest {
             name: "testbed".into(),
@@ -862,8 +847,7 @@ async fn a_killed_server_recovers_its_job_without_duplicating_detached_work() {
     }
 
     // kill -9: no shutdown path runs at all.
-    first.kill().unwrap();
-    first.wait().unwrap();
+    server.kill9();
     let detached_pid: u32 = std::fs::read_to_string(step_dir.join("pid"))
         .unwrap()
         .trim()
@@ -874,8 +858,11 @@ async fn a_killed_server_recovers_its_job_without_duplicating_detached_work() {
         "the detached step survives the crash"
     );
 
-    let mut second = command().spawn().unwrap();
-    let (mut jobs, mut sites, _) = clients(connect().await);
+    let Clients {
+        mut jobs,
+        mut sites,
+        ..
+    } = server.start().await;
     let deadline = Instant::now() + Duration::from_mins(2);
     let job = loop {
         let job = jobs
@@ -954,11 +941,6 @@ async fn a_killed_server_recovers_its_job_without_duplicating_detached_work() {
         processes_of_job(&job_id).is_empty(),
         "no orphan of either attempt remains"
     );
-
-    let _ = std::process::Command::new("kill")
-        .args(["-TERM", &second.id().to_string()])
-        .status();
-    let _ = second.wait();
 }
 
 /// The real node_provision playbook configures the loopback node (nginx, PHP-FPM, MariaDB,
@@ -1070,7 +1052,7 @@ async fn node_provision_configures_the_stack_and_a_rerun_changes_nothing() {
     server.stop().await;
 }
 
-fn run(cmd: &str, args: &[&str]) -> std::process::Output {
+pub(crate) fn run(cmd: &str, args: &[&str]) -> std::process::Output {
     std::process::Command::new(cmd).args(args).output().unwrap()
 }
 
@@ -1380,7 +1362,7 @@ async fn reset_revalidates_a_failed_environment_with_real_health_checks() {
 }
 
 /// One plain HTTP/1.1 GET to the loopback nginx: (status, X-Pressluft-Release).
-fn get_release(host: &str) -> (u16, String) {
+pub(crate) fn get_release(host: &str) -> (u16, String) {
     use std::io::{Read as _, Write as _};
     let Ok(mut stream) = std::net::TcpStream::connect("127.0.0.1:80") else {
         return (0, String::new());
@@ -1826,7 +1808,7 @@ async fn failing_deploys_never_stay_live() {
 }
 
 /// Creates a site through the real site_create playbook and waits until it is live.
-async fn live_site(
+pub(crate) async fn live_site(
     c: &mut Clients,
     node: &pb::Node,
     slug: &str,
@@ -1844,7 +1826,7 @@ async fn live_site(
 }
 
 /// An environment's releases, newest first.
-async fn releases_of(c: &mut Clients, env_id: &str) -> Vec<pb::Release> {
+pub(crate) async fn releases_of(c: &mut Clients, env_id: &str) -> Vec<pb::Release> {
     c.sites
         .list_releases(pb::ListReleasesRequest {
             environment_id: env_id.into(),
@@ -1858,7 +1840,10 @@ async fn releases_of(c: &mut Clients, env_id: &str) -> Vec<pb::Release> {
 
 /// The started steps of a job's events, checked to be in order: strictly increasing indexes,
 /// each one ended before the next started, and the named ones present in this order.
-fn assert_steps_in_order(events: &[pb::WatchJobResponse], expected: &[&str]) -> Vec<String> {
+pub(crate) fn assert_steps_in_order(
+    events: &[pb::WatchJobResponse],
+    expected: &[&str],
+) -> Vec<String> {
     let mut started = Vec::new();
     let mut open: Option<i32> = None;
     let mut last_index = 0;
@@ -1897,7 +1882,7 @@ fn assert_steps_in_order(events: &[pb::WatchJobResponse], expected: &[&str]) -> 
 }
 
 /// Runs `sql` as MariaDB root on the node and returns its tab-separated output.
-fn mysql_root(sql: &str) -> String {
+pub(crate) fn mysql_root(sql: &str) -> String {
     let out = run("mysql", &["-N", "--batch", "--raw", "-e", sql]);
     assert!(
         out.status.success(),
@@ -2562,7 +2547,7 @@ async fn a_backup_target_is_saved_only_after_a_test_upload() {
 }
 
 /// The test S3 server's rclone arguments for `good` (see support::s3_rclone).
-fn s3_cat(target: &pb::SetBackupTargetRequest, key: &str) -> Vec<u8> {
+pub(crate) fn s3_cat(target: &pb::SetBackupTargetRequest, key: &str) -> Vec<u8> {
     let out = s3_rclone(
         &target.endpoint,
         &target.access_key_id,
@@ -2667,13 +2652,7 @@ async fn a_full_backup_is_stored_with_its_checksum() {
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
-    let listed = s3_rclone(
-        &target.endpoint,
-        &target.access_key_id,
-        &target.secret_access_key,
-        &["lsf", "-R", &format!("t:{}", target.bucket)],
-    );
-    let listed = String::from_utf8_lossy(&listed.stdout);
+    let listed = bucket_listing(&target);
     assert!(
         !listed.contains(expired.object_key.rsplit('/').next().unwrap()),
         "{listed}"
@@ -3243,7 +3222,7 @@ async fn drift_checks_report_what_a_promotion_would_overwrite() {
     server.stop().await;
 }
 
-fn option_of(env: &pb::Environment, name: &str) -> String {
+pub(crate) fn option_of(env: &pb::Environment, name: &str) -> String {
     mysql_root(&format!(
         "SELECT option_value FROM `{}`.wp_options WHERE option_name = '{name}'",
         env.db_name

@@ -13,4 +13,6 @@
 
 mod api;
 mod engine;
+mod recovery;
 mod support;
+mod updates;

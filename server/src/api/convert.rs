@@ -320,6 +320,19 @@ pub fn release(r: &ReleaseRecord, current: Option<ReleaseId>) -> pb::Release {
             source: Some(source),
         }),
         resolved_ref: r.resolved_ref.clone(),
+        updates: s["updates"]
+            .as_array()
+            .map(|list| {
+                list.iter()
+                    .map(|u| pb::SoftwareUpdate {
+                        kind: u["kind"].as_str().unwrap_or_default().to_owned(),
+                        slug: u["slug"].as_str().unwrap_or_default().to_owned(),
+                        from_version: u["from"].as_str().unwrap_or_default().to_owned(),
+                        to_version: u["to"].as_str().unwrap_or_default().to_owned(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
         path: r.name.clone(),
         health: release_health(r.health).into(),
         is_current: current == Some(r.id),

@@ -507,8 +507,8 @@ impl SiteService for Sites {
             ));
         }
         let params = json!({
-            "core_version": core, "plugins": plugins, "all_plugins": r.all_plugins,
-            "themes": themes, "all_themes": r.all_themes,
+            "core_version": core.unwrap_or_default(), "plugins": plugins, "all_plugins": r.all_plugins,
+            "themes": themes, "all_themes": r.all_themes, "pre_backup": "pre_update",
         });
         let job = self
             .enqueue(
@@ -609,16 +609,21 @@ impl SiteService for Sites {
             .ok_or_else(|| invalid("schedule", "is required"))?;
         let interval = schedule.interval.map_or(0, |d| d.seconds);
         let retention = schedule.retention.map_or(0, |d| d.seconds);
-        if !(300..=31 * 86_400).contains(&interval) {
+        let floor = |d: std::time::Duration| i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
+        let (min_interval, min_retention) = (
+            floor(self.0.config.min_backup_interval),
+            floor(self.0.config.min_backup_retention),
+        );
+        if !(min_interval..=31 * 86_400).contains(&interval) {
             return Err(invalid(
                 "schedule.interval",
-                "must be between 5 minutes and 31 days",
+                &format!("must be between {min_interval} seconds and 31 days"),
             ));
         }
-        if !(3_600..=3_650 * 86_400).contains(&retention) {
+        if !(min_retention..=3_650 * 86_400).contains(&retention) {
             return Err(invalid(
                 "schedule.retention",
-                "must be between 1 hour and 10 years",
+                &format!("must be between {min_retention} seconds and 10 years"),
             ));
         }
         let scope = scope(schedule.scope)?;

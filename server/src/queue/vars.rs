@@ -37,6 +37,7 @@ pub async fn job_spec(state: &AppState, job: &JobRecord) -> Result<JobSpec> {
             "releases_to_keep": releases_to_keep,
             "preview_domain": preview_domain,
             "wordpress_source_dir": state.config.wordpress_source_dir,
+            "update_source_dir": state.config.update_source_dir,
             "firewall_allow_tcp": state.config.firewall_allow_tcp,
         },
     });

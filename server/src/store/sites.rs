@@ -730,6 +730,15 @@ impl Store {
             return Ok(None);
         };
         let trigger: BackupTrigger = trigger.parse().map_err(Error::internal)?;
+        let target: String = sqlx::query_scalar("SELECT s3_endpoint FROM settings WHERE id = 1")
+            .fetch_one(&mut **tx)
+            .await?;
+        if target.is_empty() {
+            return Err(Error::precondition(
+                Reason::BackupTargetMissing,
+                "this job backs up first and no backup target is configured: set one with SetBackupTarget",
+            ));
+        }
         let id = BackupId::new();
         sqlx::query(
             "INSERT INTO backups (id, environment_id, site_id, scope, status, trigger_kind, created_at)

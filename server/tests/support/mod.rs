@@ -54,6 +54,37 @@ pub struct Clients {
     pub settings: pb::settings_service_client::SettingsServiceClient<Authed>,
 }
 
+impl Clients {
+    /// Clients over `c` carrying `token` (or none).
+    pub fn over(c: Channel, token: Option<String>) -> Self {
+        let b = Bearer(token);
+        Self {
+            auth: pb::auth_service_client::AuthServiceClient::with_interceptor(
+                c.clone(),
+                b.clone(),
+            ),
+            nodes: pb::node_service_client::NodeServiceClient::with_interceptor(
+                c.clone(),
+                b.clone(),
+            ),
+            sites: pb::site_service_client::SiteServiceClient::with_interceptor(
+                c.clone(),
+                b.clone(),
+            ),
+            jobs: pb::job_service_client::JobServiceClient::with_interceptor(c.clone(), b.clone()),
+            queries: pb::node_query_service_client::NodeQueryServiceClient::with_interceptor(
+                c.clone(),
+                b.clone(),
+            ),
+            audit: pb::audit_service_client::AuditServiceClient::with_interceptor(
+                c.clone(),
+                b.clone(),
+            ),
+            settings: pb::settings_service_client::SettingsServiceClient::with_interceptor(c, b),
+        }
+    }
+}
+
 /// A running server and what a test needs to talk to it.
 pub struct TestServer {
     pub addr: SocketAddr,
@@ -148,32 +179,7 @@ impl TestServer {
 
     /// Clients carrying `token` (or none).
     pub fn clients_with(&self, token: Option<String>) -> Clients {
-        let b = Bearer(token);
-        let c = self.channel.clone();
-        Clients {
-            auth: pb::auth_service_client::AuthServiceClient::with_interceptor(
-                c.clone(),
-                b.clone(),
-            ),
-            nodes: pb::node_service_client::NodeServiceClient::with_interceptor(
-                c.clone(),
-                b.clone(),
-            ),
-            sites: pb::site_service_client::SiteServiceClient::with_interceptor(
-                c.clone(),
-                b.clone(),
-            ),
-            jobs: pb::job_service_client::JobServiceClient::with_interceptor(c.clone(), b.clone()),
-            queries: pb::node_query_service_client::NodeQueryServiceClient::with_interceptor(
-                c.clone(),
-                b.clone(),
-            ),
-            audit: pb::audit_service_client::AuditServiceClient::with_interceptor(
-                c.clone(),
-                b.clone(),
-            ),
-            settings: pb::settings_service_client::SettingsServiceClient::with_interceptor(c, b),
-        }
+        Clients::over(self.channel.clone(), token)
     }
 
     /// A second handle on the database (for arranging states the API cannot reach yet and
@@ -718,4 +724,110 @@ pub fn s3_rclone(
         .env("RCLONE_CONFIG_T_FORCE_PATH_STYLE", "true")
         .output()
         .unwrap()
+}
+
+/// Every object key in the target's bucket, one a line.
+pub fn bucket_listing(target: &pb::SetBackupTargetRequest) -> String {
+    let out = s3_rclone(
+        &target.endpoint,
+        &target.access_key_id,
+        &target.secret_access_key,
+        &["lsf", "-R", &format!("t:{}", target.bucket)],
+    );
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The server binary as a child process on a data directory of its own, for crash tests: it can
+/// be killed with SIGKILL (no shutdown path runs) and started again on the same data.
+pub struct ServerProcess {
+    data: PathBuf,
+    port: u16,
+    envs: Vec<(String, String)>,
+    child: Option<std::process::Child>,
+    pub token: String,
+}
+
+impl ServerProcess {
+    /// Prepares `data` (the test node's SSH key installed, `config_toml` as the configuration
+    /// file, `envs` for every start) and creates an API token with the admin CLI.
+    pub fn new(data: &std::path::Path, config_toml: &str, envs: &[(&str, &str)]) -> Self {
+        install_key(&data.join("secrets"), &testbed().key);
+        std::fs::write(data.join("server.toml"), config_toml).unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut process = Self {
+            data: data.to_owned(),
+            port,
+            envs: envs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            child: None,
+            token: String::new(),
+        };
+        let out = process
+            .command()
+            .args(["admin", "create-token", "--name", "t"])
+            .stdout(std::process::Stdio::piped())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .last()
+            .unwrap()
+            .clone_into(&mut process.token);
+        process
+    }
+
+    fn command(&self) -> std::process::Command {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_pressluft-server"));
+        cmd.env("PRESSLUFT_DATA_DIR", &self.data)
+            .env("PRESSLUFT_LISTEN_ADDR", format!("127.0.0.1:{}", self.port))
+            .env("PRESSLUFT_SERVER_CONFIG", self.data.join("server.toml"))
+            .envs(self.envs.iter().map(|(k, v)| (k, v)))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        cmd
+    }
+
+    /// Starts the server and returns clients once it answers.
+    pub async fn start(&mut self) -> Clients {
+        assert!(self.child.is_none(), "the server is running already");
+        self.child = Some(self.command().spawn().unwrap());
+        for _ in 0..100 {
+            if let Ok(channel) = Channel::from_shared(format!("http://127.0.0.1:{}", self.port))
+                .unwrap()
+                .connect()
+                .await
+            {
+                return Clients::over(channel, Some(self.token.clone()));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("the server did not start");
+    }
+
+    /// SIGKILL: the process ends without running any shutdown path.
+    pub fn kill9(&mut self) {
+        let mut child = self.child.take().expect("the server is running");
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = std::process::Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
+            let _ = child.wait();
+        }
+    }
 }
