@@ -3230,12 +3230,16 @@ pub(crate) fn option_of(env: &pb::Environment, name: &str) -> String {
 }
 
 async fn promote(c: &mut Clients, staging: &str) -> pb::Job {
+    promote_with(c, staging, pb::PromotionPreset::ContentProtect).await
+}
+
+async fn promote_with(c: &mut Clients, staging: &str, preset: pb::PromotionPreset) -> pb::Job {
     let job = c
         .sites
         .promote_environment(pb::PromoteEnvironmentRequest {
             source_environment_id: staging.into(),
             expected_version: 0,
-            preset: pb::PromotionPreset::ContentProtect as i32,
+            preset: preset as i32,
         })
         .await
         .unwrap()
@@ -3439,6 +3443,32 @@ async fn promotion_keeps_protected_content_and_refuses_drift() {
         environment(&mut c, &prod.id).await.status,
         pb::EnvironmentStatus::Active as i32
     );
+
+    // WooCommerce's own order table (HPOS) on both sides: content-protect would overwrite
+    // production's orders, so it refuses; commerce-protect promotes and keeps them.
+    std::fs::remove_file(format!("{mu}/broken.php")).unwrap();
+    for (env, order) in [(&prod, "live order"), (&staging, "test order")] {
+        mysql_root(&format!(
+            "CREATE TABLE `{db}`.wp_wc_orders (id BIGINT PRIMARY KEY, status VARCHAR(20), note TEXT);
+             INSERT INTO `{db}`.wp_wc_orders VALUES (1, 'wc-processing', '{order}');",
+            db = env.db_name
+        ));
+    }
+    let job = promote(&mut c, &staging.id).await;
+    assert_eq!(job.status, pb::JobStatus::Failed as i32, "{job:?}");
+    assert!(
+        job.error_message.contains("wp_wc_orders"),
+        "{}",
+        job.error_message
+    );
+    let job = promote_with(&mut c, &staging.id, pb::PromotionPreset::CommerceProtect).await;
+    assert_eq!(job.status, pb::JobStatus::Succeeded as i32, "{job:?}");
+    assert_eq!(
+        mysql_root(&format!("SELECT note FROM `{}`.wp_wc_orders", prod.db_name)),
+        "live order",
+        "production keeps its orders"
+    );
+    assert_eq!(option_of(&prod, "blogdescription"), "broken staging");
 
     delete_site_and_wait(&mut c, &site.id).await;
     server.stop().await;
