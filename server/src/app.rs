@@ -13,6 +13,10 @@ use crate::error::{Error, Result};
 use crate::executor::{AnsibleConfig, AnsibleExecutor, Executor};
 use crate::queue::{RetryPolicy, Scheduler, SchedulerConfig, Worker, WorkerConfig};
 use crate::secrets::{SecretBox, SecretsDir};
+use crate::ssh::NodeSessions;
+
+/// A node-query connection unused this long is closed.
+const NODE_SESSION_IDLE: Duration = Duration::from_mins(5);
 use crate::store::{JobDefaults, Store};
 
 /// State shared by every request handler.
@@ -25,6 +29,8 @@ pub struct AppState {
     /// The control plane's SSH public key as an authorized_keys line.
     pub control_plane_key: String,
     pub login_limiter: LoginLimiter,
+    /// Pooled SSH connections for node queries.
+    pub node_sessions: NodeSessions,
     /// Fires on shutdown; long-lived streams end with it.
     pub shutdown: CancellationToken,
 }
@@ -49,6 +55,7 @@ impl AppState {
                 .map_err(|e| Error::internal(format!("encoding the SSH key: {e}")))?
         );
         let login_limiter = LoginLimiter::new(config.login_max_failures, config.login_window);
+        let node_sessions = NodeSessions::new(key, NODE_SESSION_IDLE);
         Ok(Arc::new(Self {
             config,
             store,
@@ -56,6 +63,7 @@ impl AppState {
             secrets_dir,
             control_plane_key,
             login_limiter,
+            node_sessions,
             shutdown,
         }))
     }
@@ -130,6 +138,7 @@ impl App {
         if jobs.run_workers {
             tasks.spawn(scheduler.run(shutdown.clone()));
         }
+        tasks.spawn(close_idle_node_sessions(state.clone(), shutdown.clone()));
         tasks.close();
 
         let router = crate::api::router(state.clone()).await;
@@ -157,5 +166,16 @@ impl App {
         state.store.pool().close().await;
         tracing::info!("pressluft-server stopped");
         Ok(())
+    }
+}
+
+/// Closes node-query connections nobody used for a while.
+async fn close_idle_node_sessions(state: Arc<AppState>, shutdown: CancellationToken) {
+    let mut tick = tokio::time::interval(Duration::from_mins(1));
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = tick.tick() => state.node_sessions.close_idle().await,
+        }
     }
 }

@@ -27,6 +27,10 @@ pub struct Config {
     pub login_window: Duration,
     /// Timeout of the SSH host-key scan at node registration.
     pub ssh_connect_timeout: Duration,
+    /// Cap of a node query: connect, authentication, command and output (at most 10 s).
+    pub node_query_timeout: Duration,
+    /// How long a magic login link works.
+    pub magic_login_ttl: Duration,
     /// Directory with `ansible.cfg` and one playbook per job type.
     pub playbooks_dir: PathBuf,
     /// The `ansible-playbook` program.
@@ -176,6 +180,8 @@ pub struct FileConfig {
     pub login_max_failures: Option<u32>,
     pub login_window_secs: Option<u64>,
     pub ssh_connect_timeout_secs: Option<u64>,
+    pub node_query_timeout_secs: Option<u64>,
+    pub magic_login_ttl_secs: Option<u64>,
     pub playbooks_dir: Option<PathBuf>,
     pub ansible_playbook: Option<PathBuf>,
     pub rclone: Option<PathBuf>,
@@ -278,6 +284,8 @@ impl Config {
             login_max_failures: file.login_max_failures.unwrap_or(5),
             login_window: Duration::from_secs(file.login_window_secs.unwrap_or(300)),
             ssh_connect_timeout: Duration::from_secs(file.ssh_connect_timeout_secs.unwrap_or(10)),
+            node_query_timeout: Duration::from_secs(file.node_query_timeout_secs.unwrap_or(10)),
+            magic_login_ttl: Duration::from_secs(file.magic_login_ttl_secs.unwrap_or(60)),
             playbooks_dir: overrides
                 .playbooks_dir
                 .clone()
@@ -332,6 +340,12 @@ impl Config {
         if self.ssh_connect_timeout.is_zero() || self.ssh_connect_timeout > Duration::from_secs(10)
         {
             return Err(config_error("ssh_connect_timeout_secs", "must be 1-10"));
+        }
+        if self.node_query_timeout.is_zero() || self.node_query_timeout > Duration::from_secs(10) {
+            return Err(config_error("node_query_timeout_secs", "must be 1-10"));
+        }
+        if self.magic_login_ttl.is_zero() || self.magic_login_ttl > Duration::from_hours(1) {
+            return Err(config_error("magic_login_ttl_secs", "must be 1-3600"));
         }
         if self.data_dir.as_os_str().is_empty() {
             return Err(config_error("data_dir", "must not be empty"));

@@ -52,6 +52,7 @@ reasons! {
     JobNotCancellable => "JOB_NOT_CANCELLABLE",
     NoDefaultNode => "NO_DEFAULT_NODE",
     NodeQueryTimeout => "NODE_QUERY_TIMEOUT",
+    NodeQueryFailed => "NODE_QUERY_FAILED",
     BackupTargetMissing => "BACKUP_TARGET_MISSING",
     BackupTargetUnreachable => "BACKUP_TARGET_UNREACHABLE",
     BackupNotRestorable => "BACKUP_NOT_RESTORABLE",

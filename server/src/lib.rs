@@ -17,8 +17,8 @@
 //!
 //! `model` holds typed ids, state enums (matching the schema's CHECK constraints) and the pure
 //! state-transition functions; `error` maps every failure to one gRPC code and a stable
-//! reason; `secrets` seals secrets at rest; `ssh` talks to nodes directly (host-key scans now,
-//! node queries later); `app` wires it all and serves one listener; `config` reads flags, env
+//! reason; `secrets` seals secrets at rest; `ssh` talks to nodes directly (host-key scans and the
+//! pooled connections `queries` runs node queries over); `app` wires it all and serves one listener; `config` reads flags, env
 //! and TOML.
 
 pub mod api;
@@ -29,6 +29,7 @@ pub mod error;
 pub mod executor;
 pub mod model;
 pub mod ops;
+pub mod queries;
 pub mod queue;
 pub mod s3;
 pub mod secrets;

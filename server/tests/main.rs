@@ -13,6 +13,7 @@
 
 mod api;
 mod engine;
+mod queries;
 mod recovery;
 mod support;
 mod updates;

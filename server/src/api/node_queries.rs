@@ -1,6 +1,5 @@
-//! NodeQueryService. The russh query path (pooled connections, 10 s cap, pinned host keys)
-//! lands with the node-queries issue; until then every method validates its input and answers
-//! UNIMPLEMENTED naming what is missing.
+//! NodeQueryService: validates, calls `queries` (one SSH round-trip over a pooled connection,
+//! capped), converts. Magic logins are audit-logged, refused ones too.
 
 use std::sync::Arc;
 
@@ -8,16 +7,14 @@ use pressluft_proto::v1 as pb;
 use pressluft_proto::v1::node_query_service_server::NodeQueryService;
 use tonic::Request;
 
-use super::{RpcResult, not_yet};
+use super::{RpcResult, caller, convert, ok};
 use crate::app::AppState;
 use crate::model::validate::{self, Invalid};
-use crate::model::{EnvironmentId, NodeId};
+use crate::model::{AuditResult, EnvironmentId, NodeId};
+use crate::queries;
 
 /// Handlers of NodeQueryService.
 pub struct NodeQueries(pub Arc<AppState>);
-
-const MISSING: &str =
-    "node queries over SSH land with the node-queries issue (russh client with pooled connections)";
 
 #[tonic::async_trait]
 impl NodeQueryService for NodeQueries {
@@ -25,9 +22,32 @@ impl NodeQueryService for NodeQueries {
         &self,
         request: Request<pb::CreateMagicLoginRequest>,
     ) -> RpcResult<pb::CreateMagicLoginResponse> {
+        let caller = caller(&request)?;
         let id: EnvironmentId = validate::id("environment_id", &request.get_ref().environment_id)?;
-        self.0.store.environment(id).await?;
-        not_yet(MISSING)
+        let login = queries::magic_login(&self.0, id).await;
+        // The URL holds the token: the audit names the user, never the link.
+        let (result, detail) = match &login {
+            Ok(l) => (AuditResult::Succeeded, format!("as {}", l.user_login)),
+            Err(e) => (AuditResult::Failed, e.to_string()),
+        };
+        self.0
+            .store
+            .record_audit(&crate::store::AuditEntry {
+                actor: caller.actor(),
+                action: "magic login".into(),
+                resource_type: "environment",
+                resource_id: id.to_string(),
+                result,
+                detail,
+                job_id: None,
+            })
+            .await?;
+        let login = login?;
+        ok(pb::CreateMagicLoginResponse {
+            url: login.url,
+            expire_time: Some(convert::ts(login.expires.saturating_mul(1000))),
+            user_login: login.user_login,
+        })
     }
 
     async fn get_php_version(
@@ -45,7 +65,11 @@ impl NodeQueryService for NodeQueries {
             }
             .into());
         }
-        not_yet(MISSING)
+        let php = queries::php_version(&self.0, node, env).await?;
+        ok(pb::GetPhpVersionResponse {
+            version: php.version,
+            installed_versions: php.installed,
+        })
     }
 
     async fn get_disk_usage(
@@ -53,8 +77,14 @@ impl NodeQueryService for NodeQueries {
         request: Request<pb::GetDiskUsageRequest>,
     ) -> RpcResult<pb::GetDiskUsageResponse> {
         let id: EnvironmentId = validate::id("environment_id", &request.get_ref().environment_id)?;
-        self.0.store.environment(id).await?;
-        not_yet(MISSING)
+        let usage = queries::disk_usage(&self.0, id).await?;
+        ok(pb::GetDiskUsageResponse {
+            releases_bytes: usage.releases_bytes,
+            uploads_bytes: usage.uploads_bytes,
+            database_bytes: usage.database_bytes,
+            total_bytes: usage.total_bytes,
+            node_free_bytes: usage.node_free_bytes,
+        })
     }
 
     async fn get_word_press_info(
@@ -62,8 +92,19 @@ impl NodeQueryService for NodeQueries {
         request: Request<pb::GetWordPressInfoRequest>,
     ) -> RpcResult<pb::GetWordPressInfoResponse> {
         let id: EnvironmentId = validate::id("environment_id", &request.get_ref().environment_id)?;
-        self.0.store.environment(id).await?;
-        not_yet(MISSING)
+        let info = queries::wordpress_info(&self.0, id).await?;
+        let component = |c: queries::Component| pb::WordPressComponent {
+            name: c.slug,
+            title: c.name,
+            version: c.version,
+            active: c.active,
+        };
+        ok(pb::GetWordPressInfoResponse {
+            core_version: info.core,
+            plugins: info.plugins.into_iter().map(component).collect(),
+            themes: info.themes.into_iter().map(component).collect(),
+            method: info.method,
+        })
     }
 
     async fn get_database_status(
@@ -71,7 +112,15 @@ impl NodeQueryService for NodeQueries {
         request: Request<pb::GetDatabaseStatusRequest>,
     ) -> RpcResult<pb::GetDatabaseStatusResponse> {
         let id: NodeId = validate::id("node_id", &request.get_ref().node_id)?;
-        self.0.store.node(id).await?;
-        not_yet(MISSING)
+        let status = queries::database_status(&self.0, id).await?;
+        ok(pb::GetDatabaseStatusResponse {
+            up: status.up,
+            version: status.version,
+            uptime: Some(prost_types::Duration {
+                seconds: status.uptime_secs,
+                nanos: 0,
+            }),
+            connections: status.connections,
+        })
     }
 }

@@ -1,9 +1,12 @@
-//! Direct SSH from the server (russh): host-key scans at registration now, node queries later.
+//! Direct SSH from the server (russh): host-key scans at registration and pooled sessions for
+//! node queries.
 //! Host keys are always compared with the pinned key; nothing here accepts any key.
 
 mod keyscan;
+mod session;
 
 pub use keyscan::scan_host_key;
+pub use session::{NodeSessions, Output, Remote};
 
 /// SHA-256 fingerprint ("SHA256:...") of an OpenSSH public key line.
 pub fn fingerprint(public_key: &str) -> Option<String> {
