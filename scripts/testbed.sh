@@ -101,9 +101,14 @@ JSON
 chmod 600 "$STATE/s3-identities.json"
 if ! (exec 3<>"/dev/tcp/127.0.0.1/$S3_PORT") 2>/dev/null; then
   log "starting SeaweedFS S3 on 127.0.0.1:$S3_PORT"
+  # Buckets from earlier runs are of no use: start from an empty store.
+  rm -rf "$STATE/s3-data"
   mkdir -p "$STATE/s3-data"
+  # Every bucket (a SeaweedFS collection) takes several volumes: small volumes and a fixed
+  # volume count let the suite's many buckets fit (the default 1 GiB volumes ran out).
   setsid nohup "$S3_VENV/bin/weed" mini -dir="$STATE/s3-data" -ip=127.0.0.1 -ip.bind=127.0.0.1 \
     -s3.port="$S3_PORT" -s3.config="$STATE/s3-identities.json" -webdav=false -admin.ui=false \
+    -master.volumeSizeLimitMB=64 -volume.max=600 \
     </dev/null >"$STATE/s3.log" 2>&1 &
   for _ in $(seq 100); do
     (exec 3<>"/dev/tcp/127.0.0.1/$S3_PORT") 2>/dev/null && break
