@@ -12,6 +12,7 @@
 )]
 
 mod api;
+mod caching;
 mod engine;
 mod queries;
 mod recovery;

@@ -146,6 +146,10 @@ pub fn effects(
             fx.drift_baseline = result.and_then(|r| r.get("baseline")).cloned();
         }
         JobKind::DriftCheck if succeeded => fx.drift = drift_verdict(result),
+        JobKind::EnvCacheToggle if succeeded => {
+            let flag = |name: &str| result.and_then(|r| r.get(name)).and_then(Value::as_bool);
+            fx.caches = flag("page_cache").zip(flag("object_cache"));
+        }
         // A promotion refused for drift says what drifted.
         JobKind::EnvPromote => fx.drift = drift_verdict(result),
         _ => {}

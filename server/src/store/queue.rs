@@ -63,6 +63,8 @@ pub struct ResourceEffects {
     pub drift_baseline: Option<serde_json::Value>,
     /// A drift check's verdict: drifted or not, and what changed.
     pub drift: Option<(bool, Vec<crate::model::drift::DriftItem>)>,
+    /// The caches now on (page, object) after env_cache_toggle.
+    pub caches: Option<(bool, bool)>,
 }
 
 /// A release reported by a playbook (`pressluft_result.release`).
@@ -370,6 +372,16 @@ impl Store {
         if let Some(env) = job.environment_id {
             Self::record_releases_tx(tx, job.id, env, effects).await?;
             Self::record_drift_tx(tx, job, env, effects).await?;
+            if let Some((page, object)) = effects.caches {
+                sqlx::query(
+                    "UPDATE environments SET page_cache = ?, object_cache = ? WHERE id = ?",
+                )
+                .bind(page)
+                .bind(object)
+                .bind(env)
+                .execute(&mut **tx)
+                .await?;
+            }
         }
         if let (Some(event), Some(backup)) = (effects.backup, backup_of(job)) {
             Self::transition_backup_tx(tx, backup, event, effects.result.as_ref()).await?;
