@@ -27,7 +27,9 @@ echo "== ansible-lint (production profile)"
 echo "== cargo test"
 cargo build --workspace --bins
 log=$(mktemp)
-cargo test --workspace --lib --bins --tests 2>&1 | tee "$log"
+# Four test threads: the real-node tests mostly wait (SSH, playbooks, HTTP), so two cores
+# run four of them at once with room to spare.
+cargo test --workspace --lib --bins --tests -- --test-threads 4 2>&1 | tee "$log"
 # One closing line for the whole suite.
 awk '/^test result:/ { p += $4; f += $6 } END { printf "%d passed, %d failed\n", p, f }' "$log"
 rm -f "$log"

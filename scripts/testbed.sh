@@ -20,7 +20,7 @@ need_packages=()
 for pkg in openssh-server openssh-client python3 python3-venv sudo procps curl iproute2 \
   nginx php-fpm php-cli php-mysql php-curl php-xml php-mbstring php-zip php-gd php-intl \
   php-redis mariadb-server mariadb-client redis-server python3-pymysql rclone certbot \
-  fail2ban git composer unzip nftables wordpress wordpress-theme-twentytwentythree; do
+  fail2ban git composer unzip nftables wordpress wordpress-theme-twentytwentythree pebble openssl; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || need_packages+=("$pkg")
 done
 if ((${#need_packages[@]})); then
@@ -117,6 +117,38 @@ if ! (exec 3<>"/dev/tcp/127.0.0.1/$S3_PORT") 2>/dev/null; then
   (exec 3<>"/dev/tcp/127.0.0.1/$S3_PORT") 2>/dev/null || { log "SeaweedFS did not start: $(tail -5 "$STATE/s3.log")"; exit 1; }
 fi
 
+# A real ACME server on loopback for certificates: Debian's pebble, validating HTTP-01 on port 80
+# of the names it resolves through /etc/hosts, with a CA of ours for its own HTTPS listener
+# (certbot trusts it through REQUESTS_CA_BUNDLE). No random sleeps or nonce rejections.
+PEBBLE=$STATE/pebble
+ACME_PORT=${PRESSLUFT_TEST_ACME_PORT:-14000}
+if [ ! -f "$PEBBLE/cert.pem" ]; then
+  log "making the pebble listener's certificate"
+  mkdir -p "$PEBBLE"
+  openssl req -x509 -newkey rsa:2048 -nodes -keyout "$PEBBLE/ca.key" -out "$PEBBLE/ca.pem" \
+    -days 3650 -subj "/CN=pressluft test ACME listener CA" 2>/dev/null
+  openssl req -newkey rsa:2048 -nodes -keyout "$PEBBLE/key.pem" -out "$PEBBLE/req.csr" \
+    -subj "/CN=localhost" 2>/dev/null
+  printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' >"$PEBBLE/ext.cnf"
+  openssl x509 -req -in "$PEBBLE/req.csr" -CA "$PEBBLE/ca.pem" -CAkey "$PEBBLE/ca.key" \
+    -CAcreateserial -out "$PEBBLE/cert.pem" -days 3650 -extfile "$PEBBLE/ext.cnf" 2>/dev/null
+fi
+cat >"$PEBBLE/config.json" <<JSON
+{"pebble": {"listenAddress": "127.0.0.1:$ACME_PORT", "managementListenAddress": "127.0.0.1:15000",
+  "certificate": "$PEBBLE/cert.pem", "privateKey": "$PEBBLE/key.pem", "httpPort": 80, "tlsPort": 443,
+  "ocspResponderURL": "", "externalAccountBindingRequired": false}}
+JSON
+if ! (exec 3<>"/dev/tcp/127.0.0.1/$ACME_PORT") 2>/dev/null; then
+  log "starting pebble on 127.0.0.1:$ACME_PORT"
+  PEBBLE_VA_NOSLEEP=1 PEBBLE_WFE_NONCEREJECT=0 setsid nohup /usr/bin/pebble -config "$PEBBLE/config.json" \
+    </dev/null >"$PEBBLE/pebble.log" 2>&1 &
+  for _ in $(seq 50); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$ACME_PORT") 2>/dev/null && break
+    sleep 0.2
+  done
+  (exec 3<>"/dev/tcp/127.0.0.1/$ACME_PORT") 2>/dev/null || { log "pebble did not start: $(tail -5 "$PEBBLE/pebble.log")"; exit 1; }
+fi
+
 cat <<ENV
 export PATH="$VENV/bin:\$PATH"
 export PRESSLUFT_TEST_SSH_PORT=$SSH_PORT
@@ -124,4 +156,6 @@ export PRESSLUFT_TEST_KEY=$KEY
 export PRESSLUFT_TEST_S3_ENDPOINT=http://127.0.0.1:$S3_PORT
 export PRESSLUFT_TEST_S3_ACCESS_KEY=pressluft-test
 export PRESSLUFT_TEST_S3_SECRET_FILE=$STATE/s3-secret
+export PRESSLUFT_TEST_ACME_DIRECTORY=https://127.0.0.1:$ACME_PORT/dir
+export PRESSLUFT_TEST_ACME_CA=$PEBBLE/ca.pem
 ENV

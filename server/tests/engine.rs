@@ -666,7 +666,8 @@ async fn scheduled_backups_fire_on_time_and_cleanup_deletes_only_expired_objects
     }
     for pair in fired.windows(2) {
         let gap = pair[1].create_time.unwrap().seconds - pair[0].create_time.unwrap().seconds;
-        assert!((7..=14).contains(&gap), "one interval (8 s) apart: {gap} s");
+        // Never before the interval; later only by how long the previous backup ran.
+        assert!((7..=30).contains(&gap), "one interval (8 s) apart: {gap} s");
     }
     assert!(
         environment(&mut c, &env.id)
