@@ -26,7 +26,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use pressluft_proto::v1 as pb;
-use support::{TestServer, active_test_node, testbed, wait_job};
+use support::{TestServer, testbed, wait_job};
 
 const QUERIES: usize = 200;
 const LOGINS: usize = 30;
@@ -43,7 +43,7 @@ async fn main() {
     let bed = testbed();
     let (server, tag) = TestServer::start_real(|_| {}).await;
     let mut c = server.clients();
-    let node = active_test_node(&mut c).await;
+    let node = server.node(&mut c).await;
     let created = c
         .sites
         .create_site(pb::CreateSiteRequest {

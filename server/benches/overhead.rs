@@ -27,7 +27,7 @@ use pressluft_proto::v1 as pb;
 use pressluft_server::AppState;
 use pressluft_server::config::Config;
 use serde_json::{Value, json};
-use support::{Clients, TestServer, active_test_node, repo_root, testbed};
+use support::{Clients, TestServer, repo_root, testbed};
 use tokio_util::sync::CancellationToken;
 
 const ROUNDS: usize = 2;
@@ -38,7 +38,7 @@ async fn main() {
     let (server, tag) = TestServer::start_real(|_| {}).await;
     let tag = &tag[..5];
     let mut c = server.clients();
-    let node = active_test_node(&mut c).await;
+    let node = server.node(&mut c).await;
     // The server's own view, to read the variables it gives each job.
     let mut config = Config::for_data_dir(&server.data_dir());
     config.wordpress_source_dir = Some("/usr/share/wordpress".into());

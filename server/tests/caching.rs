@@ -91,7 +91,7 @@ async fn purge(c: &mut Clients, env: &str) {
 async fn page_and_object_caches_hit_bypass_purge_and_stay_per_environment() {
     let (server, tag) = TestServer::start_real(|_| {}).await;
     let mut c = server.clients();
-    let node = active_test_node(&mut c).await;
+    let node = server.node(&mut c).await;
     let (site_a, a) = live_site(&mut c, &node, &format!("ca{tag}"), &format!("ca {tag}")).await;
     let (site_b, b) = live_site(&mut c, &node, &format!("cb{tag}"), &format!("cb {tag}")).await;
     let host = a.preview_url.trim_start_matches("http://").to_owned();

@@ -68,7 +68,7 @@ pub(crate) async fn environment(c: &mut Clients, id: &str) -> pb::Environment {
 async fn a_job_runs_its_playbook_and_streams_ordered_steps() {
     let server = TestServer::start_engine(|_| {}).await;
     let mut c = server.clients();
-    let node = active_test_node(&mut c).await;
+    let node = server.node(&mut c).await;
     let created = create_site_mode(&mut c, &node, "steps", "steps").await;
     let job = created.job.unwrap();
     let events = watch_all(&mut c, &job.id).await;
@@ -171,7 +171,7 @@ async fn a_job_runs_its_playbook_and_streams_ordered_steps() {
 async fn retryable_failures_retry_then_succeed_or_fail_for_good() {
     let server = TestServer::start_engine(|_| {}).await;
     let mut c = server.clients();
-    let node = active_test_node(&mut c).await;
+    let node = server.node(&mut c).await;
 
     let once = create_site_mode(&mut c, &node, "flaky", "fail-once").await;
     let job = wait_job(&mut c, &once.job.as_ref().unwrap().id, 120).await;
@@ -218,7 +218,7 @@ async fn retryable_failures_retry_then_succeed_or_fail_for_good() {
 async fn a_changed_host_key_fails_the_job_for_good() {
     let server = TestServer::start_engine(|_| {}).await;
     let mut c = server.clients();
-    let node = active_test_node(&mut c).await;
+    let node = server.node(&mut c).await;
     let site = create_site_mode(&mut c, &node, "keyed", "steps").await;
     let env_id = site.environment.unwrap().id;
     assert_eq!(
@@ -263,7 +263,7 @@ async fn a_changed_host_key_fails_the_job_for_good() {
 async fn cancel_terminates_the_running_playbook() {
     let server = TestServer::start_engine(|_| {}).await;
     let mut c = server.clients();
-    let node = active_test_node(&mut c).await;
+    let node = server.node(&mut c).await;
     let created = create_site_mode(&mut c, &node, "sleepy", "sleep").await;
     let job_id = created.job.unwrap().id;
 
@@ -338,7 +338,7 @@ async fn a_job_past_its_timeout_is_stopped() {
     })
     .await;
     let mut c = server.clients();
-    let node = active_test_node(&mut c).await;
+    let node = server.node(&mut c).await;
     let created = create_site_mode(&mut c, &node, "slow", "sleep").await;
     let job_id = created.job.unwrap().id;
     let job = wait_job(&mut c, &job_id, 60).await;
@@ -354,7 +354,7 @@ async fn a_job_past_its_timeout_is_stopped() {
 async fn secrets_printed_by_a_playbook_are_redacted() {
     let server = TestServer::start_engine(|_| {}).await;
     let mut c = server.clients();
-    let node = active_test_node(&mut c).await;
+    let node = server.node(&mut c).await;
     let created = create_site_mode(&mut c, &node, "leaky", "secret").await;
     let job_id = created.job.unwrap().id;
     let job = wait_job(&mut c, &job_id, 60).await;
@@ -427,7 +427,7 @@ async fn secrets_printed_by_a_playbook_are_redacted() {
 async fn concurrency_limits_hold_under_load() {
     let server = TestServer::start_engine(|c| c.jobs.max_per_node = 2).await;
     let mut c = server.clients();
-    let node = active_test_node(&mut c).await;
+    let node = server.node(&mut c).await;
     let mut envs = Vec::new();
     for i in 0..4 {
         let s = create_site_mode(&mut c, &node, &format!("load{i}"), "steps").await;
@@ -568,7 +568,7 @@ async fn scheduled_backups_fire_on_time_and_cleanup_deletes_only_expired_objects
     })
     .await;
     let mut c = server.clients();
-    let node = active_test_node(&mut c).await;
+    let node = server.node(&mut c).await;
     let target = s3_target(&format!("scheduled-{tag}"), "scheduled");
     c.settings.set_backup_target(target.clone()).await.unwrap();
     let (created, env) = live_site(&mut c, &node, &format!("sc{tag}"), &format!("sc {tag}")).await;
@@ -954,7 +954,7 @@ async fn node_provision_configures_the_stack_and_a_rerun_changes_nothing() {
     })
     .await;
     let mut c = server.clients();
-    let node = active_test_node(&mut c).await;
+    let node = server.node(&mut c).await;
     let php = node.php_versions[0].clone();
 
     // The firewall: its own table, dropping what it does not accept; SSH (the node's port
@@ -1065,7 +1065,7 @@ async fn sites_are_created_isolated_and_deleted_for_real() {
     let (server, tag) = TestServer::start_real(|_| {}).await;
     let tag = tag.as_str();
     let mut c = server.clients();
-    let node = active_test_node(&mut c).await;
+    let node = server.node(&mut c).await;
     let store = server.store().await;
     let sb = pressluft_server::secrets::SecretsDir::open(&server.data_dir().join("secrets"))
         .unwrap()
@@ -1281,7 +1281,7 @@ async fn reset_revalidates_a_failed_environment_with_real_health_checks() {
     let (server, tag) = TestServer::start_real(|_| {}).await;
     let tag = tag.as_str();
     let mut c = server.clients();
-    let node = active_test_node(&mut c).await;
+    let node = server.node(&mut c).await;
     let created = create_site_mode(&mut c, &node, &format!("reset{tag}"), "Reset me").await;
     assert_eq!(
         wait_job(&mut c, &created.job.as_ref().unwrap().id, 180)
@@ -1398,7 +1398,7 @@ async fn a_deploy_switches_releases_with_zero_downtime() {
     let (server, tag) = TestServer::start_real(|_| {}).await;
     let tag = tag.as_str();
     let mut c = server.clients();
-    let node = active_test_node(&mut c).await;
+    let node = server.node(&mut c).await;
     let (created, env) = live_site(&mut c, &node, &format!("deploy{tag}"), "Deploy me").await;
     let host = env.preview_url.trim_start_matches("http://").to_owned();
     let first = releases_of(&mut c, &env.id).await;
@@ -1661,7 +1661,7 @@ async fn failing_deploys_never_stay_live() {
     let (server, tag) = TestServer::start_real(|c| c.jobs.max_attempts = 1).await;
     let tag = tag.as_str();
     let mut c = server.clients();
-    let node = active_test_node(&mut c).await;
+    let node = server.node(&mut c).await;
     let (created, env) = live_site(&mut c, &node, &format!("fail{tag}"), "Failing deploys").await;
     let host = env.preview_url.trim_start_matches("http://").to_owned();
     let old = releases_of(&mut c, &env.id).await[0].path.clone();
@@ -1921,7 +1921,7 @@ fn php_unserialize(serialized: &str) -> String {
 async fn a_clone_to_staging_is_isolated_rewritten_and_deleted_cleanly() {
     let (server, tag) = TestServer::start_real(|_| {}).await;
     let mut c = server.clients();
-    let node = active_test_node(&mut c).await;
+    let node = server.node(&mut c).await;
     let title = format!("clone source {tag}");
     let (created, prod) = live_site(&mut c, &node, &format!("clone{tag}"), &title).await;
     let site = created.site.as_ref().unwrap();
@@ -2197,7 +2197,7 @@ fn git(dir: &std::path::Path, args: &[&str]) -> String {
 async fn deploys_from_git_check_out_the_ref_and_run_composer() {
     let (server, tag) = TestServer::start_real(|_| {}).await;
     let mut c = server.clients();
-    let node = active_test_node(&mut c).await;
+    let node = server.node(&mut c).await;
     let (created, env) =
         live_site(&mut c, &node, &format!("git{tag}"), &format!("git {tag}")).await;
     let host = env.preview_url.trim_start_matches("http://").to_owned();
@@ -2391,7 +2391,7 @@ async fn an_uploaded_archive_deploys() {
     assert_eq!(uploaded.size_bytes, len);
     assert_eq!(uploaded.sha256, hex::encode(sha2::Sha256::digest(&bytes)));
 
-    let node = active_test_node(&mut c).await;
+    let node = server.node(&mut c).await;
     let (created, env) = live_site(&mut c, &node, &format!("up{tag}"), &format!("up {tag}")).await;
     let deploy = |id: &str| pb::DeployEnvironmentRequest {
         environment_id: env.id.clone(),
@@ -2595,7 +2595,7 @@ async fn a_full_backup_is_stored_with_its_checksum() {
     let (server, tag) =
         TestServer::start_real(|c| c.jobs.backup_cleanup_every = Duration::from_secs(1)).await;
     let mut c = server.clients();
-    let node = active_test_node(&mut c).await;
+    let node = server.node(&mut c).await;
     let target = s3_target(&format!("backups-{tag}"), "pressluft");
     c.settings.set_backup_target(target.clone()).await.unwrap();
     let (created, env) = live_site(&mut c, &node, &format!("bk{tag}"), &format!("bk {tag}")).await;
@@ -2715,7 +2715,7 @@ fn add_post(env: &pb::Environment, title: &str) {
 async fn a_restore_puts_back_exactly_the_backup_and_refuses_a_corrupt_one() {
     let (server, tag) = TestServer::start_real(|_| {}).await;
     let mut c = server.clients();
-    let node = active_test_node(&mut c).await;
+    let node = server.node(&mut c).await;
     let target = s3_target(&format!("restore-{tag}"), "");
     c.settings.set_backup_target(target.clone()).await.unwrap();
     let (created, env) = live_site(&mut c, &node, &format!("rs{tag}"), &format!("rs {tag}")).await;
@@ -2909,7 +2909,7 @@ async fn a_backup_survives_a_cut_ssh_connection() {
     use sha2::Digest as _;
     let (server, tag) = TestServer::start_real(|_| {}).await;
     let mut c = server.clients();
-    let node = active_test_node(&mut c).await;
+    let node = server.node(&mut c).await;
     let target = s3_target(&format!("cut-{tag}"), "");
     c.settings.set_backup_target(target.clone()).await.unwrap();
     let (created, env) =
@@ -3087,7 +3087,7 @@ async fn check_drift(c: &mut Clients, env: &str, preset: pb::PromotionPreset) ->
 async fn drift_checks_report_what_a_promotion_would_overwrite() {
     let (server, tag) = TestServer::start_real(|_| {}).await;
     let mut c = server.clients();
-    let node = active_test_node(&mut c).await;
+    let node = server.node(&mut c).await;
     let (created, prod) = live_site(&mut c, &node, &format!("dr{tag}"), &format!("dr {tag}")).await;
     let site = created.site.as_ref().unwrap();
 
@@ -3257,7 +3257,7 @@ async fn promote_with(c: &mut Clients, staging: &str, preset: pb::PromotionPrese
 async fn promotion_keeps_protected_content_and_refuses_drift() {
     let (server, tag) = TestServer::start_real(|_| {}).await;
     let mut c = server.clients();
-    let node = active_test_node(&mut c).await;
+    let node = server.node(&mut c).await;
     c.settings
         .set_backup_target(s3_target(&format!("promote-{tag}"), ""))
         .await

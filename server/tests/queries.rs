@@ -77,7 +77,7 @@ async fn node_queries_answer_fast_log_in_once_and_stop_at_the_cap() {
     })
     .await;
     let mut c = server.clients();
-    let node = active_test_node(&mut c).await;
+    let node = server.node(&mut c).await;
     let (created, env) = live_site(&mut c, &node, &format!("nq{tag}"), &format!("nq {tag}")).await;
     let host = env.preview_url.trim_start_matches("http://").to_owned();
     let jar = tempfile::tempdir().unwrap();

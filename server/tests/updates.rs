@@ -123,7 +123,7 @@ async fn an_update_backs_up_first_goes_live_as_a_release_or_is_undone() {
     let (server, tag) =
         TestServer::start_real(|c| c.update_source_dir = Some(source_dir.clone())).await;
     let mut c = server.clients();
-    let node = active_test_node(&mut c).await;
+    let node = server.node(&mut c).await;
     let (created, env) = live_site(&mut c, &node, &format!("up{tag}"), &format!("up {tag}")).await;
     let host = env.preview_url.trim_start_matches("http://").to_owned();
 

@@ -93,6 +93,8 @@ pub struct TestServer {
     pub shutdown: CancellationToken,
     pub handle: tokio::task::JoinHandle<pressluft_server::error::Result<()>>,
     pub channel: Channel,
+    /// Runs the real playbooks (start_real).
+    pub real: bool,
 }
 
 impl TestServer {
@@ -119,7 +121,7 @@ impl TestServer {
     pub async fn start_real(tweak: impl FnOnce(&mut Config)) -> (Self, String) {
         let tag = uuid::Uuid::new_v4().simple().to_string()[..6].to_owned();
         let uid_base = 30_000 + i64::from(u16::from_str_radix(&tag[..4], 16).unwrap() % 20_000);
-        let server = Self::start_engine(|c| {
+        let mut server = Self::start_engine(|c| {
             c.playbooks_dir = repo_root().join("playbooks");
             c.wordpress_source_dir = Some("/usr/share/wordpress".into());
             c.linux_uid_base = uid_base;
@@ -127,6 +129,7 @@ impl TestServer {
             tweak(c);
         })
         .await;
+        server.real = true;
         (server, tag)
     }
 
@@ -169,7 +172,47 @@ impl TestServer {
             shutdown,
             handle,
             channel,
+            real: false,
         }
+    }
+
+    /// The loopback node, registered through the API (host key pinned) and active. With the
+    /// real playbooks, the first server of the test process provisions the machine with the
+    /// real node_provision; later servers adopt it as provisioned (the same machine, provisioned
+    /// by the same playbooks minutes earlier; node_provision is proven by its own test), which
+    /// saves a 20 s serialized playbook run per test. Test-playbook servers always provision.
+    pub async fn node(&self, c: &mut Clients) -> pb::Node {
+        static REAL_PROVISIONED: std::sync::atomic::AtomicBool =
+            std::sync::atomic::AtomicBool::new(false);
+        use std::sync::atomic::Ordering::SeqCst;
+        if !self.real {
+            return active_test_node(c).await;
+        }
+        let _one_at_a_time = PROVISIONING.lock().await;
+        if !REAL_PROVISIONED.load(SeqCst) {
+            let node = provision_test_node(c).await;
+            REAL_PROVISIONED.store(true, SeqCst);
+            return node;
+        }
+        let node = register_test_node(c).await;
+        sqlx::query(
+            "UPDATE nodes SET status = 'active', php_versions = '[\"8.2\"]', last_seen_at = ?
+             WHERE id = ?",
+        )
+        .bind(
+            i64::try_from(
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_millis(),
+            )
+            .unwrap(),
+        )
+        .bind(&node.id)
+        .execute(self.store().await.pool())
+        .await
+        .unwrap();
+        active(c, node.id).await
     }
 
     /// Clients carrying the admin token.
@@ -327,16 +370,20 @@ pub async fn wait_job_polling(
     }
 }
 
+/// Every test server provisions the same machine: one at a time, so a first provisioning's
+/// service restarts (MariaDB, PHP-FPM) never hit another test's running job.
+static PROVISIONING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// Registers the loopback test node (its host key pinned on first contact) and provisions
-/// it with the test playbook.
+/// it with the server's node_provision playbook.
 pub async fn active_test_node(c: &mut Clients) -> pb::Node {
-    // Every test server provisions the same machine: one at a time, so a first provisioning's
-    // service restarts (MariaDB, PHP-FPM) never hit another test's running job.
-    static PROVISIONING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
     let _one_at_a_time = PROVISIONING.lock().await;
+    provision_test_node(c).await
+}
+
+async fn register_test_node(c: &mut Clients) -> pb::Node {
     let bed = testbed();
-    let node = c
-        .nodes
+    c.nodes
         .create_node(pb::CreateNodeRequest {
             name: "testbed".into(),
             hostname: "127.0.0.1".into(),
@@ -348,7 +395,11 @@ pub async fn active_test_node(c: &mut Clients) -> pb::Node {
         .unwrap()
         .into_inner()
         .node
-        .unwrap();
+        .unwrap()
+}
+
+async fn provision_test_node(c: &mut Clients) -> pb::Node {
+    let node = register_test_node(c).await;
     let job = c
         .nodes
         .provision_node(pb::ProvisionNodeRequest {
@@ -366,9 +417,13 @@ pub async fn active_test_node(c: &mut Clients) -> pb::Node {
         pb::JobStatus::Succeeded as i32,
         "provisioning the test node: {job:?}"
     );
+    active(c, node.id).await
+}
+
+async fn active(c: &mut Clients, node_id: String) -> pb::Node {
     let node = c
         .nodes
-        .get_node(pb::GetNodeRequest { node_id: node.id })
+        .get_node(pb::GetNodeRequest { node_id })
         .await
         .unwrap()
         .into_inner()
