@@ -13,8 +13,9 @@ use crate::model::{EnvironmentId, EnvironmentStatus, NodeId};
 use crate::ssh::{Output, Remote};
 use crate::store::{EnvironmentRecord, NodeRecord};
 
-/// The node-side query script (installed by node_provision).
-const QUERY_SCRIPT: &str = "/usr/local/lib/pressluft/pressluft-query.php";
+/// The node-side query runner (installed by node_provision): `wp eval-file` of
+/// pressluft-query.php where WP-CLI exists, plain PHP elsewhere.
+const QUERY: &str = "/usr/local/lib/pressluft/pressluft-query";
 
 /// PHP printing its own version and the PHP versions with FPM installed on the node (run with
 /// `-n`: no ini files, no extensions to load, a third of the start-up time).
@@ -89,7 +90,7 @@ pub async fn magic_login(state: &AppState, env_id: EnvironmentId) -> Result<Magi
     let command = as_user(
         state,
         &env.linux_user,
-        &["php", QUERY_SCRIPT, "magic-login", &root, &url, &ttl],
+        &[QUERY, "magic-login", &root, &url, &ttl],
     )?;
     json(&run(state, &node, &command).await?)
 }
@@ -178,7 +179,7 @@ async fn env_script<T: serde::de::DeserializeOwned>(
     let (env, node) = environment_and_node(state, env_id).await?;
     live(&env)?;
     let root = env.root_path();
-    let command = as_user(state, &env.linux_user, &["php", QUERY_SCRIPT, query, &root])?;
+    let command = as_user(state, &env.linux_user, &[QUERY, query, &root])?;
     json(&run(state, &node, &command).await?)
 }
 
