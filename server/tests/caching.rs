@@ -19,14 +19,7 @@ fn request(host: &str, args: &[&str], path: &str) -> (u16, String) {
     all.push(&host_header);
     all.extend_from_slice(args);
     all.push(&url);
-    let out = run("curl", &all);
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
-    let status = text
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    (status, text)
+    curl(&all)
 }
 
 /// The body of an anonymous GET of the front page.

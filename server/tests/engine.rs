@@ -3101,21 +3101,7 @@ async fn drift_checks_report_what_a_promotion_would_overwrite() {
         .unwrap_err();
     assert_eq!(reason(&refused), "NO_DRIFT_BASELINE", "{refused:?}");
 
-    let staging = c
-        .sites
-        .create_environment(pb::CreateEnvironmentRequest {
-            site_id: site.id.clone(),
-            source_environment_id: prod.id.clone(),
-            name: "staging".into(),
-            kind: pb::EnvironmentKind::Staging as i32,
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    let job = wait_job(&mut c, &staging.job.unwrap().id, 180).await;
-    assert_eq!(job.status, pb::JobStatus::Succeeded as i32, "{job:?}");
-    let staging = staging.environment.unwrap();
+    let staging = clone_to_staging(&mut c, &site.id, &prod.id).await;
     let on_staging = c
         .sites
         .check_drift(pb::CheckDriftRequest {
@@ -3223,6 +3209,25 @@ async fn drift_checks_report_what_a_promotion_would_overwrite() {
     server.stop().await;
 }
 
+/// Clones `prod` into a new "staging" environment of `site` and waits for it.
+async fn clone_to_staging(c: &mut Clients, site: &str, prod: &str) -> pb::Environment {
+    let cloned = c
+        .sites
+        .create_environment(pb::CreateEnvironmentRequest {
+            site_id: site.into(),
+            source_environment_id: prod.into(),
+            name: "staging".into(),
+            kind: pb::EnvironmentKind::Staging as i32,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let job = wait_job(c, &cloned.job.unwrap().id, 180).await;
+    assert_eq!(job.status, pb::JobStatus::Succeeded as i32, "{job:?}");
+    environment(c, &cloned.environment.unwrap().id).await
+}
+
 pub(crate) fn option_of(env: &pb::Environment, name: &str) -> String {
     mysql_root(&format!(
         "SELECT option_value FROM `{}`.wp_options WHERE option_name = '{name}'",
@@ -3264,21 +3269,7 @@ async fn promotion_keeps_protected_content_and_refuses_drift() {
         .unwrap();
     let (created, prod) = live_site(&mut c, &node, &format!("pr{tag}"), &format!("pr {tag}")).await;
     let site = created.site.as_ref().unwrap();
-    let cloned = c
-        .sites
-        .create_environment(pb::CreateEnvironmentRequest {
-            site_id: site.id.clone(),
-            source_environment_id: prod.id.clone(),
-            name: "staging".into(),
-            kind: pb::EnvironmentKind::Staging as i32,
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    let job = wait_job(&mut c, &cloned.job.unwrap().id, 180).await;
-    assert_eq!(job.status, pb::JobStatus::Succeeded as i32, "{job:?}");
-    let staging = environment(&mut c, &cloned.environment.unwrap().id).await;
+    let staging = clone_to_staging(&mut c, &site.id, &prod.id).await;
 
     // Staging: a new theme (code) switched on, and an option.
     let theme = format!(

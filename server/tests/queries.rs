@@ -7,33 +7,23 @@ use std::time::{Duration, Instant};
 
 use pressluft_proto::v1 as pb;
 
-use crate::engine::{live_site, run};
+use crate::engine::live_site;
 use crate::support::*;
 
 /// Status line, headers and body of a GET through nginx on loopback, with a cookie jar.
 fn get(url: &str, host: &str, jar: &std::path::Path) -> (u16, String) {
-    let out = run(
-        "curl",
-        &[
-            "-s",
-            "-D",
-            "-",
-            "-b",
-            jar.to_str().unwrap(),
-            "-c",
-            jar.to_str().unwrap(),
-            "--resolve",
-            &format!("{host}:80:127.0.0.1"),
-            url,
-        ],
-    );
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
-    let status = text
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    (status, text)
+    curl(&[
+        "-s",
+        "-D",
+        "-",
+        "-b",
+        jar.to_str().unwrap(),
+        "-c",
+        jar.to_str().unwrap(),
+        "--resolve",
+        &format!("{host}:80:127.0.0.1"),
+        url,
+    ])
 }
 
 async fn magic_login(

@@ -53,25 +53,16 @@ fn fixture_core(dir: &Path, version: &str, db_version: u32) {
 
 /// The fixture's version header and the release header of the live site.
 fn live_versions(host: &str) -> (u16, String, String) {
-    let out = run(
-        "curl",
-        &[
-            "-s",
-            "-o",
-            "/dev/null",
-            "-D",
-            "-",
-            "-H",
-            &format!("Host: {host}"),
-            "http://127.0.0.1/",
-        ],
-    );
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
-    let status = text
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
+    let (status, text) = curl(&[
+        "-s",
+        "-o",
+        "/dev/null",
+        "-D",
+        "-",
+        "-H",
+        &format!("Host: {host}"),
+        "http://127.0.0.1/",
+    ]);
     let header = |name: &str| {
         text.lines()
             .find_map(|l| l.strip_prefix(name))

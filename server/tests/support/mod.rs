@@ -781,6 +781,22 @@ pub fn s3_rclone(
         .unwrap()
 }
 
+/// Runs curl with `args` (which should dump the response headers to stdout with `-D -`) and
+/// returns the status of the first response line and everything curl printed.
+pub fn curl(args: &[&str]) -> (u16, String) {
+    let out = std::process::Command::new("curl")
+        .args(args)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, text)
+}
+
 /// Every object key in the target's bucket, one a line.
 pub fn bucket_listing(target: &pb::SetBackupTargetRequest) -> String {
     let out = s3_rclone(
