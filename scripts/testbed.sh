@@ -119,7 +119,8 @@ fi
 
 # A real ACME server on loopback for certificates: Debian's pebble, validating HTTP-01 on port 80
 # of the names it resolves through /etc/hosts, with a CA of ours for its own HTTPS listener
-# (certbot trusts it through REQUESTS_CA_BUNDLE). No random sleeps or nonce rejections.
+# (certbot trusts it through REQUESTS_CA_BUNDLE). No random sleeps or nonce rejections, and no
+# reuse of earlier authorizations (a renewal validates again, as a real one does).
 PEBBLE=$STATE/pebble
 ACME_PORT=${PRESSLUFT_TEST_ACME_PORT:-14000}
 if [ ! -f "$PEBBLE/cert.pem" ]; then
@@ -140,7 +141,9 @@ cat >"$PEBBLE/config.json" <<JSON
 JSON
 if ! (exec 3<>"/dev/tcp/127.0.0.1/$ACME_PORT") 2>/dev/null; then
   log "starting pebble on 127.0.0.1:$ACME_PORT"
-  PEBBLE_VA_NOSLEEP=1 PEBBLE_WFE_NONCEREJECT=0 setsid nohup /usr/bin/pebble -config "$PEBBLE/config.json" \
+  # Pebble keeps its accounts in memory: certbot accounts made with an earlier pebble are gone.
+  rm -rf "/etc/letsencrypt/accounts/127.0.0.1:$ACME_PORT"
+  PEBBLE_VA_NOSLEEP=1 PEBBLE_WFE_NONCEREJECT=0 PEBBLE_AUTHZREUSE=0 setsid nohup /usr/bin/pebble -config "$PEBBLE/config.json" \
     </dev/null >"$PEBBLE/pebble.log" 2>&1 &
   for _ in $(seq 50); do
     (exec 3<>"/dev/tcp/127.0.0.1/$ACME_PORT") 2>/dev/null && break
