@@ -139,6 +139,10 @@ impl App {
             tasks.spawn(scheduler.run(shutdown.clone()));
         }
         tasks.spawn(close_idle_node_sessions(state.clone(), shutdown.clone()));
+        tasks.spawn(crate::domains::certificate_checks(
+            state.clone(),
+            shutdown.clone(),
+        ));
         tasks.close();
 
         let router = crate::api::router(state.clone()).await;

@@ -58,7 +58,26 @@ pub struct Config {
     /// TCP ports a node's firewall accepts besides SSH, HTTP and HTTPS (monitoring agents,
     /// a provider's management port).
     pub firewall_allow_tcp: Vec<u16>,
+    /// Certificates for custom domains (certbot on the nodes).
+    pub acme: AcmeConfig,
+    /// How often the server reads each node's certificate state (expiry, last renewal).
+    pub cert_check_interval: Duration,
 }
+
+/// Where nodes get certificates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AcmeConfig {
+    /// The ACME directory (Let's Encrypt production by default).
+    pub directory_url: String,
+    /// Contact address for expiry notices from the CA; empty registers without one.
+    pub email: String,
+    /// A CA bundle on the nodes that the ACME server's own certificate chains to (a test ACME
+    /// server such as pebble; never needed for Let's Encrypt).
+    pub ca_bundle: Option<PathBuf>,
+}
+
+/// Let's Encrypt's production ACME directory.
+pub const LETS_ENCRYPT_DIRECTORY: &str = "https://acme-v02.api.letsencrypt.org/directory";
 
 /// Job engine settings (SPEC section 5 defaults).
 #[derive(Debug, Clone)]
@@ -194,6 +213,10 @@ pub struct FileConfig {
     pub min_backup_interval_secs: Option<u64>,
     pub min_backup_retention_secs: Option<u64>,
     pub firewall_allow_tcp: Option<Vec<u16>>,
+    pub acme_directory_url: Option<String>,
+    pub acme_email: Option<String>,
+    pub acme_ca_bundle: Option<PathBuf>,
+    pub cert_check_interval_secs: Option<u64>,
 }
 
 /// Overrides from flags and environment variables.
@@ -312,6 +335,16 @@ impl Config {
                 file.min_backup_retention_secs.unwrap_or(3_600),
             ),
             firewall_allow_tcp: file.firewall_allow_tcp.unwrap_or_default(),
+            acme: AcmeConfig {
+                directory_url: file
+                    .acme_directory_url
+                    .unwrap_or_else(|| LETS_ENCRYPT_DIRECTORY.to_owned()),
+                email: file.acme_email.unwrap_or_default(),
+                ca_bundle: file.acme_ca_bundle,
+            },
+            cert_check_interval: Duration::from_secs(
+                file.cert_check_interval_secs.unwrap_or(6 * 3_600),
+            ),
         };
         config.validate()?;
         Ok(config)
@@ -346,6 +379,38 @@ impl Config {
         }
         if self.magic_login_ttl.is_zero() || self.magic_login_ttl > Duration::from_hours(1) {
             return Err(config_error("magic_login_ttl_secs", "must be 1-3600"));
+        }
+        if !self.acme.directory_url.starts_with("https://") {
+            return Err(config_error(
+                "acme_directory_url",
+                "must be an https:// URL",
+            ));
+        }
+        if self
+            .acme
+            .email
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control())
+            || (!self.acme.email.is_empty() && !self.acme.email.contains('@'))
+        {
+            return Err(config_error("acme_email", "must be an email address"));
+        }
+        if self
+            .acme
+            .ca_bundle
+            .as_ref()
+            .is_some_and(|p| !p.is_absolute())
+        {
+            return Err(config_error(
+                "acme_ca_bundle",
+                "must be an absolute path on the nodes",
+            ));
+        }
+        if self.cert_check_interval.is_zero() {
+            return Err(config_error(
+                "cert_check_interval_secs",
+                "must be at least 1",
+            ));
         }
         if self.data_dir.as_os_str().is_empty() {
             return Err(config_error("data_dir", "must not be empty"));

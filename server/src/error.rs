@@ -59,6 +59,7 @@ reasons! {
     NoDriftBaseline => "NO_DRIFT_BASELINE",
     PhpVersionUnavailable => "PHP_VERSION_UNAVAILABLE",
     NoRollbackTarget => "NO_ROLLBACK_TARGET",
+    DnsMismatch => "DNS_MISMATCH",
     NotImplemented => "NOT_IMPLEMENTED",
     Internal => "INTERNAL",
 }

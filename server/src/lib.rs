@@ -25,6 +25,7 @@ pub mod api;
 pub mod app;
 pub mod auth;
 pub mod config;
+pub mod domains;
 pub mod error;
 pub mod executor;
 pub mod model;

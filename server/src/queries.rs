@@ -145,6 +145,25 @@ pub async fn database_status(state: &AppState, node_id: NodeId) -> Result<Databa
     Ok(parse_database_status(&output))
 }
 
+/// The node's certificates (`pressluft-certs status`, as root through sudo): expiry and the
+/// last issue or renewal of each.
+pub async fn certificates(
+    state: &AppState,
+    node_id: NodeId,
+) -> Result<Vec<crate::domains::NodeCertificate>> {
+    #[derive(serde::Deserialize)]
+    struct Status {
+        certificates: Vec<crate::domains::NodeCertificate>,
+    }
+    let node = state.store.node(node_id).await?;
+    let mut argv = vec!["sudo", "-n", "--"];
+    let capped = cap_argv(state);
+    argv.extend(capped.iter().map(String::as_str));
+    argv.extend(["/usr/local/lib/pressluft/pressluft-certs", "status"]);
+    let status: Status = json(&run(state, &node, &shell_words(&argv)?).await?)?;
+    Ok(status.certificates)
+}
+
 fn parse_database_status(output: &Output) -> DatabaseStatus {
     if !output.success() {
         return DatabaseStatus::default();

@@ -1376,11 +1376,7 @@ pub(crate) fn get_release(host: &str) -> (u16, String) {
     let mut response = Vec::new();
     let _ = stream.read_to_end(&mut response);
     let text = String::from_utf8_lossy(&response);
-    let status = text
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
+    let status = status_of(&text);
     let release = text
         .lines()
         .find_map(|l| l.strip_prefix("X-Pressluft-Release: "))

@@ -13,6 +13,7 @@
 
 mod api;
 mod caching;
+mod domains;
 mod engine;
 mod queries;
 mod recovery;

@@ -370,6 +370,9 @@ pub fn domain(d: &DomainRecord) -> pb::Domain {
         tls_expire_time: opt_ts(d.tls_expires_at),
         tls_message: d.tls_message.clone(),
         create_time: Some(ts(d.created_at)),
+        aliases: d.alias_list(),
+        tls_check_time: opt_ts(d.tls_checked_at),
+        tls_expires_soon: crate::domains::expires_soon(d.tls_expires_at, crate::model::now_ms()),
     }
 }
 

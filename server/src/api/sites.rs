@@ -15,11 +15,11 @@ use crate::error::Error;
 use crate::model::drift::Preset;
 use crate::model::validate::{self, Invalid};
 use crate::model::{
-    BackupId, BackupScope, BackupTrigger, EnvironmentId, EnvironmentKind, JobKind, NodeId,
-    ReleaseId, SiteId,
+    BackupId, BackupScope, BackupTrigger, DomainId, EnvironmentId, EnvironmentKind, JobKind,
+    NodeId, ReleaseId, SiteId,
 };
 use crate::store::{NewJob, PageToken};
-use crate::{ops, uploads};
+use crate::{domains, ops, uploads};
 
 /// Handlers of SiteService.
 pub struct Sites(pub Arc<AppState>);
@@ -690,20 +690,69 @@ impl SiteService for Sites {
         &self,
         request: Request<pb::AddDomainRequest>,
     ) -> RpcResult<pb::AddDomainResponse> {
+        let caller = caller(&request)?;
         let r = request.into_inner();
-        let _: EnvironmentId = validate::id("environment_id", &r.environment_id)?;
-        validate::hostname("hostname", &r.hostname)?;
-        not_yet("AddDomain lands with the domain_add playbook (issue: domains, TLS and caching)")
+        let id: EnvironmentId = validate::id("environment_id", &r.environment_id)?;
+        let hostname = validate::domain("hostname", &r.hostname)?;
+        let env = self.0.store.environment(id).await?;
+        if env.preview_url.ends_with(&format!("//{hostname}")) {
+            return Err(invalid("hostname", "is the environment's preview host"));
+        }
+        let node = self.0.store.node(env.node_id).await?;
+        let aliases = if r.skip_dns_check {
+            Vec::new()
+        } else {
+            domains::check_dns(&hostname, &node.public_ip).await?;
+            // The www/apex counterpart joins the certificate (and redirects) when it points
+            // here too.
+            match domains::alias_candidate(&hostname) {
+                Some(alias) if domains::resolves_to(&alias, &node.public_ip).await => vec![alias],
+                _ => Vec::new(),
+            }
+        };
+        let params = json!({
+            "hostname": hostname,
+            "aliases": aliases,
+            "make_primary": r.make_primary,
+            "skip_dns_check": r.skip_dns_check,
+        });
+        let job = self
+            .enqueue(
+                id,
+                r.expected_version,
+                JobKind::DomainAdd,
+                caller.actor(),
+                &format!("add domain {hostname} to"),
+                params,
+            )
+            .await?;
+        let domain_id = job_domain_id(&self.0, &job).await?;
+        let domain = self.0.store.domain(domain_id).await?;
+        ok(pb::AddDomainResponse {
+            domain: Some(convert::domain(&domain)),
+            job: Some(job),
+        })
     }
 
     async fn remove_domain(
         &self,
         request: Request<pb::RemoveDomainRequest>,
     ) -> RpcResult<pb::RemoveDomainResponse> {
-        let _: uuid::Uuid = validate::id("domain_id", &request.get_ref().domain_id)?;
-        not_yet(
-            "RemoveDomain lands with the domain_remove playbook (issue: domains, TLS and caching)",
-        )
+        let caller = caller(&request)?;
+        let r = request.into_inner();
+        let id: DomainId = validate::id("domain_id", &r.domain_id)?;
+        let domain = self.0.store.domain(id).await?;
+        let job = self
+            .enqueue(
+                domain.environment_id,
+                r.expected_version,
+                JobKind::DomainRemove,
+                caller.actor(),
+                &format!("remove domain {} from", domain.hostname),
+                json!({"domain_id": id.to_string()}),
+            )
+            .await?;
+        ok(pb::RemoveDomainResponse { job: Some(job) })
     }
 
     async fn list_domains(
@@ -767,6 +816,16 @@ impl SiteService for Sites {
             .await?;
         ok(pb::PurgeCacheResponse { job: Some(job) })
     }
+}
+
+/// The domain a domain_add job took (its params say which).
+async fn job_domain_id(state: &AppState, job: &pb::Job) -> Result<DomainId, Status> {
+    let id = job.id.parse().map_err(|_| Status::internal("job id"))?;
+    let record = state.store.job(id).await?;
+    record.params()["domain_id"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| Error::internal("domain_add job without a domain").into())
 }
 
 fn preset(value: i32) -> Result<Preset, Status> {

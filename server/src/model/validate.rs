@@ -128,6 +128,20 @@ pub fn hostname(field: &'static str, value: &str) -> Valid<String> {
     Ok(value.to_owned())
 }
 
+/// A custom domain: a host name with at least two labels, not an IP address.
+pub fn domain(field: &'static str, value: &str) -> Valid<String> {
+    let name = hostname(field, value)?;
+    if !name.contains('.')
+        || name
+            .rsplit('.')
+            .next()
+            .is_some_and(|tld| tld.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return invalid(field, "must be a domain name such as example.com");
+    }
+    Ok(name)
+}
+
 /// An IP address (empty allowed when `optional`).
 pub fn ip(field: &'static str, value: &str) -> Valid<String> {
     value

@@ -8,7 +8,7 @@ use serde_json::Value;
 use crate::executor::Outcome;
 use crate::model::drift::DriftItem;
 use crate::model::{BackupEvent, EnvEvent, JobKind, NodeEvent, ReleaseHealth};
-use crate::store::{JobEnd, ReleaseReport, ResourceEffects};
+use crate::store::{DomainOutcome, JobEnd, ReleaseReport, ResourceEffects};
 
 /// Retry settings.
 #[derive(Debug, Clone)]
@@ -83,6 +83,16 @@ pub fn decide(
                 .and_then(|r| r.get("rolled_back"))
                 .and_then(Value::as_bool)
                 == Some(true);
+            // A playbook may name its failure (`error_code`, e.g. ACME_FAILED).
+            let code = result
+                .as_ref()
+                .and_then(|r| r.get("error_code"))
+                .and_then(Value::as_str)
+                .filter(|c| {
+                    (1..=40).contains(&c.len())
+                        && c.bytes().all(|b| b.is_ascii_uppercase() || b == b'_')
+                })
+                .unwrap_or(code);
             retry_or_fail(code, message.clone(), *retryable && !undone)
         }
         Outcome::TimedOut => retry_or_fail(
@@ -141,19 +151,7 @@ pub fn effects(
     if matches!(end, JobEnd::Retry { .. } | JobEnd::Requeue) {
         return fx; // still owned by the job
     }
-    match kind {
-        JobKind::EnvCreate | JobKind::EnvPromote if succeeded => {
-            fx.drift_baseline = result.and_then(|r| r.get("baseline")).cloned();
-        }
-        JobKind::DriftCheck if succeeded => fx.drift = drift_verdict(result),
-        JobKind::EnvCacheToggle if succeeded => {
-            let flag = |name: &str| result.and_then(|r| r.get(name)).and_then(Value::as_bool);
-            fx.caches = flag("page_cache").zip(flag("object_cache"));
-        }
-        // A promotion refused for drift says what drifted.
-        JobKind::EnvPromote => fx.drift = drift_verdict(result),
-        _ => {}
-    }
+    result_effects(kind, params, end, result, &mut fx);
     let env_end = if succeeded {
         EnvEvent::Succeeded
     } else if rolled_back {
@@ -209,6 +207,71 @@ pub fn effects(
         JobKind::BackupCleanup | JobKind::DriftCheck | JobKind::CachePurge => {}
     }
     fx
+}
+
+/// What the playbook reported that a job of `kind` records (drift, caches, domains).
+fn result_effects(
+    kind: JobKind,
+    params: &Value,
+    end: &JobEnd,
+    result: Option<&Value>,
+    fx: &mut ResourceEffects,
+) {
+    let succeeded = matches!(end, JobEnd::Succeeded);
+    match kind {
+        JobKind::EnvCreate | JobKind::EnvPromote if succeeded => {
+            fx.drift_baseline = result.and_then(|r| r.get("baseline")).cloned();
+        }
+        JobKind::DriftCheck if succeeded => fx.drift = drift_verdict(result),
+        JobKind::EnvCacheToggle if succeeded => {
+            let flag = |name: &str| result.and_then(|r| r.get(name)).and_then(Value::as_bool);
+            fx.caches = flag("page_cache").zip(flag("object_cache"));
+        }
+        // A promotion refused for drift says what drifted.
+        JobKind::EnvPromote => fx.drift = drift_verdict(result),
+        JobKind::DomainAdd | JobKind::DomainRemove => {
+            fx.domain = domain_outcome(kind, params, end, result);
+        }
+        _ => {}
+    }
+}
+
+/// What a finished domain job did to its domain (`params.domain_id`).
+fn domain_outcome(
+    kind: JobKind,
+    params: &Value,
+    end: &JobEnd,
+    result: Option<&Value>,
+) -> Option<DomainOutcome> {
+    let id = params["domain_id"].as_str()?.parse().ok()?;
+    match (kind, end) {
+        (JobKind::DomainAdd, JobEnd::Succeeded) => Some(DomainOutcome::Issued {
+            id,
+            expires_at: result
+                .and_then(|r| r["domain"]["expires_at"].as_i64())
+                .or_else(|| {
+                    // Jinja may hand the number over as a string.
+                    result.and_then(|r| r["domain"]["expires_at"].as_str()?.parse().ok())
+                }),
+            primary: params["make_primary"] == Value::Bool(true),
+        }),
+        (JobKind::DomainAdd, JobEnd::Failed { message, .. }) => Some(DomainOutcome::IssueFailed {
+            id,
+            message: result
+                .and_then(|r| r["domain"]["error"].as_str())
+                .filter(|e| !e.is_empty())
+                .unwrap_or_else(|| message.lines().next().unwrap_or_default())
+                .chars()
+                .take(400)
+                .collect(),
+        }),
+        (JobKind::DomainAdd, JobEnd::Cancelled { .. }) => Some(DomainOutcome::IssueFailed {
+            id,
+            message: "cancelled before the certificate was in place".into(),
+        }),
+        (JobKind::DomainRemove, JobEnd::Succeeded) => Some(DomainOutcome::Removed { id }),
+        _ => None,
+    }
 }
 
 /// The releases a successful deploy removes once its new release is live (`existing` newest

@@ -8,9 +8,10 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::app::AppState;
+use crate::domains;
 use crate::error::{Error, Result};
 use crate::executor::{JobSpec, NodeTarget};
-use crate::model::{EnvironmentId, JobKind, drift};
+use crate::model::{DomainId, EnvironmentId, JobKind, drift};
 use crate::queue::policy::releases_to_prune;
 use crate::secrets::Secret;
 use crate::store::{EnvironmentWithSecrets, JobRecord, NodeWithSettings};
@@ -39,6 +40,11 @@ pub async fn job_spec(state: &AppState, job: &JobRecord) -> Result<JobSpec> {
             "wordpress_source_dir": state.config.wordpress_source_dir,
             "update_source_dir": state.config.update_source_dir,
             "firewall_allow_tcp": state.config.firewall_allow_tcp,
+            "acme": {
+                "server": state.config.acme.directory_url,
+                "email": state.config.acme.email,
+                "ca_bundle": state.config.acme.ca_bundle,
+            },
         },
     });
     if let Some(env_id) = job.environment_id {
@@ -139,6 +145,11 @@ async fn add_kind_vars(
         });
         secrets.push(target.secret_access_key);
     }
+    if matches!(job.kind, JobKind::DomainAdd | JobKind::DomainRemove)
+        && let Some(env_id) = job.environment_id
+    {
+        domain_vars(state, env_id, &params, job.kind, vars).await?;
+    }
     if job.kind == JobKind::EnvDeploy
         && let Some(env_id) = job.environment_id
     {
@@ -155,6 +166,43 @@ async fn add_kind_vars(
         let keep = usize::try_from(releases_to_keep).unwrap_or(1);
         vars["prune_releases"] = json!(releases_to_prune(&existing, current, keep));
     }
+    Ok(())
+}
+
+/// A domain job's domain and the server blocks before, during and after it
+/// (`domains::plan`).
+async fn domain_vars(
+    state: &AppState,
+    env_id: EnvironmentId,
+    params: &Value,
+    kind: JobKind,
+    vars: &mut Value,
+) -> Result<()> {
+    let id: DomainId = params["domain_id"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| Error::internal("a domain job without its domain"))?;
+    let env = state.store.environment(env_id).await?;
+    let live = state.store.live_domains(env_id).await?;
+    let domain = state.store.domain(id).await?;
+    let change = if kind == JobKind::DomainAdd {
+        domains::Change::Add {
+            domain: &domain,
+            make_primary: params["make_primary"] == Value::Bool(true),
+        }
+    } else {
+        domains::Change::Remove { domain: &domain }
+    };
+    let plan = domains::plan(&live, &env.preview_url, change);
+    vars["domain"] = json!({
+        "id": domain.id.to_string(),
+        "hostname": domain.hostname,
+        "names": domain.names(),
+        "has_certificate": domain.tls_expires_at.is_some(),
+    });
+    vars["domains_issuing"] = json!(plan.issuing);
+    vars["domains_after"] = json!(plan.after);
+    vars["url_after"] = json!(plan.url_after);
     Ok(())
 }
 
@@ -195,6 +243,7 @@ async fn environment_vars(
         "primary_domain": env.primary_domain,
         "page_cache": env.page_cache,
         "object_cache": env.object_cache,
+        "domains": domains::served(&state.store.live_domains(env.id).await?),
         "current_release_id": env.current_release_id.map(|r| r.to_string()),
     });
     let current_release = match env.current_release_id {

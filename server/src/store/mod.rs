@@ -66,8 +66,10 @@ pub use audit::{AuditEntry, AuditRecord};
 pub use jobs::{JobEventRecord, JobFilter, JobRecord, NewJob};
 pub use nodes::{NewNode, NodeRecord, NodeUpdate, NodeWithSettings};
 pub use page::{Page, PageToken};
-pub use queue::{JobEnd, ReleaseReport, ResourceEffects};
-pub use resources::{BackupRecord, DomainRecord, DriftReportRecord, ReleaseRecord};
+pub use queue::{DomainOutcome, JobEnd, ReleaseReport, ResourceEffects};
+pub use resources::{
+    BackupRecord, DomainRecord, DomainTlsUpdate, DriftReportRecord, ReleaseRecord,
+};
 pub use settings::{BackupTargetUpdate, SettingsRecord, SettingsUpdate};
 pub use sites::{EnvironmentRecord, EnvironmentWithSecrets, NewEnvironment, NewSite, SiteRecord};
 pub use users::{Caller, TokenRecord, UserRecord};

@@ -65,6 +65,27 @@ pub struct ResourceEffects {
     pub drift: Option<(bool, Vec<crate::model::drift::DriftItem>)>,
     /// The caches now on (page, object) after env_cache_toggle.
     pub caches: Option<(bool, bool)>,
+    /// What a domain job did to its domain.
+    pub domain: Option<DomainOutcome>,
+}
+
+/// How a domain job ended for its domain.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DomainOutcome {
+    /// Certificate obtained and served; `primary` makes it the environment's address.
+    Issued {
+        id: crate::model::DomainId,
+        expires_at: Option<i64>,
+        primary: bool,
+    },
+    /// No certificate: the domain is `failed` with the reason (served as before if it already
+    /// had one).
+    IssueFailed {
+        id: crate::model::DomainId,
+        message: String,
+    },
+    /// No longer served; if it was the primary, the preview URL is the address again.
+    Removed { id: crate::model::DomainId },
 }
 
 /// A release reported by a playbook (`pressluft_result.release`).
@@ -345,6 +366,18 @@ impl Store {
                 }
             }
         }
+        if matches!(job.kind, JobKind::EnvDelete | JobKind::SiteDelete) {
+            // A deleted environment's domains are free for another one (their certificates
+            // went with it on the node).
+            sqlx::query(
+                "UPDATE domains SET removed_at = ?, is_primary = 0
+                 WHERE removed_at IS NULL
+                   AND environment_id IN (SELECT id FROM environments WHERE status = 'deleted')",
+            )
+            .bind(now())
+            .execute(&mut **tx)
+            .await?;
+        }
         if let Some(event) = effects.node {
             let node = Self::node_tx(tx, job.node_id).await?;
             match node.status.transition(event) {
@@ -370,18 +403,7 @@ impl Store {
             }
         }
         if let Some(env) = job.environment_id {
-            Self::record_releases_tx(tx, job.id, env, effects).await?;
-            Self::record_drift_tx(tx, job, env, effects).await?;
-            if let Some((page, object)) = effects.caches {
-                sqlx::query(
-                    "UPDATE environments SET page_cache = ?, object_cache = ? WHERE id = ?",
-                )
-                .bind(page)
-                .bind(object)
-                .bind(env)
-                .execute(&mut **tx)
-                .await?;
-            }
+            Self::record_environment_results_tx(tx, job, env, effects).await?;
         }
         if let (Some(event), Some(backup)) = (effects.backup, backup_of(job)) {
             Self::transition_backup_tx(tx, backup, event, effects.result.as_ref()).await?;
@@ -502,6 +524,104 @@ impl Store {
 
     /// Records a clone's drift baseline, or a drift check's report and the environment's drift
     /// status.
+    /// What the job's playbook reported about its environment: releases, drift, domain, caches.
+    async fn record_environment_results_tx(
+        tx: &mut Tx,
+        job: &JobRecord,
+        env: EnvironmentId,
+        effects: &ResourceEffects,
+    ) -> Result<()> {
+        Self::record_releases_tx(tx, job.id, env, effects).await?;
+        Self::record_drift_tx(tx, job, env, effects).await?;
+        if let Some(outcome) = &effects.domain {
+            Self::record_domain_tx(tx, env, outcome).await?;
+        }
+        if let Some((page, object)) = effects.caches {
+            sqlx::query("UPDATE environments SET page_cache = ?, object_cache = ? WHERE id = ?")
+                .bind(page)
+                .bind(object)
+                .bind(env)
+                .execute(&mut **tx)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// A domain job's outcome: certificate state, primary flag and the environment's address.
+    async fn record_domain_tx(
+        tx: &mut Tx,
+        env: EnvironmentId,
+        outcome: &DomainOutcome,
+    ) -> Result<()> {
+        match outcome {
+            DomainOutcome::Issued {
+                id,
+                expires_at,
+                primary,
+            } => {
+                sqlx::query(
+                    "UPDATE domains SET tls_status = 'active', tls_expires_at = ?, tls_message = '',
+                            tls_checked_at = ?, state_version = state_version + 1
+                     WHERE id = ?",
+                )
+                .bind(expires_at)
+                .bind(now())
+                .bind(id)
+                .execute(&mut **tx)
+                .await?;
+                if *primary {
+                    sqlx::query(
+                        "UPDATE domains SET is_primary = (id = ?)
+                         WHERE environment_id = ? AND removed_at IS NULL",
+                    )
+                    .bind(id)
+                    .bind(env)
+                    .execute(&mut **tx)
+                    .await?;
+                    sqlx::query(
+                        "UPDATE environments SET primary_domain = (SELECT hostname FROM domains WHERE id = ?)
+                         WHERE id = ?",
+                    )
+                    .bind(id)
+                    .bind(env)
+                    .execute(&mut **tx)
+                    .await?;
+                }
+            }
+            DomainOutcome::IssueFailed { id, message } => {
+                // A domain that already had a certificate keeps serving it.
+                sqlx::query(
+                    "UPDATE domains SET tls_status = CASE WHEN tls_expires_at IS NULL THEN 'failed' ELSE 'active' END,
+                            tls_message = ?, state_version = state_version + 1
+                     WHERE id = ?",
+                )
+                .bind(message)
+                .bind(id)
+                .execute(&mut **tx)
+                .await?;
+            }
+            DomainOutcome::Removed { id } => {
+                sqlx::query(
+                    "UPDATE environments SET primary_domain = ''
+                     WHERE id = ? AND primary_domain = (SELECT hostname FROM domains WHERE id = ? AND is_primary = 1)",
+                )
+                .bind(env)
+                .bind(id)
+                .execute(&mut **tx)
+                .await?;
+                sqlx::query(
+                    "UPDATE domains SET removed_at = ?, is_primary = 0, state_version = state_version + 1
+                     WHERE id = ?",
+                )
+                .bind(now())
+                .bind(id)
+                .execute(&mut **tx)
+                .await?;
+            }
+        }
+        Ok(())
+    }
+
     async fn record_drift_tx(
         tx: &mut Tx,
         job: &JobRecord,

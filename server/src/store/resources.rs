@@ -9,7 +9,7 @@ use super::{Page, Store};
 use crate::error::{Error, Reason, Result};
 use crate::model::{
     BackupId, BackupScope, BackupStatus, BackupTrigger, DomainId, DriftStatus, EnvironmentId,
-    JobId, ReleaseHealth, ReleaseId, ReleaseSourceKind, SiteId, TlsStatus,
+    JobId, NodeId, ReleaseHealth, ReleaseId, ReleaseSourceKind, SiteId, TlsStatus,
 };
 
 /// A row of `releases`.
@@ -52,11 +52,44 @@ pub struct DomainRecord {
     pub id: DomainId,
     pub environment_id: EnvironmentId,
     pub hostname: String,
+    /// JSON array of the www/apex names on the same certificate.
+    pub aliases: String,
     pub is_primary: bool,
     pub tls_status: TlsStatus,
     pub tls_expires_at: Option<i64>,
     pub tls_message: String,
+    pub tls_checked_at: Option<i64>,
     pub created_at: i64,
+}
+
+impl DomainRecord {
+    /// The aliases (www/apex counterparts) covered by the domain's certificate.
+    pub fn alias_list(&self) -> Vec<String> {
+        serde_json::from_str(&self.aliases).unwrap_or_default()
+    }
+
+    /// The hostname, then its aliases.
+    pub fn names(&self) -> Vec<String> {
+        let mut names = vec![self.hostname.clone()];
+        names.extend(self.alias_list());
+        names
+    }
+}
+
+/// A certificate state read from a node (the periodic check).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DomainTlsUpdate {
+    pub id: DomainId,
+    pub status: TlsStatus,
+    pub expires_at: Option<i64>,
+    pub message: String,
+}
+
+macro_rules! domain_columns {
+    () => {
+        "id, environment_id, hostname, aliases, is_primary, tls_status, tls_expires_at, tls_message, \
+         tls_checked_at, created_at"
+    };
 }
 
 /// A row of `drift_reports`.
@@ -266,17 +299,94 @@ impl Store {
             Some(t) => t.part(0)?.to_owned(),
             None => String::new(),
         };
-        let rows = sqlx::query_as::<_, DomainRecord>(
-            "SELECT id, environment_id, hostname, is_primary, tls_status, tls_expires_at, tls_message, created_at
-             FROM domains WHERE environment_id = ? AND removed_at IS NULL AND hostname > ?
-             ORDER BY hostname LIMIT ?",
-        )
+        let rows = sqlx::query_as::<_, DomainRecord>(concat!(
+            "SELECT ",
+            domain_columns!(),
+            " FROM domains WHERE environment_id = ? AND removed_at IS NULL AND hostname > ?
+             ORDER BY hostname LIMIT ?"
+        ))
         .bind(env)
         .bind(after_host)
         .bind(i64::from(limit) + 1)
         .fetch_all(&self.pool)
         .await?;
         Ok(paginate(rows, limit, |d| key(&[&d.hostname])))
+    }
+
+    /// Every live domain of an environment.
+    pub async fn live_domains(&self, env: EnvironmentId) -> Result<Vec<DomainRecord>> {
+        Ok(sqlx::query_as::<_, DomainRecord>(concat!(
+            "SELECT ",
+            domain_columns!(),
+            " FROM domains WHERE environment_id = ? AND removed_at IS NULL ORDER BY created_at, hostname"
+        ))
+        .bind(env)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// One domain (also a removed one).
+    pub async fn domain(&self, id: DomainId) -> Result<DomainRecord> {
+        sqlx::query_as::<_, DomainRecord>(concat!(
+            "SELECT ",
+            domain_columns!(),
+            " FROM domains WHERE id = ?"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or_else(|| Error::not_found("domain", &id))
+    }
+
+    /// The live domains that have a certificate, by node (what the certificate check reads).
+    pub async fn served_domains_by_node(&self) -> Result<Vec<(NodeId, Vec<DomainRecord>)>> {
+        #[derive(FromRow)]
+        struct Row {
+            node_id: NodeId,
+            #[sqlx(flatten)]
+            domain: DomainRecord,
+        }
+        let rows = sqlx::query_as::<_, Row>(
+            "SELECT e.node_id, d.id, d.environment_id, d.hostname, d.aliases, d.is_primary, d.tls_status,
+                    d.tls_expires_at, d.tls_message, d.tls_checked_at, d.created_at
+             FROM domains d JOIN environments e ON e.id = d.environment_id
+             WHERE d.removed_at IS NULL AND d.tls_expires_at IS NOT NULL
+             ORDER BY e.node_id, d.hostname",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let mut by_node: Vec<(NodeId, Vec<DomainRecord>)> = Vec::new();
+        for row in rows {
+            match by_node.last_mut() {
+                Some((node, list)) if *node == row.node_id => list.push(row.domain),
+                _ => by_node.push((row.node_id, vec![row.domain])),
+            }
+        }
+        Ok(by_node)
+    }
+
+    /// Records what the certificate check read (domains removed or taken by a job meanwhile
+    /// are left alone).
+    pub async fn record_certificate_check(&self, updates: &[DomainTlsUpdate]) -> Result<()> {
+        if updates.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.write().await?;
+        for u in updates {
+            sqlx::query(
+                "UPDATE domains SET tls_status = ?, tls_expires_at = ?, tls_message = ?, tls_checked_at = ?,
+                        state_version = state_version + 1
+                 WHERE id = ? AND removed_at IS NULL AND tls_status <> 'pending'",
+            )
+            .bind(u.status)
+            .bind(u.expires_at)
+            .bind(&u.message)
+            .bind(super::now())
+            .bind(u.id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await
     }
 
     /// The latest drift report of an environment.

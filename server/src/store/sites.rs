@@ -11,10 +11,20 @@ use super::page::{PageToken, key, paginate};
 use super::{Page, Store, Tx, check_version, now, unique_violation};
 use crate::error::{Error, Reason, Result};
 use crate::model::{
-    AuditResult, BackupId, BackupTrigger, DriftStatus, EnvEvent, EnvOperation, EnvironmentId,
-    EnvironmentKind, EnvironmentStatus, JobKind, NodeEvent, NodeId, NodeStatus, ReleaseId, SiteId,
-    SiteStatus,
+    AuditResult, BackupId, BackupTrigger, DomainId, DriftStatus, EnvEvent, EnvOperation,
+    EnvironmentId, EnvironmentKind, EnvironmentStatus, JobKind, NodeEvent, NodeId, NodeStatus,
+    ReleaseId, SiteId, SiteStatus,
 };
+
+/// A live domain as the domain jobs' queuing checks see it.
+#[derive(FromRow)]
+struct LiveDomain {
+    id: DomainId,
+    environment_id: EnvironmentId,
+    hostname: String,
+    is_primary: bool,
+    tls_expires_at: Option<i64>,
+}
 
 /// A row of `sites`.
 #[derive(Debug, Clone, FromRow)]
@@ -644,6 +654,7 @@ impl Store {
         job.site_id = Some(env.site_id);
         job.environment_id = Some(env.id);
         job.node_id = env.node_id;
+        Self::claim_domain_tx(&mut tx, &env, &mut job).await?;
         let pre_backup = Self::insert_pre_backup_tx(&mut tx, &env, &mut job).await?;
         let job = self.insert_job_tx(&mut tx, &job).await?;
         if let Some(id) = pre_backup {
@@ -716,6 +727,120 @@ impl Store {
                 }
             }
         }
+        Ok(())
+    }
+
+    /// Domain jobs take their domain in the queuing transaction; the job's params get the
+    /// domain's id and what the playbook needs to know.
+    async fn claim_domain_tx(tx: &mut Tx, env: &EnvironmentRecord, job: &mut NewJob) -> Result<()> {
+        match job.kind {
+            JobKind::DomainAdd => Self::claim_added_domain_tx(tx, env, job).await,
+            JobKind::DomainRemove => Self::claim_removed_domain_tx(tx, env, job).await,
+            _ => Ok(()),
+        }
+    }
+
+    /// domain_add inserts its domain (`pending`) or takes it again (a retry after a failed
+    /// certificate, or making an existing domain the primary), and decides whether it becomes
+    /// the primary (the first one always does). A hostname is live on one environment at most.
+    async fn claim_added_domain_tx(
+        tx: &mut Tx,
+        env: &EnvironmentRecord,
+        job: &mut NewJob,
+    ) -> Result<()> {
+        let hostname = job.params["hostname"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let aliases = job.params["aliases"].to_string();
+        let make_primary = job.params["make_primary"] == json!(true);
+        let existing = sqlx::query_as::<_, LiveDomain>(
+            "SELECT id, environment_id, hostname, is_primary, tls_expires_at FROM domains
+             WHERE hostname = ? AND removed_at IS NULL",
+        )
+        .bind(&hostname)
+        .fetch_optional(&mut **tx)
+        .await?;
+        let id = match existing {
+            Some(d) if d.environment_id != env.id => {
+                return Err(Error::AlreadyExists(format!(
+                    "{hostname} is already a domain of another environment; remove it there first"
+                )));
+            }
+            Some(d) if d.is_primary => {
+                return Err(Error::AlreadyExists(format!(
+                    "{hostname} is already this environment's primary domain"
+                )));
+            }
+            Some(d) if d.tls_expires_at.is_some() && !make_primary => {
+                return Err(Error::AlreadyExists(format!(
+                    "{hostname} is already served by this environment; set make_primary to make it \
+                     the primary domain"
+                )));
+            }
+            Some(d) => {
+                sqlx::query(
+                    "UPDATE domains SET aliases = ?, tls_message = '',
+                            tls_status = CASE WHEN tls_expires_at IS NULL THEN 'pending' ELSE tls_status END,
+                            state_version = state_version + 1
+                     WHERE id = ?",
+                )
+                .bind(&aliases)
+                .bind(d.id)
+                .execute(&mut **tx)
+                .await?;
+                d.id
+            }
+            None => {
+                let id = DomainId::new();
+                sqlx::query(
+                    "INSERT INTO domains (id, environment_id, hostname, aliases, created_at)
+                     VALUES (?, ?, ?, ?, ?)",
+                )
+                .bind(id)
+                .bind(env.id)
+                .bind(&hostname)
+                .bind(&aliases)
+                .bind(now())
+                .execute(&mut **tx)
+                .await?;
+                id
+            }
+        };
+        let has_primary: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM domains
+                            WHERE environment_id = ? AND removed_at IS NULL AND is_primary = 1)",
+        )
+        .bind(env.id)
+        .fetch_one(&mut **tx)
+        .await?;
+        job.params["domain_id"] = json!(id.to_string());
+        job.params["make_primary"] = json!(make_primary || !has_primary);
+        Ok(())
+    }
+
+    /// domain_remove: the domain must be live on this environment.
+    async fn claim_removed_domain_tx(
+        tx: &mut Tx,
+        env: &EnvironmentRecord,
+        job: &mut NewJob,
+    ) -> Result<()> {
+        let id: DomainId = job.params["domain_id"]
+            .as_str()
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| Error::internal("domain_remove without a domain id"))?;
+        let d = sqlx::query_as::<_, LiveDomain>(
+            "SELECT id, environment_id, hostname, is_primary, tls_expires_at FROM domains
+             WHERE id = ? AND removed_at IS NULL",
+        )
+        .bind(id)
+        .fetch_optional(&mut **tx)
+        .await?
+        .filter(|d| d.environment_id == env.id)
+        .ok_or_else(|| Error::not_found("domain", &id))?;
+        job.params["hostname"] = json!(d.hostname);
+        job.params["was_primary"] = json!(d.is_primary);
+        job.params["has_certificate"] = json!(d.tls_expires_at.is_some());
         Ok(())
     }
 

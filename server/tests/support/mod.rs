@@ -789,12 +789,16 @@ pub fn curl(args: &[&str]) -> (u16, String) {
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout).to_string();
-    let status = text
+    (status_of(&text), text)
+}
+
+/// The status code of an HTTP response's first line (0 when there was no response).
+pub fn status_of(response: &str) -> u16 {
+    response
         .split(' ')
         .nth(1)
         .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    (status, text)
+        .unwrap_or(0)
 }
 
 /// Every object key in the target's bucket, one a line.
