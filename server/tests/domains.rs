@@ -198,6 +198,18 @@ async fn remove(c: &mut Clients, domain_id: &str) -> pb::Job {
 
 fn succeeded(job: &pb::Job) {
     assert_eq!(job.status, pb::JobStatus::Succeeded as i32, "{job:?}");
+    eprintln!("measured: {} took {:.1} s", job.summary, seconds(job));
+}
+
+/// How long a finished job ran.
+fn seconds(job: &pb::Job) -> f64 {
+    let at = |t: Option<&prost_types::Timestamp>| {
+        std::time::SystemTime::try_from(t.copied().unwrap_or_default()).unwrap()
+    };
+    at(job.finish_time.as_ref())
+        .duration_since(at(job.start_time.as_ref()))
+        .unwrap_or_default()
+        .as_secs_f64()
 }
 
 fn certificate_on_node(host: &str) -> bool {
