@@ -150,7 +150,7 @@ impl From<Error> for CliError {
             }
             Error::UnknownContext { .. } => Some("list contexts with `pressluft context list`"),
             _ if err.kind() == ErrorKind::Auth => Some("run `pressluft login`"),
-            _ => None,
+            _ => err.reason().and_then(reason_hint),
         };
         CliError {
             kind: Kind::Client(err.kind()),
@@ -158,6 +158,38 @@ impl From<Error> for CliError {
             hint: hint.map(str::to_owned),
         }
     }
+}
+
+/// What to do about a refusal, by the server's reason code.
+fn reason_hint(reason: &str) -> Option<&'static str> {
+    Some(match reason {
+        "SITE_BUSY" => {
+            "wait for that job (`pressluft job watch ID`) or cancel it (`pressluft job cancel ID`)"
+        }
+        "ENVIRONMENT_NOT_ACTIVE" => {
+            "see `pressluft env show ID`; a failed environment is re-checked with `pressluft env reset ID`"
+        }
+        "ENVIRONMENT_NOT_FAILED" => "only a failed environment needs a reset",
+        "BACKUP_TARGET_MISSING" => "set one with `pressluft settings backup-target`",
+        "NODE_NOT_READY" => "provision the node first: `pressluft node provision ID --wait`",
+        "NODE_HAS_ENVIRONMENTS" => "delete the sites on it first",
+        "NO_DEFAULT_NODE" => {
+            "pass --node, or set a default: `pressluft settings set --default-node ID`"
+        }
+        "VERSION_CONFLICT" => "it changed meanwhile: look at it again and retry",
+        "DNS_MISMATCH" => {
+            "point the name's A/AAAA record at the node's public IP, or pass --skip-dns-check for a private setup"
+        }
+        "NO_DRIFT_BASELINE" => {
+            "clone a staging from production first: `pressluft env clone ID --name staging`"
+        }
+        "HOST_KEY_MISMATCH" => {
+            "if the node was reinstalled, pin its new key: `pressluft node update ID --host-key KEY`"
+        }
+        "LOGIN_RATE_LIMITED" => "too many failed logins: wait a few minutes",
+        "PRODUCTION_ENVIRONMENT" => "production goes with its site: `pressluft site delete ID`",
+        _ => return None,
+    })
 }
 
 impl From<tonic::Status> for CliError {
@@ -185,6 +217,22 @@ mod tests {
             let err = CliError::from(tonic::Status::new(code, "boom"));
             assert_eq!(err.exit_code(), exit, "{code:?}");
         }
+    }
+
+    #[test]
+    fn refusals_say_what_to_do() {
+        use tonic_types::StatusExt as _;
+        let status = tonic::Status::with_error_details(
+            tonic::Code::FailedPrecondition,
+            "no backup target",
+            tonic_types::ErrorDetails::with_error_info("BACKUP_TARGET_MISSING", "pressluft", []),
+        );
+        let err = CliError::from(status);
+        assert_eq!(err.exit_code(), 5);
+        assert_eq!(
+            err.hint(),
+            Some("set one with `pressluft settings backup-target`")
+        );
     }
 
     #[test]

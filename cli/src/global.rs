@@ -14,8 +14,12 @@ pub enum OutputFormat {
     /// Aligned columns for people
     #[default]
     Table,
-    /// JSON for scripts (one object per line for job events)
+    /// Like table, with more columns where there are more worth seeing
+    Wide,
+    /// JSON for scripts: one document (one object per line for job events)
     Json,
+    /// YAML, the same fields as JSON
+    Yaml,
 }
 
 /// Global flags, flattened once into the top-level command.
@@ -92,6 +96,11 @@ impl Ctx {
         Ok(self.config.save(path)?)
     }
 
+    /// Whether tables show their wide columns (`-o wide`).
+    pub fn wide(&self) -> bool {
+        self.output == OutputFormat::Wide
+    }
+
     /// Prints a result in the chosen format; each closure runs only when needed.
     pub fn emit(
         &self,
@@ -99,13 +108,14 @@ impl Ctx {
         json: impl FnOnce() -> serde_json::Value,
     ) -> Result<(), CliError> {
         let text = match self.output {
-            OutputFormat::Table => table(),
+            OutputFormat::Table | OutputFormat::Wide => table(),
             OutputFormat::Json => {
                 let mut text = serde_json::to_string_pretty(&json())
                     .map_err(|err| CliError::other(format!("cannot encode JSON: {err}")))?;
                 text.push('\n');
                 text
             }
+            OutputFormat::Yaml => crate::output::yaml(&json()),
         };
         print_stdout(&text)
     }
@@ -118,8 +128,9 @@ impl Ctx {
         json: impl FnOnce() -> serde_json::Value,
     ) -> Result<(), CliError> {
         match self.output {
-            OutputFormat::Table => print_stdout(&table()),
+            OutputFormat::Table | OutputFormat::Wide => print_stdout(&table()),
             OutputFormat::Json => print_stdout(&format!("{}\n", json())),
+            OutputFormat::Yaml => print_stdout(&crate::output::yaml(&json())),
         }
     }
 }

@@ -63,15 +63,31 @@ pub struct ListArgs {
     /// Only jobs in these statuses (comma-separated or repeated)
     #[arg(long, value_enum, value_delimiter = ',')]
     pub status: Vec<StatusArg>,
+    /// Only jobs of these types, e.g. site_create,env_deploy (comma-separated or repeated)
+    #[arg(long = "type", value_name = "TYPE", value_delimiter = ',', value_parser = parse_job_type)]
+    pub types: Vec<i32>,
     /// Only jobs of this site
     #[arg(long, value_name = "ID")]
     pub site: Option<String>,
+    /// Only jobs of this environment
+    #[arg(long = "env", value_name = "ID")]
+    pub environment: Option<String>,
     /// Only jobs on this node
     #[arg(long, value_name = "ID")]
     pub node: Option<String>,
     /// Maximum number of jobs to show (1-500)
     #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(i32).range(1..=500))]
     pub limit: i32,
+}
+
+/// A job type by its playbook name ("site_create").
+fn parse_job_type(name: &str) -> Result<i32, String> {
+    pressluft_proto::v1::JobType::from_str_name(&format!("JOB_TYPE_{}", name.to_ascii_uppercase()))
+        .filter(|t| *t != pressluft_proto::v1::JobType::Unspecified)
+        .map(|t| t as i32)
+        .ok_or_else(|| {
+            format!("{name:?} is not a job type (e.g. site_create, env_deploy, backup_create)")
+        })
 }
 
 /// A job status filter.
@@ -116,9 +132,9 @@ pub async fn run(ctx: &Ctx, command: JobCommand) -> Result<(), CliError> {
                         .iter()
                         .map(|status| JobStatus::from(*status) as i32)
                         .collect(),
-                    types: Vec::new(),
+                    types: args.types,
                     site_id: args.site.unwrap_or_default(),
-                    environment_id: String::new(),
+                    environment_id: args.environment.unwrap_or_default(),
                     node_id: args.node.unwrap_or_default(),
                 })
                 .await?
@@ -192,6 +208,24 @@ fn jobs_table(jobs: &[Job]) -> String {
         ]);
     }
     table.render()
+}
+
+/// Prints the job a command started (its id at once) and, with --wait, follows it to its end.
+pub async fn started(
+    ctx: &Ctx,
+    clients: &mut pressluft_client::Clients,
+    wait: &crate::watch::WaitArgs,
+    job: Option<Job>,
+) -> Result<(), CliError> {
+    let job = job.unwrap_or_default();
+    wait.finish(
+        ctx,
+        clients,
+        &job.id,
+        || job_details(&job),
+        || job_json(&job),
+    )
+    .await
 }
 
 /// A job as "Key: value" lines.

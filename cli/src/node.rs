@@ -1,10 +1,11 @@
-//! `node list|show|add|provision|key`.
+//! `node list|show|add|update|provision|decommission|key|php|db`.
 
 use clap::{Args, Subcommand};
 use pressluft_client::labels::{node_status, short_time};
 use pressluft_proto::v1::{
-    CreateNodeRequest, GetControlPlaneKeyRequest, GetControlPlaneKeyResponse, GetNodeRequest,
-    ListNodesRequest, Node, ProvisionNodeRequest,
+    CreateNodeRequest, DecommissionNodeRequest, GetControlPlaneKeyRequest,
+    GetControlPlaneKeyResponse, GetDatabaseStatusRequest, GetNodeRequest, GetPhpVersionRequest,
+    ListNodesRequest, Node, ProvisionNodeRequest, ScanNodeHostKeyRequest, UpdateNodeRequest,
 };
 use serde_json::{Value, json};
 
@@ -27,7 +28,30 @@ pub enum NodeCommand {
         id: String,
     },
     /// Register a node and pin its SSH host key
+    ///
+    /// Without --host-key the key the node presents now is shown and must be confirmed (or
+    /// --yes given): compare its fingerprint with `ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub`
+    /// on the node.
+    ///
+    /// Example: pressluft node add --name web-1 --hostname 203.0.113.10 --yes
     Add(AddArgs),
+    /// Change a node's name, SSH settings, public IP or pinned host key
+    Update(UpdateArgs),
+    /// Retire a node that has no environments left
+    Decommission {
+        /// Node id
+        id: String,
+    },
+    /// The PHP version of the node's CLI and the versions installed
+    Php {
+        /// Node id
+        id: String,
+    },
+    /// MariaDB on the node: up, version, uptime, connections
+    Db {
+        /// Node id
+        id: String,
+    },
     /// Start a node_provision job installing and hardening the web stack
     Provision {
         /// Node id
@@ -60,7 +84,32 @@ pub struct AddArgs {
     /// This is the control plane's own host (still managed over SSH)
     #[arg(long)]
     pub local: bool,
-    /// Host key to pin ("ssh-ed25519 AAAA..."); without it the key presented now is pinned
+    /// Host key to pin ("ssh-ed25519 AAAA..."); without it the key presented now is shown
+    #[arg(long, value_name = "KEY")]
+    pub host_key: Option<String>,
+    /// Pin the key the node presents without asking
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+}
+
+/// Arguments of `pressluft node update`.
+#[derive(Debug, Args)]
+pub struct UpdateArgs {
+    /// Node id
+    pub id: String,
+    /// New name
+    #[arg(long)]
+    pub name: Option<String>,
+    /// SSH port
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// SSH user
+    #[arg(long)]
+    pub user: Option<String>,
+    /// Public IP address
+    #[arg(long, value_name = "IP")]
+    pub public_ip: Option<String>,
+    /// A new host key to pin (after the node was reinstalled)
     #[arg(long, value_name = "KEY")]
     pub host_key: Option<String>,
 }
@@ -70,24 +119,14 @@ pub async fn run(ctx: &Ctx, command: NodeCommand) -> Result<(), CliError> {
     let mut clients = ctx.clients().await?;
     match command {
         NodeCommand::List => {
-            let mut nodes = Vec::new();
-            let mut page_token = String::new();
-            loop {
-                let page = clients
-                    .node
-                    .list_nodes(ListNodesRequest {
-                        page_size: PAGE_SIZE,
-                        page_token,
-                        statuses: Vec::new(),
-                    })
-                    .await?
-                    .into_inner();
-                nodes.extend(page.nodes);
-                if page.next_page_token.is_empty() {
-                    break;
-                }
-                page_token = page.next_page_token;
-            }
+            let nodes = crate::all_pages!(
+                |token| clients.node.list_nodes(ListNodesRequest {
+                    page_size: PAGE_SIZE,
+                    page_token: token,
+                    statuses: Vec::new(),
+                }),
+                nodes
+            );
             ctx.emit(
                 || nodes_table(&nodes),
                 || json!({ "nodes": nodes.iter().map(node_json).collect::<Vec<_>>() }),
@@ -103,17 +142,14 @@ pub async fn run(ctx: &Ctx, command: NodeCommand) -> Result<(), CliError> {
                 .unwrap_or_default();
             ctx.emit(|| node_details(&node), || node_json(&node))
         }
-        NodeCommand::Add(args) => {
+        NodeCommand::Add(args) => add(ctx, &mut clients, args).await,
+        NodeCommand::Update(args) => update(ctx, &mut clients, args).await,
+        NodeCommand::Decommission { id } => {
             let node = clients
                 .node
-                .create_node(CreateNodeRequest {
-                    name: args.name,
-                    hostname: args.hostname,
-                    ssh_port: args.port.map(u32::from).unwrap_or_default(),
-                    ssh_user: args.user.unwrap_or_default(),
-                    public_ip: args.public_ip.unwrap_or_default(),
-                    is_local: args.local,
-                    host_key: args.host_key.unwrap_or_default(),
+                .decommission_node(DecommissionNodeRequest {
+                    node_id: id,
+                    expected_version: 0,
                 })
                 .await?
                 .into_inner()
@@ -121,6 +157,8 @@ pub async fn run(ctx: &Ctx, command: NodeCommand) -> Result<(), CliError> {
                 .unwrap_or_default();
             ctx.emit(|| node_details(&node), || node_json(&node))
         }
+        NodeCommand::Php { id } => php(ctx, &mut clients, id).await,
+        NodeCommand::Db { id } => database(ctx, &mut clients, id).await,
         NodeCommand::Provision { id, wait } => {
             let job = clients
                 .node
@@ -149,6 +187,150 @@ pub async fn run(ctx: &Ctx, command: NodeCommand) -> Result<(), CliError> {
                 .into_inner();
             ctx.emit(|| key_text(&key), || key_json(&key))
         }
+    }
+}
+
+async fn add(
+    ctx: &Ctx,
+    clients: &mut pressluft_client::Clients,
+    args: AddArgs,
+) -> Result<(), CliError> {
+    let host_key = match args.host_key {
+        Some(key) => key,
+        None => confirmed_host_key(clients, &args).await?,
+    };
+    let node = clients
+        .node
+        .create_node(CreateNodeRequest {
+            name: args.name,
+            hostname: args.hostname,
+            ssh_port: args.port.map(u32::from).unwrap_or_default(),
+            ssh_user: args.user.unwrap_or_default(),
+            public_ip: args.public_ip.unwrap_or_default(),
+            is_local: args.local,
+            host_key,
+        })
+        .await?
+        .into_inner()
+        .node
+        .unwrap_or_default();
+    ctx.emit(|| node_details(&node), || node_json(&node))
+}
+
+async fn update(
+    ctx: &Ctx,
+    clients: &mut pressluft_client::Clients,
+    args: UpdateArgs,
+) -> Result<(), CliError> {
+    let node = clients
+        .node
+        .update_node(UpdateNodeRequest {
+            node_id: args.id,
+            expected_version: 0,
+            name: args.name,
+            ssh_port: args.port.map(u32::from),
+            ssh_user: args.user,
+            public_ip: args.public_ip,
+            host_key: args.host_key,
+        })
+        .await?
+        .into_inner()
+        .node
+        .unwrap_or_default();
+    ctx.emit(|| node_details(&node), || node_json(&node))
+}
+
+async fn php(
+    ctx: &Ctx,
+    clients: &mut pressluft_client::Clients,
+    id: String,
+) -> Result<(), CliError> {
+    let php = clients
+        .node_query
+        .get_php_version(GetPhpVersionRequest {
+            node_id: id,
+            environment_id: String::new(),
+        })
+        .await?
+        .into_inner();
+    ctx.emit(
+        || {
+            Details::new()
+                .field("CLI", &php.version)
+                .field("Installed", php.installed_versions.join(", "))
+                .render()
+        },
+        || json!({"version": php.version, "installed_versions": php.installed_versions}),
+    )
+}
+
+async fn database(
+    ctx: &Ctx,
+    clients: &mut pressluft_client::Clients,
+    id: String,
+) -> Result<(), CliError> {
+    let db = clients
+        .node_query
+        .get_database_status(GetDatabaseStatusRequest { node_id: id })
+        .await?
+        .into_inner();
+    let uptime = db.uptime.map_or(0, |d| d.seconds);
+    ctx.emit(
+        || {
+            Details::new()
+                .field("Up", yes_no(db.up))
+                .field("Version", or_dash(&db.version))
+                .field("Uptime", crate::backup::duration_text(db.uptime.as_ref()))
+                .field("Connections", db.connections.to_string())
+                .render()
+        },
+        || {
+            json!({
+                "up": db.up,
+                "version": opt_str(&db.version),
+                "uptime_secs": uptime,
+                "connections": db.connections,
+            })
+        },
+    )
+}
+
+/// The host key the node presents, once the user confirmed its fingerprint (or gave --yes).
+async fn confirmed_host_key(
+    clients: &mut pressluft_client::Clients,
+    args: &AddArgs,
+) -> Result<String, CliError> {
+    let scan = clients
+        .node
+        .scan_node_host_key(ScanNodeHostKeyRequest {
+            hostname: args.hostname.clone(),
+            ssh_port: args.port.map(u32::from).unwrap_or_default(),
+        })
+        .await?
+        .into_inner();
+    if args.yes {
+        return Ok(scan.host_key);
+    }
+    if !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        return Err(CliError::usage(format!(
+            "{} presents host key {}: confirm it with --yes, or pin a key with --host-key",
+            args.hostname, scan.fingerprint
+        )));
+    }
+    eprint!(
+        "{} presents host key {}\nPin it (compare with ssh-keygen -lf on the node)? [y/N] ",
+        args.hostname, scan.fingerprint
+    );
+    let mut answer = String::new();
+    std::io::stdin()
+        .read_line(&mut answer)
+        .map_err(|err| CliError::other(format!("cannot read the answer: {err}")))?;
+    if matches!(answer.trim(), "y" | "Y" | "yes") {
+        Ok(scan.host_key)
+    } else {
+        Err(CliError::usage(
+            "host key not confirmed; nothing was registered",
+        ))
     }
 }
 

@@ -140,9 +140,151 @@ pub fn time(time: Option<&Timestamp>) -> Value {
     pressluft_client::labels::rfc3339(time).map_or(Value::Null, Value::String)
 }
 
+/// Every item of a paged List RPC: `all_pages!(|token| call(..., page_token: token), field)`.
+#[macro_export]
+macro_rules! all_pages {
+    (|$token:ident| $call:expr, $field:ident) => {{
+        let mut items = Vec::new();
+        let mut $token = String::new();
+        loop {
+            let page = $call.await?.into_inner();
+            items.extend(page.$field);
+            if page.next_page_token.is_empty() {
+                break;
+            }
+            $token = page.next_page_token;
+        }
+        items
+    }};
+}
+
+/// A JSON value as a YAML document (block style; strings quoted when YAML would read them as
+/// something else).
+pub fn yaml(value: &Value) -> String {
+    let mut out = String::new();
+    yaml_value(value, 0, &mut out);
+    if !out.ends_with('\n') {
+        out.push('\n');
+    }
+    out
+}
+
+fn yaml_value(value: &Value, indent: usize, out: &mut String) {
+    let pad = " ".repeat(indent);
+    match value {
+        Value::Object(map) if !map.is_empty() => {
+            for (key, item) in map {
+                out.push_str(&pad);
+                out.push_str(&yaml_scalar_key(key));
+                out.push(':');
+                yaml_nested(item, indent, out);
+            }
+        }
+        Value::Array(items) if !items.is_empty() => {
+            for item in items {
+                out.push_str(&pad);
+                out.push('-');
+                match item {
+                    Value::Object(map) if !map.is_empty() => {
+                        // The first key on the dash's line, the rest aligned under it.
+                        let mut nested = String::new();
+                        yaml_value(item, indent + 2, &mut nested);
+                        out.push(' ');
+                        out.push_str(nested.trim_start());
+                    }
+                    _ => yaml_nested(item, indent, out),
+                }
+            }
+        }
+        scalar => {
+            out.push_str(&pad);
+            out.push_str(&yaml_scalar(scalar));
+            out.push('\n');
+        }
+    }
+}
+
+/// After "key:" or "-": a scalar on the same line, a collection on the next lines.
+fn yaml_nested(value: &Value, indent: usize, out: &mut String) {
+    match value {
+        Value::Object(map) if !map.is_empty() => {
+            out.push('\n');
+            yaml_value(value, indent + 2, out);
+        }
+        Value::Array(items) if !items.is_empty() => {
+            out.push('\n');
+            yaml_value(value, indent + 2, out);
+        }
+        scalar => {
+            out.push(' ');
+            out.push_str(&yaml_scalar(scalar));
+            out.push('\n');
+        }
+    }
+}
+
+fn yaml_scalar(value: &Value) -> String {
+    match value {
+        Value::Null => "null".to_owned(),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => yaml_string(s),
+        Value::Array(_) => "[]".to_owned(),
+        Value::Object(_) => "{}".to_owned(),
+    }
+}
+
+fn yaml_scalar_key(key: &str) -> String {
+    yaml_string(key)
+}
+
+/// A string plain when YAML reads it back as the same string, else double-quoted (JSON
+/// escaping is valid YAML).
+fn yaml_string(s: &str) -> String {
+    let plain = !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/' | '@' | '+'))
+        && !s.starts_with(['-', '.', '@'])
+        && s.parse::<f64>().is_err()
+        && !matches!(
+            s.to_ascii_lowercase().as_str(),
+            "null" | "true" | "false" | "yes" | "no" | "on" | "off" | "y" | "n" | "~"
+        );
+    if plain {
+        s.to_owned()
+    } else {
+        Value::String(s.to_owned()).to_string()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn yaml_nests_maps_and_lists_and_quotes_what_needs_it() {
+        let value = serde_json::json!({
+            "id": "n1",
+            "port": 22,
+            "ok": true,
+            "none": null,
+            "when": "2026-11-26T02:00:00Z",
+            "tricky": ["yes", "8.3", "a: b", ""],
+            "items": [{"name": "a", "tags": []}, {"name": "b"}],
+            "empty": {},
+        });
+        assert_eq!(
+            yaml(&value),
+            "empty: {}\n\
+             id: n1\n\
+             items:\n  - name: a\n    tags: []\n  - name: b\n\
+             none: null\n\
+             ok: true\n\
+             port: 22\n\
+             tricky:\n  - \"yes\"\n  - \"8.3\"\n  - \"a: b\"\n  - \"\"\n\
+             when: \"2026-11-26T02:00:00Z\"\n"
+        );
+    }
 
     #[test]
     fn table_aligns_columns_and_trims_line_ends() {

@@ -1,4 +1,4 @@
-//! `site list|show|create`.
+//! `site list|show|create|rename|delete`.
 
 use clap::{Args, Subcommand};
 use pressluft_client::labels::{
@@ -6,7 +6,8 @@ use pressluft_client::labels::{
     site_status,
 };
 use pressluft_proto::v1::{
-    CreateSiteRequest, CreateSiteResponse, Environment, GetSiteRequest, ListSitesRequest, Site,
+    CreateSiteRequest, CreateSiteResponse, DeleteSiteRequest, Environment, GetSiteRequest,
+    ListSitesRequest, Site, UpdateSiteRequest,
 };
 use serde_json::{Value, json};
 
@@ -29,7 +30,26 @@ pub enum SiteCommand {
         id: String,
     },
     /// Create a site and start the site_create job installing WordPress
+    ///
+    /// Example: pressluft site create --name "Acme Shop" --slug acme --wait
     Create(CreateArgs),
+    /// Give a site a new display name
+    Rename {
+        /// Site id
+        id: String,
+        /// New name
+        name: String,
+    },
+    /// Delete a site: every environment is removed from its node (files, database, users)
+    Delete {
+        /// Site id
+        id: String,
+        /// Confirm without being asked (needed when stdin is not a terminal)
+        #[arg(long, short = 'y')]
+        yes: bool,
+        #[command(flatten)]
+        wait: WaitArgs,
+    },
 }
 
 /// Arguments of `pressluft site create`.
@@ -62,24 +82,14 @@ pub async fn run(ctx: &Ctx, command: SiteCommand) -> Result<(), CliError> {
     let mut clients = ctx.clients().await?;
     match command {
         SiteCommand::List => {
-            let mut sites = Vec::new();
-            let mut page_token = String::new();
-            loop {
-                let page = clients
-                    .site
-                    .list_sites(ListSitesRequest {
-                        page_size: PAGE_SIZE,
-                        page_token,
-                        show_deleted: false,
-                    })
-                    .await?
-                    .into_inner();
-                sites.extend(page.sites);
-                if page.next_page_token.is_empty() {
-                    break;
-                }
-                page_token = page.next_page_token;
-            }
+            let sites = crate::all_pages!(
+                |token| clients.site.list_sites(ListSitesRequest {
+                    page_size: PAGE_SIZE,
+                    page_token: token,
+                    show_deleted: false,
+                }),
+                sites
+            );
             ctx.emit(
                 || sites_table(&sites),
                 || json!({ "sites": sites.iter().map(site_json).collect::<Vec<_>>() }),
@@ -95,6 +105,21 @@ pub async fn run(ctx: &Ctx, command: SiteCommand) -> Result<(), CliError> {
                 .unwrap_or_default();
             ctx.emit(|| site_details(&site), || site_json(&site))
         }
+        SiteCommand::Rename { id, name } => {
+            let site = clients
+                .site
+                .update_site(UpdateSiteRequest {
+                    site_id: id,
+                    expected_version: 0,
+                    name: Some(name),
+                })
+                .await?
+                .into_inner()
+                .site
+                .unwrap_or_default();
+            ctx.emit(|| site_details(&site), || site_json(&site))
+        }
+        SiteCommand::Delete { id, yes, wait } => delete(ctx, &mut clients, id, yes, wait).await,
         SiteCommand::Create(args) => {
             let response = clients
                 .site
@@ -122,6 +147,40 @@ pub async fn run(ctx: &Ctx, command: SiteCommand) -> Result<(), CliError> {
                 .await
         }
     }
+}
+
+async fn delete(
+    ctx: &Ctx,
+    clients: &mut pressluft_client::Clients,
+    id: String,
+    yes: bool,
+    wait: WaitArgs,
+) -> Result<(), CliError> {
+    if !yes {
+        let site = clients
+            .site
+            .get_site(GetSiteRequest {
+                site_id: id.clone(),
+            })
+            .await?
+            .into_inner()
+            .site
+            .unwrap_or_default();
+        crate::confirm(&format!(
+            "Delete site {} ({}) and all its environments from their nodes?",
+            site.slug, site.name
+        ))?;
+    }
+    let job = clients
+        .site
+        .delete_site(DeleteSiteRequest {
+            site_id: id,
+            expected_version: 0,
+        })
+        .await?
+        .into_inner()
+        .job;
+    crate::job::started(ctx, clients, &wait, job).await
 }
 
 /// The URL of the site's production environment, if it has one yet.

@@ -106,7 +106,7 @@ impl View {
     pub fn for_logs(ctx: &Ctx) -> View {
         match ctx.output {
             OutputFormat::Json => View::Json,
-            OutputFormat::Table => View::Logs,
+            OutputFormat::Table | OutputFormat::Wide | OutputFormat::Yaml => View::Logs,
         }
     }
 }

@@ -11,6 +11,8 @@
 
 mod support;
 
+use std::path::Path;
+
 use support::{Cli, HOST_KEY, Normaliser, PASSWORD, Playbooks, Server, TestNode, free_port};
 
 const ADA: &str = "ada@example.com";
@@ -438,6 +440,7 @@ fn add_test_node(cli: &Cli, node: &TestNode) -> String {
         "--port",
         &port,
         "--local",
+        "--yes",
     ]);
     field(output.success(), "ID").to_owned()
 }
@@ -605,4 +608,258 @@ fn ctrl_c_stops_watching_but_not_the_job() {
             .starts_with(&format!("error: job {job} was cancelled: cancelled by ")),
         "{cancelled}"
     );
+}
+
+/// The fenced block after the walk-through marker in docs/cli.md.
+fn documented_walkthrough() -> String {
+    let doc = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/cli.md"))
+        .expect("docs/cli.md");
+    let after = doc
+        .split_once("<!-- walkthrough:")
+        .expect("docs/cli.md has the walk-through marker")
+        .1;
+    let block = after
+        .split_once("```sh\n")
+        .expect("a ```sh block after the marker")
+        .1;
+    block
+        .split_once("```")
+        .expect("the block ends")
+        .0
+        .to_owned()
+}
+
+/// docs/cli.md's walk-through, run as written by bash against a real server with the real
+/// playbooks on the loopback node: login, node add + provision, site create, queries, caches,
+/// an S3 backup, a staging clone, jobs and audit, site delete, logout.
+#[test]
+fn the_documented_walkthrough_runs_against_a_real_node() {
+    let node = TestNode::from_env();
+    let s3 = |name: &str| {
+        std::env::var(name).unwrap_or_else(|_| {
+            panic!("{name} is not set: run the suite with scripts/test.sh (it starts the test S3 server)")
+        })
+    };
+    let (endpoint, key_id, secret_file) = (
+        s3("PRESSLUFT_TEST_S3_ENDPOINT"),
+        s3("PRESSLUFT_TEST_S3_ACCESS_KEY"),
+        s3("PRESSLUFT_TEST_S3_SECRET_FILE"),
+    );
+    let tag = format!("{:04x}", std::process::id() % 0xffff);
+    let bucket = format!("walkthrough-{tag}");
+    support::create_bucket(&endpoint, &key_id, &secret_file, &bucket);
+    let ports: Vec<String> = support::machine_public_ports()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    let config = format!(
+        "wordpress_source_dir = \"/usr/share/wordpress\"\n\
+         linux_uid_base = {}\n\
+         firewall_allow_tcp = [{}]\n\
+         [jobs]\nmax_attempts = 1\n",
+        40_000 + std::process::id() % 15_000,
+        ports.join(", ")
+    );
+    let server = Server::start_real(&node, &config);
+    server.create_user(ADA);
+    let cli = Cli::new();
+    let bin_dir = support::cli_binary()
+        .parent()
+        .expect("the binary's directory")
+        .to_owned();
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let output = std::process::Command::new("timeout")
+        .args([
+            "900",
+            "bash",
+            "-euo",
+            "pipefail",
+            "-c",
+            &documented_walkthrough(),
+        ])
+        .env_clear()
+        .env("PATH", path)
+        .env("HOME", cli.home())
+        .env("PRESSLUFT_CONFIG", cli.config_path())
+        .env("SERVER", &server.url)
+        .env("EMAIL", ADA)
+        .env("PASSWORD", PASSWORD)
+        .env("NODE_SSH_PORT", node.port.to_string())
+        .env("SLUG", format!("walk{tag}"))
+        .env("S3_ENDPOINT", &endpoint)
+        .env("S3_BUCKET", &bucket)
+        .env("S3_KEY_ID", &key_id)
+        .env("S3_SECRET_FILE", &secret_file)
+        .output()
+        .expect("run bash");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "the walk-through failed ({}):\n--- stdout\n{stdout}\n--- stderr\n{stderr}\n--- server log\n{}",
+        output.status,
+        server.log()
+    );
+    // What a reader of the doc sees along the way.
+    assert!(stdout.contains("Logged in as"), "{stdout}");
+    assert!(
+        stdout.contains("pressluft_login="),
+        "a one-time login URL: {stdout}"
+    );
+    assert!(stdout.contains("site_delete"), "{stdout}");
+    let wide = stdout
+        .lines()
+        .find(|l| l.starts_with("ID ") && l.contains("DRIFT"))
+        .unwrap_or_else(|| panic!("env list -o wide shows its wide columns: {stdout}"));
+    assert!(
+        wide.contains("RELEASE") && wide.contains("BACKUP"),
+        "{wide}"
+    );
+    assert!(
+        stdout.matches("succeeded").count() >= 5,
+        "every --wait ended in success: {stdout}"
+    );
+}
+
+/// Commands beyond nodes and jobs, against a real server without a node: YAML and wide
+/// output, tokens (shown once, revoked tokens refused), settings, confirmations that refuse
+/// to act without a terminal or --yes, errors per class, completions and the man page.
+#[test]
+fn tokens_settings_yaml_confirmations_and_generated_docs() {
+    let server = Server::start();
+    let cli = Cli::with_token(&server, &server.create_token("ci"));
+
+    // Golden YAML: the same fields as JSON.
+    let yaml = cli.run(&["settings", "show", "-o", "yaml"]);
+    assert_eq!(
+        yaml.success(),
+        "backup_target: null\n\
+         default_node_id: null\n\
+         default_php_version: \"8.3\"\n\
+         preview_domain: null\n\
+         releases_to_keep: 5\n\
+         version: 1\n"
+    );
+    let set = cli.run(&["settings", "set", "--preview-domain", "preview.example.com"]);
+    assert_eq!(
+        field(set.success(), "Preview domain"),
+        "preview.example.com"
+    );
+    cli.run(&["settings", "set"]).failure(2);
+    // A secret never comes from a flag.
+    cli.run(&[
+        "settings",
+        "backup-target",
+        "--endpoint",
+        "http://127.0.0.1:1",
+        "--bucket",
+        "b",
+        "--access-key-id",
+        "k",
+    ])
+    .failure(2);
+
+    // Tokens: the secret once, then listed without it; a revoked one is refused.
+    let created = cli.run(&[
+        "token",
+        "create",
+        "deploy-bot",
+        "--ttl",
+        "30d",
+        "-o",
+        "json",
+    ]);
+    let value = created.json();
+    let secret = value["secret"].as_str().expect("the secret").to_owned();
+    let token_id = value["token"]["id"].as_str().expect("its id").to_owned();
+    let listed = cli.run(&["token", "list"]);
+    assert!(listed.success().contains("deploy-bot"), "{listed}");
+    assert!(
+        !listed.stdout.contains(&secret),
+        "the secret is never listed"
+    );
+    let bot = Cli::with_token(&server, &secret);
+    bot.run(&["whoami"]).success();
+    cli.run(&["token", "revoke", &token_id]).success();
+    bot.run(&["whoami"]).failure(3);
+
+    // Wide tables have more columns; empty lists print their header.
+    let jobs = cli.run(&[
+        "job",
+        "list",
+        "--type",
+        "site_create,env_deploy",
+        "-o",
+        "wide",
+    ]);
+    assert!(jobs.success().starts_with("ID"), "{jobs}");
+    cli.run(&["job", "list", "--type", "nonsense"]).failure(2);
+
+    // Errors per class on the new commands.
+    let missing = "00000000-0000-4000-8000-000000000000";
+    cli.run(&["env", "show", missing]).failure(4);
+    cli.run(&["backup", "show", missing]).failure(4);
+    cli.run(&["domain", "list", missing]).failure(4);
+    cli.run(&["env", "deploy", missing]).failure(2);
+    cli.run(&["env", "update", missing]).failure(2);
+    cli.run(&[
+        "backup", "schedule", missing, "--every", "5y", "--keep", "1d",
+    ])
+    .failure(2);
+    let add = cli.run(&["domain", "add", missing, "Not A Domain"]);
+    assert!(add.failure(2).contains("hostname"), "{add}");
+
+    // Destructive commands ask first; without a terminal they need --yes and change nothing.
+    let site = cli.run(&["site", "delete", missing]);
+    site.failure(4);
+    let node_id = add_node(&cli, "web-1");
+    let test_node = TestNode::from_env();
+    let port = test_node.port.to_string();
+    let unconfirmed = cli.run(&[
+        "node",
+        "add",
+        "--name",
+        "web-2",
+        "--hostname",
+        "127.0.0.1",
+        "--port",
+        &port,
+    ]);
+    let message = unconfirmed.failure(2);
+    assert!(
+        message.contains("presents host key SHA256:") && message.contains("--yes"),
+        "{message}"
+    );
+    let nodes = cli.run(&["node", "list", "-o", "json"]).json();
+    assert_eq!(
+        nodes["nodes"].as_array().map(Vec::len),
+        Some(1),
+        "nothing registered"
+    );
+    let renamed = cli.run(&["node", "update", &node_id, "--name", "web-one"]);
+    assert_eq!(field(renamed.success(), "Name"), "web-one");
+    let gone = cli.run(&["node", "decommission", &node_id]);
+    assert_eq!(field(gone.success(), "Status"), "decommissioned");
+    let audit = cli.run(&["audit", "--limit", "3", "-o", "json"]).json();
+    assert!(
+        audit["events"].as_array().is_some_and(|e| !e.is_empty()),
+        "{audit}"
+    );
+
+    // Completions and the man page come from the same definitions.
+    let no_server = Cli::new();
+    for shell in ["bash", "zsh", "fish"] {
+        let script = no_server.run(&["completions", shell]);
+        assert!(
+            script.success().contains("backup") && script.stdout.contains("domain"),
+            "{shell}"
+        );
+    }
+    let man = no_server.run(&["man"]);
+    assert!(man.success().starts_with(".ie"), "roff");
+    assert!(man.stdout.contains("pressluft"));
 }

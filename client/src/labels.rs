@@ -5,8 +5,8 @@
 //! playbook's name). A value this build does not know (a newer server) is "unknown(N)".
 
 use pressluft_proto::v1::{
-    DriftStatus, EnvironmentKind, EnvironmentStatus, JobStatus, JobStepStatus, JobType, NodeStatus,
-    SiteStatus,
+    BackupScope, BackupStatus, BackupTrigger, DriftStatus, EnvironmentKind, EnvironmentStatus,
+    JobStatus, JobStepStatus, JobType, NodeStatus, ReleaseHealth, SiteStatus, TlsStatus,
 };
 use prost_types::Timestamp;
 
@@ -52,6 +52,36 @@ pub fn environment_kind(value: i32) -> String {
 pub fn drift_status(value: i32) -> String {
     let name = DriftStatus::try_from(value).ok().map(|v| v.as_str_name());
     short(value, name, "DRIFT_STATUS_")
+}
+
+/// "unknown", "healthy", "unhealthy".
+pub fn release_health(value: i32) -> String {
+    let name = ReleaseHealth::try_from(value).ok().map(|v| v.as_str_name());
+    short(value, name, "RELEASE_HEALTH_")
+}
+
+/// "pending", "running", "completed", "failed", "expired".
+pub fn backup_status(value: i32) -> String {
+    let name = BackupStatus::try_from(value).ok().map(|v| v.as_str_name());
+    short(value, name, "BACKUP_STATUS_")
+}
+
+/// "db", "files", "full".
+pub fn backup_scope(value: i32) -> String {
+    let name = BackupScope::try_from(value).ok().map(|v| v.as_str_name());
+    short(value, name, "BACKUP_SCOPE_")
+}
+
+/// "manual", "scheduled", "pre_restore", ...
+pub fn backup_trigger(value: i32) -> String {
+    let name = BackupTrigger::try_from(value).ok().map(|v| v.as_str_name());
+    short(value, name, "BACKUP_TRIGGER_")
+}
+
+/// "pending", "active", "failed", "disabled".
+pub fn tls_status(value: i32) -> String {
+    let name = TlsStatus::try_from(value).ok().map(|v| v.as_str_name());
+    short(value, name, "TLS_STATUS_")
 }
 
 /// "queued", "running", "succeeded", "failed", "cancelled".

@@ -85,6 +85,34 @@ fn stale_source(binary: &Path) -> Option<PathBuf> {
         })
 }
 
+#[path = "../../../server/tests/support/ports.rs"]
+mod ports;
+pub use ports::machine_public_ports;
+
+/// Creates `bucket` on the test S3 server (rclone, as the server tests do).
+pub fn create_bucket(endpoint: &str, key_id: &str, secret_file: &str, bucket: &str) {
+    let secret = std::fs::read_to_string(secret_file)
+        .unwrap_or_else(|err| panic!("{secret_file}: {err}"))
+        .trim()
+        .to_owned();
+    let out = Command::new("rclone")
+        .args(["mkdir", &format!("t:{bucket}")])
+        .env_remove("AWS_CA_BUNDLE")
+        .env("RCLONE_CONFIG_T_TYPE", "s3")
+        .env("RCLONE_CONFIG_T_PROVIDER", "Other")
+        .env("RCLONE_CONFIG_T_ENDPOINT", endpoint)
+        .env("RCLONE_CONFIG_T_ACCESS_KEY_ID", key_id)
+        .env("RCLONE_CONFIG_T_SECRET_ACCESS_KEY", secret)
+        .env("RCLONE_CONFIG_T_FORCE_PATH_STYLE", "true")
+        .output()
+        .expect("run rclone");
+    assert!(
+        out.status.success(),
+        "creating bucket {bucket}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// A loopback port nothing listens on right now (bound, then released).
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -112,6 +140,18 @@ impl Server {
     /// Starts a server that runs jobs on `node` with `playbooks`: the test key is its SSH
     /// key, and `config` (TOML, e.g. `[jobs]` settings) its config file when given.
     pub fn start_with_jobs(playbooks: &Playbooks, node: &TestNode, config: Option<&str>) -> Server {
+        Server::start_with_playbooks_dir(playbooks.path(), node, config)
+    }
+
+    /// Like [`Server::start_with_jobs`] with the repository's own playbooks: jobs do the real
+    /// work on the loopback node (WordPress from the machine's Debian package).
+    pub fn start_real(node: &TestNode, config: &str) -> Server {
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../playbooks");
+        let playbooks = repo.canonicalize().expect("the repository's playbooks");
+        Server::start_with_playbooks_dir(&playbooks, node, Some(config))
+    }
+
+    fn start_with_playbooks_dir(playbooks: &Path, node: &TestNode, config: Option<&str>) -> Server {
         let dir = tempfile::tempdir().expect("temp dir");
         let secrets = dir.path().join("data/secrets");
         private_dir(&secrets);
@@ -121,10 +161,7 @@ impl Server {
         std::fs::copy(&public, secrets.join("id_ed25519.pub"))
             .unwrap_or_else(|err| panic!("copy {}: {err}", Path::new(&public).display()));
         let mut env = vec![
-            (
-                "PRESSLUFT_PLAYBOOKS_DIR",
-                playbooks.path().as_os_str().to_owned(),
-            ),
+            ("PRESSLUFT_PLAYBOOKS_DIR", playbooks.as_os_str().to_owned()),
             // Ansible inherits it: no __pycache__ in the repository's callback_plugins.
             ("PYTHONDONTWRITEBYTECODE", "1".into()),
         ];
@@ -357,6 +394,11 @@ impl Cli {
     pub fn env(mut self, name: &str, value: &str) -> Cli {
         self.env.push((name.to_owned(), value.to_owned()));
         self
+    }
+
+    /// Its home directory.
+    pub fn home(&self) -> &Path {
+        self.home.path()
     }
 
     /// The config file (PRESSLUFT_CONFIG), in a directory that does not exist until the CLI
