@@ -20,7 +20,8 @@ need_packages=()
 for pkg in openssh-server openssh-client python3 python3-venv sudo procps curl iproute2 \
   nginx php-fpm php-cli php-mysql php-curl php-xml php-mbstring php-zip php-gd php-intl \
   php-redis mariadb-server mariadb-client redis-server python3-pymysql rclone certbot \
-  fail2ban git composer unzip nftables wordpress wordpress-theme-twentytwentythree pebble openssl; do
+  fail2ban git composer unzip nftables wordpress wordpress-theme-twentytwentythree pebble openssl \
+  tmux jq; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || need_packages+=("$pkg")
 done
 if ((${#need_packages[@]})); then
