@@ -427,24 +427,6 @@ const FAILING_PLAYBOOK: &str = "\
         msg: the test playbook fails on purpose
 ";
 
-/// Registers the loopback test node (its host key scanned and pinned) and returns its id.
-fn add_test_node(cli: &Cli, node: &TestNode) -> String {
-    let port = node.port.to_string();
-    let output = cli.run(&[
-        "node",
-        "add",
-        "--name",
-        "n",
-        "--hostname",
-        "127.0.0.1",
-        "--port",
-        &port,
-        "--local",
-        "--yes",
-    ]);
-    field(output.success(), "ID").to_owned()
-}
-
 /// Splits a `--wait` output into the job details and the lines that follow the blank line.
 fn after_details(stdout: &str) -> (&str, Vec<&str>) {
     let (details, rest) = stdout
@@ -459,7 +441,7 @@ fn provision_wait_follows_the_job_to_success_and_logs_show_its_output() {
     let playbooks = Playbooks::new(&[("node_provision.yml", HELLO_PLAYBOOK)]);
     let server = Server::start_with_jobs(&playbooks, &node, None);
     let cli = Cli::with_token(&server, &server.create_token("ci"));
-    let id = add_test_node(&cli, &node);
+    let id = support::add_test_node(&cli, &node, "n");
 
     let provision = cli.run(&["node", "provision", &id, "--wait"]);
     // Captured: shown only when the test fails.
@@ -526,7 +508,7 @@ fn a_failing_job_makes_wait_exit_with_7() {
     let playbooks = Playbooks::new(&[("node_provision.yml", FAILING_PLAYBOOK)]);
     let server = Server::start_with_jobs(&playbooks, &node, Some("[jobs]\nmax_attempts = 1\n"));
     let cli = Cli::with_token(&server, &server.create_token("ci"));
-    let id = add_test_node(&cli, &node);
+    let id = support::add_test_node(&cli, &node, "n");
 
     let provision = cli.run(&["node", "provision", &id, "--wait"]);
     // Captured: shown only when the test fails.

@@ -34,9 +34,27 @@ const START_TIMEOUT: Duration = Duration::from_secs(10);
 /// What the server logs once its database is open and it serves requests.
 const READY_LINE: &str = "pressluft-server listening";
 
-/// The `pressluft` binary Cargo built for these tests.
+/// The `pressluft` binary: the one Cargo built for these tests, or (from another crate's
+/// tests, which share this module) the one in the same target directory.
 pub fn cli_binary() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_pressluft"))
+    option_env!("CARGO_BIN_EXE_pressluft").map_or_else(|| target_binary("pressluft"), PathBuf::from)
+}
+
+/// A workspace binary in the target directory of the running test (`target/<profile>/`).
+pub fn target_binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    // target/<profile>/deps/<test> -> target/<profile>/<name>
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("the target directory");
+    let path = dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        path.is_file(),
+        "{} does not exist: run `cargo build --workspace --bins` first",
+        path.display()
+    );
+    path
 }
 
 /// The `pressluft-server` binary next to it in the target directory. Cargo only builds it
@@ -767,4 +785,28 @@ fn a_source_newer_than_the_binary_is_stale() {
     assert_eq!(stale_source(&binary), Some(new));
     at(&old, 4_000);
     assert_eq!(stale_source(&binary), Some(old), "found despite the space");
+}
+
+/// Registers the loopback test node as `name` (its host key scanned and pinned with --yes)
+/// through the CLI and returns its id.
+pub fn add_test_node(cli: &Cli, node: &TestNode, name: &str) -> String {
+    let port = node.port.to_string();
+    let output = cli.run(&[
+        "node",
+        "add",
+        "--name",
+        name,
+        "--hostname",
+        "127.0.0.1",
+        "--port",
+        &port,
+        "--local",
+        "--yes",
+        "-o",
+        "json",
+    ]);
+    output.json()["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no node id: {output}"))
+        .to_owned()
 }
