@@ -150,6 +150,9 @@ impl App {
             .local_addr()
             .map_err(|e| Error::internal(format!("listener address: {e}")))?;
         tracing::info!(%addr, "pressluft-server listening");
+        if !crate::ui::BUILT {
+            tracing::warn!("this binary was compiled without npm: the browser UI is not included");
+        }
         let signal = shutdown.clone();
         let serve = axum::serve(listener, router).with_graceful_shutdown(async move {
             signal.cancelled().await;

@@ -36,6 +36,7 @@ pub mod s3;
 pub mod secrets;
 pub mod ssh;
 pub mod store;
+pub mod ui;
 pub mod uploads;
 
 pub use app::{App, AppState};

@@ -19,3 +19,4 @@ mod queries;
 mod recovery;
 mod support;
 mod updates;
+mod web;

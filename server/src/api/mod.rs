@@ -88,7 +88,7 @@ pub async fn router(state: Arc<AppState>) -> axum::Router {
         .into_axum_router()
         .route_layer(axum::middleware::from_fn_with_state(state, authenticate))
         .route_layer(tonic_web::GrpcWebLayer::new())
-        .fallback(|| async { (http::StatusCode::NOT_FOUND, "not found") })
+        .fallback(crate::ui::serve)
 }
 
 /// Resolves the bearer token into a [`Caller`] stored in the request's extensions.
