@@ -33,6 +33,8 @@ pub struct AppState {
     pub node_sessions: NodeSessions,
     /// Fires on shutdown; long-lived streams end with it.
     pub shutdown: CancellationToken,
+    /// Job and RPC histograms for the metrics listener.
+    pub metrics: crate::metrics::Metrics,
 }
 
 impl AppState {
@@ -65,6 +67,7 @@ impl AppState {
             login_limiter,
             node_sessions,
             shutdown,
+            metrics: crate::metrics::Metrics::default(),
         }))
     }
 }
@@ -108,6 +111,8 @@ impl App {
         listener: TcpListener,
         shutdown: CancellationToken,
     ) -> Result<()> {
+        // One server per data directory, held while it serves (`admin restore-db` needs none).
+        let _serve_lock = crate::dbcopy::ServeLock::acquire(&state.config.data_dir)?;
         let tasks = tokio_util::task::TaskTracker::new();
         let jobs = &state.config.jobs;
         let worker = Worker::new(
@@ -143,6 +148,17 @@ impl App {
             state.clone(),
             shutdown.clone(),
         ));
+        if let Some(addr) = state.config.metrics_listen_addr {
+            let listener = TcpListener::bind(addr).await.map_err(|e| {
+                Error::internal(format!("binding the metrics listener {addr}: {e}"))
+            })?;
+            tracing::info!(%addr, "metrics listening");
+            tasks.spawn(crate::metrics::serve(
+                state.clone(),
+                listener,
+                shutdown.clone(),
+            ));
+        }
         tasks.close();
 
         let router = crate::api::router(state.clone()).await;

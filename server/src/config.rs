@@ -15,6 +15,8 @@ pub const DEFAULT_LISTEN_ADDR: &str = "127.0.0.1:8443";
 pub struct Config {
     /// Address of the gRPC / grpc-web / UI listener.
     pub listen_addr: SocketAddr,
+    /// Address of the Prometheus metrics listener (`GET /metrics`); none: no metrics.
+    pub metrics_listen_addr: Option<SocketAddr>,
     /// Directory of the SQLite database.
     pub data_dir: PathBuf,
     /// Directory of the master key and SSH key (default `<data_dir>/secrets`).
@@ -193,6 +195,7 @@ impl JobsFile {
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
     pub listen_addr: Option<String>,
+    pub metrics_listen_addr: Option<String>,
     pub data_dir: Option<PathBuf>,
     pub secrets_dir: Option<PathBuf>,
     pub session_ttl_secs: Option<u64>,
@@ -223,6 +226,7 @@ pub struct FileConfig {
 #[derive(Debug, Default, Clone)]
 pub struct Overrides {
     pub listen_addr: Option<String>,
+    pub metrics_listen_addr: Option<String>,
     pub data_dir: Option<PathBuf>,
     pub secrets_dir: Option<PathBuf>,
     pub playbooks_dir: Option<PathBuf>,
@@ -289,6 +293,16 @@ impl Config {
         let listen_addr = listen
             .parse()
             .map_err(|_| config_error("listen_addr", format!("{listen:?} is not host:port")))?;
+        let metrics_listen_addr = match overrides
+            .metrics_listen_addr
+            .clone()
+            .or(file.metrics_listen_addr)
+        {
+            Some(text) if !text.is_empty() => Some(text.parse().map_err(|_| {
+                config_error("metrics_listen_addr", format!("{text:?} is not host:port"))
+            })?),
+            _ => None,
+        };
         let data_dir = overrides
             .data_dir
             .clone()
@@ -301,6 +315,7 @@ impl Config {
             .unwrap_or_else(|| data_dir.join("secrets"));
         let config = Self {
             listen_addr,
+            metrics_listen_addr,
             data_dir,
             secrets_dir,
             session_ttl: Duration::from_secs(file.session_ttl_secs.unwrap_or(12 * 3600)),

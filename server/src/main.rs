@@ -22,6 +22,9 @@ struct Cli {
     /// Listen address (host:port); default 127.0.0.1:8443.
     #[arg(long, env = "PRESSLUFT_LISTEN_ADDR", global = true)]
     listen_addr: Option<String>,
+    /// Prometheus metrics listen address (host:port, e.g. 127.0.0.1:9464); default: off.
+    #[arg(long, env = "PRESSLUFT_METRICS_LISTEN_ADDR", global = true)]
+    metrics_listen_addr: Option<String>,
     /// Data directory (SQLite database; secrets in <data-dir>/secrets by default).
     #[arg(long, env = "PRESSLUFT_DATA_DIR", global = true)]
     data_dir: Option<PathBuf>,
@@ -67,6 +70,21 @@ enum Admin {
         #[arg(long)]
         ttl_days: Option<u64>,
     },
+    /// Copy the database to FILE while the server keeps running (a consistent snapshot,
+    /// mode 0600: it holds sealed secrets and password hashes; keep the secrets directory
+    /// backed up beside it).
+    BackupDb {
+        /// The new file (must not exist).
+        #[arg(long = "to")]
+        to: PathBuf,
+    },
+    /// Replace the database with a backup (the server must be stopped; the file is checked
+    /// first and migrated to this version).
+    RestoreDb {
+        /// The backup file.
+        #[arg(long = "from")]
+        from: PathBuf,
+    },
     /// Create a user who can log in. The password is read from stdin with --password-stdin,
     /// else generated and printed once.
     CreateUser {
@@ -87,6 +105,7 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let overrides = Overrides {
         listen_addr: cli.listen_addr.clone(),
+        metrics_listen_addr: cli.metrics_listen_addr.clone(),
         data_dir: cli.data_dir.clone(),
         secrets_dir: cli.secrets_dir.clone(),
         playbooks_dir: cli.playbooks_dir.clone(),
@@ -138,8 +157,22 @@ async fn wait_for_signal() {
 }
 
 async fn run_admin(config: Config, admin: Admin) -> anyhow::Result<()> {
+    if let Admin::RestoreDb { from } = &admin {
+        pressluft_server::dbcopy::restore(&config.database_path(), from).await?;
+        eprintln!(
+            "restored {} from {}",
+            config.database_path().display(),
+            from.display()
+        );
+        return Ok(());
+    }
     let store = Store::open(&config.database_path()).await?;
     match admin {
+        Admin::BackupDb { to } => {
+            let size = pressluft_server::dbcopy::backup(&store, &to).await?;
+            eprintln!("backed up the database to {} ({size} bytes)", to.display());
+        }
+        Admin::RestoreDb { .. } => unreachable!("handled above"),
         Admin::CreateToken {
             name,
             email,

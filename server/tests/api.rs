@@ -1204,3 +1204,38 @@ async fn server_binary_runs_with_defaults_and_admin_commands_work() {
     assert!(log.contains("pressluft-server listening"), "{log}");
     assert!(!log.contains("plt_"), "tokens never reach the log");
 }
+
+/// The metrics listener: jobs by type and status, queue depth, nodes by status, job attempt
+/// durations and RPC latencies, on a port of its own.
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_report_jobs_nodes_and_rpcs_on_their_own_port() {
+    let port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().port()
+    };
+    let server = TestServer::start_engine(|c| {
+        c.metrics_listen_addr = Some(format!("127.0.0.1:{port}").parse().unwrap());
+    })
+    .await;
+    let mut c = server.clients();
+    let node = active_test_node(&mut c).await;
+    assert!(!node.id.is_empty());
+    let url = format!("http://127.0.0.1:{port}/metrics");
+    let (status, text) = curl(&["-s", "-D", "-", &url]);
+    assert_eq!(status, 200, "{text}");
+    for line in [
+        "content-type: text/plain; version=0.0.4",
+        "pressluft_jobs{type=\"node_provision\",status=\"succeeded\"} 1",
+        "pressluft_job_queue_depth 0",
+        "pressluft_nodes{status=\"active\"} 1",
+        "pressluft_job_attempt_duration_seconds_count{type=\"node_provision\",end=\"succeeded\"} 1",
+        "# TYPE pressluft_rpc_duration_seconds histogram",
+        "pressluft_rpc_duration_seconds_count{method=\"/pressluft.v1.NodeService/CreateNode\",code=\"0\"} 1",
+    ] {
+        assert!(text.contains(line), "{line}:\n{text}");
+    }
+    // The API port does not serve them.
+    let (_, api_page) = curl(&["-s", &format!("http://{}/metrics", server.addr)]);
+    assert!(!api_page.contains("pressluft_jobs"), "{api_page}");
+    server.stop().await;
+}

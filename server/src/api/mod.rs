@@ -86,8 +86,15 @@ pub async fn router(state: Arc<AppState>) -> axum::Router {
 
     routes
         .into_axum_router()
-        .route_layer(axum::middleware::from_fn_with_state(state, authenticate))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            authenticate,
+        ))
         .route_layer(tonic_web::GrpcWebLayer::new())
+        .route_layer(axum::middleware::from_fn_with_state(
+            state,
+            crate::metrics::measure,
+        ))
         .fallback(crate::ui::serve)
 }
 

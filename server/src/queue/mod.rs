@@ -203,6 +203,12 @@ impl JobRunner {
         match store.finish_job(&job, &owner, &end, &fx).await {
             Ok(true) => {
                 tracing::info!(job.id = %job.id, end = ?end_label(&end), "job attempt ended");
+                let took = job.started_at.map_or(0, |started| now_ms() - started);
+                self.state.metrics.job_attempt(
+                    job.kind.as_str(),
+                    end_label(&end),
+                    Duration::from_millis(u64::try_from(took).unwrap_or(0)),
+                );
             }
             Ok(false) => {
                 tracing::warn!(job.id = %job.id, "lease lost before the job ended; result dropped");

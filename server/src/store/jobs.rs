@@ -14,6 +14,17 @@ use crate::model::{
     JobStatus, JobTransition, NodeEvent, NodeId, NodeStatus, SiteId,
 };
 
+/// Counts for the metrics listener.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MetricsSnapshot {
+    /// (job type, status, count).
+    pub jobs: Vec<(String, String, i64)>,
+    /// Queued jobs whose run_after has come.
+    pub runnable: i64,
+    /// (node status, count).
+    pub nodes: Vec<(String, i64)>,
+}
+
 /// A row of `jobs`.
 #[derive(Debug, Clone, FromRow)]
 pub struct JobRecord {
@@ -318,6 +329,32 @@ impl Store {
         .fetch_one(conn)
         .await?;
         Ok(seq)
+    }
+
+    /// What the metrics listener reports from the database: jobs by type and status, queued
+    /// jobs that may run at `now`, nodes by status.
+    pub async fn metrics_snapshot(&self, now: i64) -> Result<MetricsSnapshot> {
+        let jobs = sqlx::query_as::<_, (String, String, i64)>(
+            "SELECT kind, status, COUNT(*) FROM jobs GROUP BY kind, status ORDER BY kind, status",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let runnable: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM jobs WHERE status = 'queued' AND run_after <= ?",
+        )
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await?;
+        let nodes = sqlx::query_as::<_, (String, i64)>(
+            "SELECT status, COUNT(*) FROM nodes GROUP BY status ORDER BY status",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(MetricsSnapshot {
+            jobs,
+            runnable,
+            nodes,
+        })
     }
 
     /// A job's events with a sequence above `after_seq`, oldest first.

@@ -63,7 +63,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Sqlite, SqlitePool, Transaction};
 
 pub use audit::{AuditEntry, AuditRecord};
-pub use jobs::{JobEventRecord, JobFilter, JobRecord, NewJob};
+pub use jobs::{JobEventRecord, JobFilter, JobRecord, MetricsSnapshot, NewJob};
 pub use nodes::{NewNode, NodeRecord, NodeUpdate, NodeWithSettings};
 pub use page::{Page, PageToken};
 pub use queue::{DomainOutcome, JobEnd, ReleaseReport, ResourceEffects};
