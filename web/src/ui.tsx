@@ -28,6 +28,25 @@ export function useLoad<T>(load: () => Promise<T>, deps: unknown[] = []) {
   return { value, error, reload: () => setTick((t) => t + 1) };
 }
 
+/** A form submission: `busy` while `work` runs, its error in plain words after. */
+export function useSubmit(work: () => Promise<void>) {
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | undefined>();
+  const submit = async (event?: Event) => {
+    event?.preventDefault();
+    setBusy(true);
+    setError(undefined);
+    try {
+      await work();
+    } catch (e) {
+      setError(describeError(e));
+    } finally {
+      setBusy(false);
+    }
+  };
+  return { busy, error, submit };
+}
+
 export function ErrorBox({ error }: { error?: string }) {
   if (!error) return null;
   return (

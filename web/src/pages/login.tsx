@@ -1,27 +1,16 @@
 import { useState } from "preact/hooks";
 
-import { api, describeError, session } from "../api.js";
-import { ErrorBox } from "../ui.js";
+import { api, session } from "../api.js";
+import { ErrorBox, useSubmit } from "../ui.js";
 
 export function Login({ onLogin }: { onLogin: () => void }) {
   const [email, setEmail] = useState("");
   const [password, setPassword] = useState("");
-  const [error, setError] = useState<string | undefined>();
-  const [busy, setBusy] = useState(false);
-  const submit = async (event: Event) => {
-    event.preventDefault();
-    setBusy(true);
-    setError(undefined);
-    try {
-      const response = await api.auth.login({ email, password });
-      session.set(response.token);
-      onLogin();
-    } catch (e) {
-      setError(describeError(e));
-    } finally {
-      setBusy(false);
-    }
-  };
+  const { busy, error, submit } = useSubmit(async () => {
+    const response = await api.auth.login({ email, password });
+    session.set(response.token);
+    onLogin();
+  });
   return (
     <main class="login">
       <h1>Pressluft</h1>

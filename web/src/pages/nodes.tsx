@@ -2,7 +2,7 @@ import { useState } from "preact/hooks";
 
 import { api, describeError, label, when } from "../api.js";
 import { type Node, NodeStatusSchema } from "../gen/pressluft/v1/node_pb.js";
-import { ConfirmButton, ErrorBox, Loading, Status, useJobs, useLoad } from "../ui.js";
+import { ConfirmButton, ErrorBox, Loading, Status, useJobs, useLoad, useSubmit } from "../ui.js";
 
 export function Nodes() {
   const nodes = useLoad(async () => (await api.nodes.listNodes({ pageSize: 500 })).nodes);
@@ -88,31 +88,19 @@ function AddNode({ onAdded }: { onAdded: () => void }) {
   const [hostname, setHostname] = useState("");
   const [port, setPort] = useState("22");
   const [scanned, setScanned] = useState<{ hostKey: string; fingerprint: string } | undefined>();
-  const [error, setError] = useState<string | undefined>();
-  const scan = async (event: Event) => {
-    event.preventDefault();
-    setError(undefined);
-    try {
-      const key = await api.nodes.scanNodeHostKey({ hostname, sshPort: Number(port) });
-      setScanned({ hostKey: key.hostKey, fingerprint: key.fingerprint });
-    } catch (e) {
-      setError(describeError(e));
-    }
-  };
-  const register = async () => {
-    setError(undefined);
-    try {
-      await api.nodes.createNode({ name, hostname, sshPort: Number(port), hostKey: scanned?.hostKey ?? "" });
-      setScanned(undefined);
-      setName("");
-      setHostname("");
-      onAdded();
-    } catch (e) {
-      setError(describeError(e));
-    }
-  };
+  const scan = useSubmit(async () => {
+    const key = await api.nodes.scanNodeHostKey({ hostname, sshPort: Number(port) });
+    setScanned({ hostKey: key.hostKey, fingerprint: key.fingerprint });
+  });
+  const register = useSubmit(async () => {
+    await api.nodes.createNode({ name, hostname, sshPort: Number(port), hostKey: scanned?.hostKey ?? "" });
+    setScanned(undefined);
+    setName("");
+    setHostname("");
+    onAdded();
+  });
   return (
-    <form class="card" onSubmit={scan} aria-labelledby="add-node-title">
+    <form class="card" onSubmit={scan.submit} aria-labelledby="add-node-title">
       <h2 id="add-node-title">Register a node</h2>
       <label>
         Name
@@ -132,12 +120,12 @@ function AddNode({ onAdded }: { onAdded: () => void }) {
           <p>
             The node presents <code>{scanned.fingerprint}</code>. Compare it with <code>ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub</code> on the node.
           </p>
-          <button type="button" class="primary" onClick={register}>
+          <button type="button" class="primary" disabled={register.busy} onClick={() => register.submit()}>
             Pin this key and register
           </button>
         </div>
       )}
-      <ErrorBox error={error} />
+      <ErrorBox error={scan.error ?? register.error} />
     </form>
   );
 }

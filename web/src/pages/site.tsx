@@ -21,7 +21,7 @@ import {
   SiteStatusSchema,
   TlsStatusSchema,
 } from "../gen/pressluft/v1/site_pb.js";
-import { ConfirmButton, ErrorBox, Loading, Status, useJobs, useLoad } from "../ui.js";
+import { ConfirmButton, ErrorBox, Loading, Status, useJobs, useLoad, useSubmit } from "../ui.js";
 
 export function SitePage({ siteId }: { siteId: string }) {
   const site = useLoad(async () => (await api.sites.getSite({ siteId })).site, [siteId]);
@@ -276,18 +276,11 @@ function Backups({ env, started }: { env: Environment; started: Started }) {
 function Domains({ env, started }: { env: Environment; started: Started }) {
   const domains = useLoad(async () => (await api.sites.listDomains({ environmentId: env.id, pageSize: 100 })).domains, [env.id]);
   const [hostname, setHostname] = useState("");
-  const [error, setError] = useState<string | undefined>();
-  const add = async (event: Event) => {
-    event.preventDefault();
-    setError(undefined);
-    try {
-      started((await api.sites.addDomain({ environmentId: env.id, hostname })).job);
-      setHostname("");
-      domains.reload();
-    } catch (e) {
-      setError(describeError(e));
-    }
-  };
+  const { error, submit: add } = useSubmit(async () => {
+    started((await api.sites.addDomain({ environmentId: env.id, hostname })).job);
+    setHostname("");
+    domains.reload();
+  });
   return (
     <details open>
       <summary>Domains</summary>

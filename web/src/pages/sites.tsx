@@ -1,8 +1,8 @@
 import { useState } from "preact/hooks";
 
-import { api, describeError, label } from "../api.js";
+import { api, label } from "../api.js";
 import { SiteStatusSchema } from "../gen/pressluft/v1/site_pb.js";
-import { ErrorBox, Loading, Status, useJobs, useLoad } from "../ui.js";
+import { ErrorBox, Loading, Status, useJobs, useLoad, useSubmit } from "../ui.js";
 
 export function Sites() {
   const sites = useLoad(async () => (await api.sites.listSites({ pageSize: 500 })).sites);
@@ -53,23 +53,12 @@ function CreateSite({ onCreated }: { onCreated: (job?: import("../gen/pressluft/
   const [name, setName] = useState("");
   const [slug, setSlug] = useState("");
   const [nodeId, setNodeId] = useState("");
-  const [error, setError] = useState<string | undefined>();
-  const [busy, setBusy] = useState(false);
-  const submit = async (event: Event) => {
-    event.preventDefault();
-    setBusy(true);
-    setError(undefined);
-    try {
-      const response = await api.sites.createSite({ name, slug, nodeId });
-      setName("");
-      setSlug("");
-      onCreated(response.job);
-    } catch (e) {
-      setError(describeError(e));
-    } finally {
-      setBusy(false);
-    }
-  };
+  const { busy, error, submit } = useSubmit(async () => {
+    const response = await api.sites.createSite({ name, slug, nodeId });
+    setName("");
+    setSlug("");
+    onCreated(response.job);
+  });
   return (
     <form class="card" onSubmit={submit} aria-labelledby="create-site-title">
       <h2 id="create-site-title">Create a site</h2>
