@@ -8,9 +8,12 @@
 //   SCREENSHOTS   where the main screens are saved
 //   CHROMIUM      the browser (default /usr/bin/chromium)
 // Exits non-zero with the reason on the first thing that does not work.
-import { mkdir } from "node:fs/promises";
+import { mkdir, readFile } from "node:fs/promises";
+import { createRequire } from "node:module";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
+
+const axeSource = await readFile(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
 
 const env = (name, fallback) => {
   const value = process.env[name] ?? fallback;
@@ -33,7 +36,23 @@ const page = await context.newPage();
 const problems = [];
 page.on("pageerror", (error) => problems.push(`page error: ${error.message}`));
 page.on("console", (message) => message.type() === "error" && problems.push(`console: ${message.text()}`));
-const shot = (name) => page.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
+const shot = async (name) => {
+  await page.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
+  await accessible(name);
+};
+
+/** axe-core's WCAG 2 A/AA rules on the page as it is: any serious or critical finding fails. */
+async function accessible(name) {
+  // Evaluated through the debugging protocol: the page's CSP (script-src 'self') stays on.
+  await page.evaluate(axeSource);
+  const violations = await page.evaluate(async () => {
+    const results = await window.axe.run(document, { runOnly: ["wcag2a", "wcag2aa"] });
+    return results.violations
+      .filter((v) => v.impact === "serious" || v.impact === "critical")
+      .map((v) => `${v.id} (${v.impact}): ${v.help} at ${v.nodes.map((n) => n.target.join(" ")).slice(0, 3).join(", ")}`);
+  });
+  if (violations.length > 0) problems.push(`accessibility on ${name}: ${violations.join("; ")}`);
+}
 const step = (what) => console.log(`- ${what}`);
 
 async function login() {
@@ -97,6 +116,7 @@ try {
   ]);
   await admin.waitForURL(/\/wp-admin\//, { timeout: 30_000 });
   await admin.getByText("Dashboard").first().waitFor({ timeout: 30_000 });
+  // WordPress's own admin page: screenshot only, its accessibility is not ours.
   await admin.screenshot({ path: join(shots, "06-wp-admin.png") });
   await admin.close();
 
@@ -127,7 +147,7 @@ try {
   if (problems.length > 0) throw new Error(problems.join("\n"));
   console.log("ok");
 } catch (error) {
-  await shot("failure").catch(() => {});
+  await page.screenshot({ path: join(shots, "failure.png"), fullPage: true }).catch(() => {});
   console.error(`FAILED: ${error.stack ?? error}`);
   if (problems.length > 0) console.error(problems.join("\n"));
   process.exitCode = 1;
