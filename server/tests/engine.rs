@@ -823,7 +823,8 @@ async fn a_killed_server_recovers_its_job_without_duplicating_detached_work() {
         .unwrap()
         .into_inner();
     let job_id = created.job.unwrap().id;
-    let step_dir = std::path::PathBuf::from(format!("/var/lib/pressluft/detached/{job_id}-count"));
+    let step_dir =
+        std::path::PathBuf::from(format!("/var/lib/pressluft-node/detached/{job_id}-count"));
     // Kill once the playbook polls the detached step (its start was recorded).
     let deadline = Instant::now() + Duration::from_mins(1);
     loop {

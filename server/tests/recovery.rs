@@ -10,7 +10,7 @@ use crate::support::*;
 
 /// The rclone uploads running for backup `id` (its job's work directory names it).
 fn uploads_of(backup_id: &str) -> usize {
-    let marker = format!("/var/lib/pressluft/backups/{backup_id}/rclone.conf");
+    let marker = format!("/var/lib/pressluft-node/backups/{backup_id}/rclone.conf");
     std::fs::read_dir("/proc")
         .unwrap()
         .flatten()
