@@ -187,20 +187,29 @@ pub async fn create_user(
     password: Option<&Secret>,
 ) -> Result<UserRecord> {
     let hash = match password {
-        Some(p) => {
-            if p.expose().chars().count() < MIN_PASSWORD_LEN {
-                return Err(Error::Invalid(Invalid {
-                    field: "password",
-                    message: format!("must be at least {MIN_PASSWORD_LEN} characters"),
-                }));
-            }
-            Some(hash_password(p)?)
-        }
+        Some(p) => Some(checked_hash(p)?),
         None => None,
     };
     store
         .create_user(email, display_name, hash.as_deref())
         .await
+}
+
+/// Sets a user's password (the policy checked first) and ends their sessions; API tokens
+/// stay valid. Returns how many sessions ended.
+pub async fn set_password(store: &Store, user: UserId, password: &Secret) -> Result<u64> {
+    let hash = checked_hash(password)?;
+    store.set_password(user, &hash).await
+}
+
+fn checked_hash(password: &Secret) -> Result<String> {
+    if password.expose().chars().count() < MIN_PASSWORD_LEN {
+        return Err(Error::Invalid(Invalid {
+            field: "password",
+            message: format!("must be at least {MIN_PASSWORD_LEN} characters"),
+        }));
+    }
+    hash_password(password)
 }
 
 /// Creates an API token for `user`; the secret is returned once and stored only hashed.

@@ -25,6 +25,22 @@ struct Cli {
     /// Prometheus metrics listen address (host:port, e.g. 127.0.0.1:9464); default: off.
     #[arg(long, env = "PRESSLUFT_METRICS_LISTEN_ADDR", global = true)]
     metrics_listen_addr: Option<String>,
+    /// Serve the API over TLS with this certificate chain (PEM; reloaded when it changes).
+    #[arg(
+        long,
+        env = "PRESSLUFT_TLS_CERT_FILE",
+        global = true,
+        requires = "tls_key_file"
+    )]
+    tls_cert_file: Option<PathBuf>,
+    /// The TLS certificate's private key (PEM).
+    #[arg(
+        long,
+        env = "PRESSLUFT_TLS_KEY_FILE",
+        global = true,
+        requires = "tls_cert_file"
+    )]
+    tls_key_file: Option<PathBuf>,
     /// Data directory (SQLite database; secrets in <data-dir>/secrets by default).
     #[arg(long, env = "PRESSLUFT_DATA_DIR", global = true)]
     data_dir: Option<PathBuf>,
@@ -97,7 +113,21 @@ enum Admin {
         /// Read the password from the first line of stdin.
         #[arg(long)]
         password_stdin: bool,
+        /// A user with this email already existing is not an error: nothing changes and
+        /// stdout says `exists` (else `created`), for install scripts.
+        #[arg(long)]
+        exists_ok: bool,
     },
+    /// Set a user's password (read from the first line of stdin) and end their sessions; for
+    /// a lost administrator password.
+    SetPassword {
+        /// Email address of the user.
+        #[arg(long)]
+        email: String,
+    },
+    /// Print the control plane's SSH public key (created if there is none yet), the line to
+    /// put in a node user's authorized_keys.
+    SshKey,
 }
 
 #[tokio::main]
@@ -106,6 +136,8 @@ async fn main() -> anyhow::Result<()> {
     let overrides = Overrides {
         listen_addr: cli.listen_addr.clone(),
         metrics_listen_addr: cli.metrics_listen_addr.clone(),
+        tls_cert_file: cli.tls_cert_file.clone(),
+        tls_key_file: cli.tls_key_file.clone(),
         data_dir: cli.data_dir.clone(),
         secrets_dir: cli.secrets_dir.clone(),
         playbooks_dir: cli.playbooks_dir.clone(),
@@ -156,6 +188,46 @@ async fn wait_for_signal() {
     }
 }
 
+/// `admin create-user`: the password from stdin or generated (printed once); with
+/// `exists_ok`, stdout says `created` or `exists`.
+async fn create_user(
+    store: &Store,
+    email: &str,
+    name: &str,
+    password_stdin: bool,
+    exists_ok: bool,
+) -> anyhow::Result<()> {
+    let email = validate::email("email", email)?;
+    let password = if password_stdin {
+        Some(password_from_stdin()?)
+    } else {
+        None
+    };
+    if exists_ok && store.user_by_email(&email).await?.is_some() {
+        eprintln!("user {email} exists; nothing changed");
+        println!("exists");
+        return Ok(());
+    }
+    let generated = password.is_none();
+    let password = password.unwrap_or_else(|| random_alphanumeric(20));
+    let user = pressluft_server::auth::create_user(store, &email, name, Some(&password)).await?;
+    eprintln!("created user {} ({})", user.email, user.id);
+    if generated {
+        eprintln!("generated password (shown once):");
+        println!("{}", password.expose());
+    } else if exists_ok {
+        println!("created");
+    }
+    Ok(())
+}
+
+/// The first line of stdin, without its line ending.
+fn password_from_stdin() -> anyhow::Result<Secret> {
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    Ok(Secret::new(line.trim_end_matches(['\r', '\n'])))
+}
+
 async fn run_admin(config: Config, admin: Admin) -> anyhow::Result<()> {
     if let Admin::RestoreDb { from } = &admin {
         pressluft_server::dbcopy::restore(&config.database_path(), from).await?;
@@ -166,13 +238,22 @@ async fn run_admin(config: Config, admin: Admin) -> anyhow::Result<()> {
         );
         return Ok(());
     }
+    if let Admin::SshKey = &admin {
+        let secrets = pressluft_server::secrets::SecretsDir::open(&config.secrets_dir)?;
+        secrets.ssh_key()?;
+        print!(
+            "{}",
+            std::fs::read_to_string(secrets.ssh_public_key_path())?
+        );
+        return Ok(());
+    }
     let store = Store::open(&config.database_path()).await?;
     match admin {
         Admin::BackupDb { to } => {
             let size = pressluft_server::dbcopy::backup(&store, &to).await?;
             eprintln!("backed up the database to {} ({size} bytes)", to.display());
         }
-        Admin::RestoreDb { .. } => unreachable!("handled above"),
+        Admin::RestoreDb { .. } | Admin::SshKey => unreachable!("handled above"),
         Admin::CreateToken {
             name,
             email,
@@ -210,22 +291,17 @@ async fn run_admin(config: Config, admin: Admin) -> anyhow::Result<()> {
             email,
             name,
             password_stdin,
-        } => {
+            exists_ok,
+        } => create_user(&store, &email, &name, password_stdin, exists_ok).await?,
+        Admin::SetPassword { email } => {
             let email = validate::email("email", &email)?;
-            let (password, generated) = if password_stdin {
-                let mut line = String::new();
-                std::io::stdin().lock().read_line(&mut line)?;
-                (Secret::new(line.trim_end_matches(['\r', '\n'])), false)
-            } else {
-                (random_alphanumeric(20), true)
-            };
-            let user =
-                pressluft_server::auth::create_user(&store, &email, &name, Some(&password)).await?;
-            eprintln!("created user {} ({})", user.email, user.id);
-            if generated {
-                eprintln!("generated password (shown once):");
-                println!("{}", password.expose());
-            }
+            let user = store
+                .user_by_email(&email)
+                .await?
+                .with_context(|| format!("no user with email {email}"))?;
+            let password = password_from_stdin()?;
+            let ended = pressluft_server::auth::set_password(&store, user.id, &password).await?;
+            eprintln!("password of {email} set; {ended} session(s) ended");
         }
     }
     store.pool().close().await;

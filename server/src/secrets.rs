@@ -173,7 +173,7 @@ impl SecretsDir {
         }
         let key = russh::keys::PrivateKey::from_openssh(&bytes)
             .map_err(|e| Error::internal(format!("{} is not a valid key: {e}", file.display())))?;
-        let public = self.path.join(format!("{SSH_KEY_FILE}.pub"));
+        let public = self.ssh_public_key_path();
         if !public.exists() {
             let line = key
                 .public_key()
@@ -183,6 +183,11 @@ impl SecretsDir {
                 .map_err(|e| Error::internal(format!("writing the public key: {e}")))?;
         }
         Ok(key)
+    }
+
+    /// Path of the SSH public key file (the `authorized_keys` line).
+    pub fn ssh_public_key_path(&self) -> PathBuf {
+        self.path.join(format!("{SSH_KEY_FILE}.pub"))
     }
 
     /// Path of the SSH private key file (for `ansible-playbook --private-key`).

@@ -92,10 +92,27 @@ pub async fn router(state: Arc<AppState>) -> axum::Router {
         ))
         .route_layer(tonic_web::GrpcWebLayer::new())
         .route_layer(axum::middleware::from_fn_with_state(
-            state,
+            state.clone(),
             crate::metrics::measure,
         ))
+        .route("/healthz", axum::routing::get(healthz).with_state(state))
         .fallback(crate::ui::serve)
+}
+
+/// `GET /healthz`: 200 `ok` while the server is up and its database answers, else 503 (for
+/// service managers, load balancers and install.sh; gRPC clients have grpc.health.v1).
+async fn healthz(State(state): State<Arc<AppState>>) -> Response {
+    match state.store.ping().await {
+        Ok(()) => (http::StatusCode::OK, "ok\n").into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "health check: the database does not answer");
+            (
+                http::StatusCode::SERVICE_UNAVAILABLE,
+                "database unavailable\n",
+            )
+                .into_response()
+        }
+    }
 }
 
 /// Resolves the bearer token into a [`Caller`] stored in the request's extensions.

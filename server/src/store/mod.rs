@@ -216,6 +216,12 @@ impl Store {
         let _ = self.job_changes.send(id);
     }
 
+    /// Whether the database answers a query (the HTTP health check).
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
     /// The connection pool (for the queue's hot paths and tests).
     pub fn pool(&self) -> &SqlitePool {
         &self.pool

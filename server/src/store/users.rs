@@ -95,6 +95,36 @@ impl Store {
         .ok_or_else(|| Error::not_found("user", &id))
     }
 
+    /// Replaces a user's password hash and revokes their sessions, in one transaction (a
+    /// reset password locks out whoever held the old one). Returns the sessions revoked.
+    pub async fn set_password(&self, id: UserId, password_hash: &str) -> Result<u64> {
+        let now = now();
+        let mut tx = self.write().await?;
+        let updated = sqlx::query(
+            "UPDATE users SET password_hash = ?, updated_at = ?, state_version = state_version + 1
+             WHERE id = ?",
+        )
+        .bind(password_hash)
+        .bind(now)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        if updated.rows_affected() == 0 {
+            return Err(Error::not_found("user", &id));
+        }
+        let revoked = sqlx::query(
+            "UPDATE api_tokens SET revoked_at = ?
+             WHERE user_id = ? AND kind = 'session' AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(revoked)
+    }
+
     /// A user by (lowercase) email.
     pub async fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>> {
         Ok(sqlx::query_as::<_, UserRecord>(
