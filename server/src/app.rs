@@ -113,6 +113,13 @@ impl App {
     ) -> Result<()> {
         // One server per data directory, held while it serves (`admin restore-db` needs none).
         let _serve_lock = crate::dbcopy::ServeLock::acquire(&state.config.data_dir)?;
+        // A certificate that does not load stops the start, before any work is taken.
+        let tls = state
+            .config
+            .tls
+            .as_ref()
+            .map(crate::tls::acceptor)
+            .transpose()?;
         let tasks = tokio_util::task::TaskTracker::new();
         let jobs = &state.config.jobs;
         let worker = Worker::new(
@@ -170,12 +177,24 @@ impl App {
             tracing::warn!("this binary was compiled without npm: the browser UI is not included");
         }
         let signal = shutdown.clone();
-        let serve = axum::serve(listener, router).with_graceful_shutdown(async move {
-            signal.cancelled().await;
-        });
+        let serve: std::pin::Pin<Box<dyn Future<Output = Result<()>> + Send>> = match tls {
+            Some(acceptor) => {
+                tracing::info!("serving TLS");
+                Box::pin(async move {
+                    crate::tls::serve(listener, acceptor, router, signal).await;
+                    Ok(())
+                })
+            }
+            None => Box::pin(async move {
+                axum::serve(listener, router)
+                    .with_graceful_shutdown(async move { signal.cancelled().await })
+                    .await
+                    .map_err(|e| Error::internal(format!("serving: {e}")))
+            }),
+        };
         // Streams end on shutdown; give in-flight unary calls a bounded grace period.
         tokio::select! {
-            result = serve => result.map_err(|e| Error::internal(format!("serving: {e}")))?,
+            result = serve => result?,
             () = async {
                 shutdown.cancelled().await;
                 tokio::time::sleep(Duration::from_secs(10)).await;

@@ -17,6 +17,9 @@ pub struct Config {
     pub listen_addr: SocketAddr,
     /// Address of the Prometheus metrics listener (`GET /metrics`); none: no metrics.
     pub metrics_listen_addr: Option<SocketAddr>,
+    /// Certificate and key of the API's own TLS listener; none: plain HTTP/2 (loopback or
+    /// behind a TLS-terminating proxy).
+    pub tls: Option<crate::tls::TlsFiles>,
     /// Directory of the SQLite database.
     pub data_dir: PathBuf,
     /// Directory of the master key and SSH key (default `<data_dir>/secrets`).
@@ -196,6 +199,8 @@ impl JobsFile {
 pub struct FileConfig {
     pub listen_addr: Option<String>,
     pub metrics_listen_addr: Option<String>,
+    pub tls_cert_file: Option<PathBuf>,
+    pub tls_key_file: Option<PathBuf>,
     pub data_dir: Option<PathBuf>,
     pub secrets_dir: Option<PathBuf>,
     pub session_ttl_secs: Option<u64>,
@@ -227,6 +232,8 @@ pub struct FileConfig {
 pub struct Overrides {
     pub listen_addr: Option<String>,
     pub metrics_listen_addr: Option<String>,
+    pub tls_cert_file: Option<PathBuf>,
+    pub tls_key_file: Option<PathBuf>,
     pub data_dir: Option<PathBuf>,
     pub secrets_dir: Option<PathBuf>,
     pub playbooks_dir: Option<PathBuf>,
@@ -241,6 +248,25 @@ pub fn default_playbooks_dir() -> PathBuf {
         local.canonicalize().unwrap_or(local)
     } else {
         PathBuf::from("/usr/share/pressluft/playbooks")
+    }
+}
+
+/// The TLS files: both or neither.
+fn tls_files(
+    cert: Option<PathBuf>,
+    key: Option<PathBuf>,
+) -> Result<Option<crate::tls::TlsFiles>, ConfigError> {
+    match (cert, key) {
+        (None, None) => Ok(None),
+        (Some(cert), Some(key)) => Ok(Some(crate::tls::TlsFiles { cert, key })),
+        (Some(_), None) => Err(config_error(
+            "tls_key_file",
+            "is needed with tls_cert_file (a PEM private key)",
+        )),
+        (None, Some(_)) => Err(config_error(
+            "tls_cert_file",
+            "is needed with tls_key_file (a PEM certificate chain)",
+        )),
     }
 }
 
@@ -303,6 +329,10 @@ impl Config {
             })?),
             _ => None,
         };
+        let tls = tls_files(
+            overrides.tls_cert_file.clone().or(file.tls_cert_file),
+            overrides.tls_key_file.clone().or(file.tls_key_file),
+        )?;
         let data_dir = overrides
             .data_dir
             .clone()
@@ -316,6 +346,7 @@ impl Config {
         let config = Self {
             listen_addr,
             metrics_listen_addr,
+            tls,
             data_dir,
             secrets_dir,
             session_ttl: Duration::from_secs(file.session_ttl_secs.unwrap_or(12 * 3600)),

@@ -38,6 +38,7 @@ pub mod s3;
 pub mod secrets;
 pub mod ssh;
 pub mod store;
+pub mod tls;
 pub mod ui;
 pub mod uploads;
 

@@ -11,6 +11,7 @@
     clippy::match_same_arms
 )]
 
+mod admin;
 mod api;
 mod caching;
 mod domains;
