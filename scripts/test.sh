@@ -13,6 +13,8 @@ echo "== cargo fmt"
 cargo fmt --all --check
 echo "== buf lint (STANDARD rules)"
 (cd proto && npx --yes @bufbuild/buf@1.75.0 lint)
+echo "== shellcheck"
+shellcheck install.sh scripts/*.sh
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 echo "== ansible syntax check"
@@ -30,6 +32,9 @@ log=$(mktemp)
 # Four test threads: the real-node tests mostly wait (SSH, playbooks, HTTP), so two cores
 # run four of them at once with room to spare.
 cargo test --workspace --lib --bins --tests -- --test-threads 4 2>&1 | tee "$log"
-# One closing line for the whole suite.
+echo "== install.sh on this machine"
+# After the cargo tests, alone: it installs the service and provisions this machine over port 22.
+scripts/test-install.sh
+# One closing line for the whole suite (the install test exits non-zero on any failure).
 awk '/^test result:/ { p += $4; f += $6 } END { printf "%d passed, %d failed\n", p, f }' "$log"
 rm -f "$log"

@@ -21,7 +21,7 @@ for pkg in openssh-server openssh-client python3 python3-venv sudo procps curl i
   nginx php-fpm php-cli php-mysql php-curl php-xml php-mbstring php-zip php-gd php-intl \
   php-redis mariadb-server mariadb-client redis-server python3-pymysql rclone certbot \
   fail2ban git composer unzip nftables wordpress wordpress-theme-twentytwentythree pebble openssl \
-  tmux jq chromium; do
+  tmux jq chromium shellcheck; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || need_packages+=("$pkg")
 done
 # npm builds the browser UI (server/build.rs) and runs buf and Playwright; any Node.js 18+ will
