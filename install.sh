@@ -204,7 +204,7 @@ stage_release() {
     curl -fsSL --proto '=https,file' -o "$stage/release.tar.gz" "$release_url" \
       || die "cannot download $release_url"
     if [ -n "$release_sha256" ]; then
-      printf '%s  %s\n' "$release_sha256" "$stage/release.tar.gz" | sha256sum -c --quiet - \
+      printf '%s  %s\n' "$release_sha256" "$stage/release.tar.gz" | sha256sum -c --status - \
         || die "the archive's SHA-256 is not $release_sha256"
     else
       note "no --sha256 given: the archive is trusted as downloaded"

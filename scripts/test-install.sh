@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # install.sh, for real, on this machine (root, Debian 12, no systemd: the init-script fallback):
-# a release archive with a wrong checksum installs nothing; the archive installs and runs the
+# a release archive with a wrong checksum installs nothing; the archive installs (the script
+# piped into bash, as `curl URL | bash -s -- ...` runs it) and runs the
 # service as `pressluft`, the administrator logs in with the CLI, the local node is provisioned
 # through the job queue and a site is created on it; a second run (binaries from the checkout)
 # restarts the service and changes nothing else; --uninstall keeps the data and a new install
@@ -44,6 +45,15 @@ run_install() {
   return "$rc"
 }
 
+# The same, the script fed to bash on stdin (no file of its own, nothing beside it).
+run_piped() {
+  local started=$SECONDS
+  curl -fsSL "file://$PWD/install.sh" | bash -s -- "$@" 2>&1 | tee "$log"
+  local rc=${PIPESTATUS[1]}
+  printf '  (curl install.sh | bash -s -- %s: exit %s in %ss)\n' "$*" "$rc" $((SECONDS - started))
+  return "$rc"
+}
+
 # Never replace an installation this test did not make.
 if [ -e /etc/pressluft/server.toml ] && [ ! -e "$MARKER" ]; then
   fail "Pressluft is installed on this machine (/etc/pressluft/server.toml); the install test would replace it"
@@ -75,8 +85,8 @@ check "no binary, user or configuration was created" \
   test ! -e /usr/local/bin/pressluft-server -a ! -e /etc/pressluft/server.toml -a ! -e /var/lib/pressluft
 id pressluft >/dev/null 2>&1 && fail "the pressluft user exists after a refused install"
 
-echo "== install from the release archive"
-run_install --release-url "file://$PWD/$archive" --sha256 "$sha" "${common[@]}" || fail "install.sh failed"
+echo "== install from the release archive, the script piped into bash (curl | bash)"
+run_piped --release-url "file://$PWD/$archive" --sha256 "$sha" "${common[@]}" || fail "install.sh failed"
 check "the service answers /healthz" test "$(health)" = ok
 check "the server runs as the pressluft user" test "$(ps -o user= -p "$(server_pid)")" = pressluft
 check "the configuration is root's, readable by the service only" test "$(mode /etc/pressluft/server.toml)" = "640 root:pressluft"

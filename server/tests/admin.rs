@@ -334,29 +334,22 @@ async fn the_api_serves_tls_and_picks_up_a_renewed_certificate() {
     assert!(up, "the TLS server answers /healthz");
 
     // HTTP/2 by ALPN for gRPC, HTTP/1.1 for browsers and curl; plain HTTP gets no answer.
-    let (_, h2) = curl(&[
-        "-s",
-        "-o",
-        "/dev/null",
-        "-w",
-        "%{http_version}",
-        "--cacert",
-        ca_arg,
-        &healthz,
-    ]);
-    assert_eq!(h2, "2");
-    let (_, h1) = curl(&[
-        "-s",
-        "--http1.1",
-        "-o",
-        "/dev/null",
-        "-w",
-        "%{http_version}",
-        "--cacert",
-        ca_arg,
-        &healthz,
-    ]);
-    assert_eq!(h1, "1.1");
+    let http_version = |extra: &[&str]| {
+        let mut args = vec![
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_version}",
+            "--cacert",
+            ca_arg,
+        ];
+        args.extend_from_slice(extra);
+        args.push(&healthz);
+        curl(&args).1
+    };
+    assert_eq!(http_version(&[]), "2");
+    assert_eq!(http_version(&["--http1.1"]), "1.1");
     let (status, _) = curl(&["-s", "-D", "-", &format!("http://localhost:{port}/healthz")]);
     assert_eq!(status, 0, "no plaintext answer on the TLS port");
 
