@@ -145,6 +145,11 @@ impl fmt::Display for CliError {
 impl From<Error> for CliError {
     fn from(err: Error) -> Self {
         let hint = match &err {
+            // rustls says "invalid peer certificate: ..." when the TLS handshake is refused.
+            Error::Connect { detail, .. } if detail.contains("certificate") => Some(
+                "the server's certificate is not trusted for that name: use the name it was \
+                 issued for in --server, or name a private CA's file in SSL_CERT_FILE",
+            ),
             Error::Connect { .. } => {
                 Some("is the server running? point --server or PRESSLUFT_SERVER at it")
             }

@@ -401,6 +401,74 @@ fn an_unreachable_server_exits_with_6() {
     assert_eq!(lines.next(), None, "{down}");
 }
 
+/// Runs openssl with `args` in `dir`.
+fn openssl(dir: &Path, args: &str) {
+    let out = std::process::Command::new("openssl")
+        .args(args.split(' '))
+        .current_dir(dir)
+        .output()
+        .expect("openssl runs");
+    assert!(out.status.success(), "openssl {args}: {out:?}");
+}
+
+#[test]
+fn the_cli_talks_to_a_tls_server_it_trusts_and_says_why_it_refuses_one_it_does_not() {
+    // A private CA and a certificate for localhost signed by it.
+    let pki = tempfile::tempdir().unwrap();
+    let dir = pki.path();
+    let ec = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
+    openssl(
+        dir,
+        &format!("req -x509 {ec} -keyout ca.key -out ca.pem -days 2 -subj /CN=test-ca"),
+    );
+    openssl(
+        dir,
+        &format!("req {ec} -keyout cp.key -out cp.csr -subj /CN=localhost"),
+    );
+    std::fs::write(dir.join("ext.cnf"), "subjectAltName=DNS:localhost\n").unwrap();
+    openssl(
+        dir,
+        "x509 -req -in cp.csr -CA ca.pem -CAkey ca.key -set_serial 7 -out cp.pem -days 2 -extfile ext.cnf",
+    );
+    let server = Server::start_tls(&dir.join("cp.pem"), &dir.join("cp.key"));
+    assert!(
+        server.url.starts_with("https://localhost:"),
+        "{}",
+        server.url
+    );
+    server.create_user(ADA);
+    let login = |cli: &Cli| {
+        cli.run_stdin(
+            &[
+                "login",
+                "--server",
+                &server.url,
+                "--email",
+                ADA,
+                "--password-stdin",
+            ],
+            &format!("{PASSWORD}\n"),
+        )
+    };
+
+    // Not trusted: exit 6, and the hint is about the certificate, not a server that is down.
+    let untrusted = Cli::new();
+    let refused = login(&untrusted);
+    let stderr = refused.failure(6);
+    assert!(stderr.contains("certificate"), "{refused}");
+    assert!(
+        stderr.contains("hint: the server's certificate is not trusted"),
+        "{refused}"
+    );
+    assert!(!untrusted.config_path().exists(), "nothing written");
+
+    // Trusted through SSL_CERT_FILE: login, then a call with the stored session.
+    let trusting = Cli::new().env("SSL_CERT_FILE", dir.join("ca.pem").to_str().unwrap());
+    login(&trusting).success();
+    let me = trusting.run(&["whoami"]);
+    assert!(me.success().contains(ADA), "{me}");
+}
+
 /// A node_provision playbook with two quick tasks, the second logging "hello".
 const HELLO_PLAYBOOK: &str = "\
 - name: Provision (test)

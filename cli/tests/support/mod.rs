@@ -191,6 +191,20 @@ impl Server {
         Server::spawn(dir, env)
     }
 
+    /// Starts a server on a free port that serves TLS with `cert` and `key` (PEM); its URL
+    /// is `https://localhost:<port>`.
+    pub fn start_tls(cert: &Path, key: &Path) -> Server {
+        let mut server = Server::spawn(
+            tempfile::tempdir().expect("temp dir"),
+            vec![
+                ("PRESSLUFT_TLS_CERT_FILE", cert.as_os_str().to_owned()),
+                ("PRESSLUFT_TLS_KEY_FILE", key.as_os_str().to_owned()),
+            ],
+        );
+        server.url = server.url.replace("http://127.0.0.1", "https://localhost");
+        server
+    }
+
     fn spawn(dir: tempfile::TempDir, env: Vec<(&'static str, std::ffi::OsString)>) -> Server {
         let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
         let log = File::create(dir.path().join("server.log")).expect("log file");
