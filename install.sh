@@ -223,9 +223,13 @@ stage_release() {
   elif [ -n "$here" ] && [ -f "$here/Cargo.toml" ]; then
     command -v cargo >/dev/null 2>&1 \
       || die "building from the checkout needs Rust (https://rustup.rs) and Node.js 18+ for the UI; or pass --release-url"
-    say "Building the release binaries (cargo build --release)"
-    (cd "$here" && cargo build --release --locked --bins)
-    copy_binaries "$here/target/release"
+    # PRESSLUFT_CARGO_PROFILE=dev lets the tests take this path without a release build.
+    local profile=${PRESSLUFT_CARGO_PROFILE:-release} out=release
+    [ "$profile" = release ] || out=$profile
+    [ "$profile" != dev ] || out=debug
+    say "Building the binaries (cargo build --profile $profile)"
+    (cd "$here" && cargo build --profile "$profile" --locked --bins)
+    copy_binaries "$here/target/$out"
     cp -a "$here/playbooks" "$stage/playbooks"
   else
     die "no binaries: pass --release-url URL (a pressluft-VERSION-linux-ARCH.tar.gz), or run install.sh from a checkout"

@@ -3,9 +3,9 @@
 # a release archive with a wrong checksum installs nothing; the archive installs (the script
 # piped into bash, as `curl URL | bash -s -- ...` runs it) and runs the
 # service as `pressluft`, the administrator logs in with the CLI, the local node is provisioned
-# through the job queue and a site is created on it; a second run (binaries from the checkout)
+# through the job queue and a site is created on it; a second run (--build in the checkout)
 # restarts the service and changes nothing else; --uninstall keeps the data and a new install
-# resumes it; --uninstall --purge removes everything. Run by scripts/test.sh after the cargo
+# (--bin-dir) resumes it; --uninstall --purge removes everything. Run by scripts/test.sh after the cargo
 # tests (it provisions this machine through port 22, so it runs alone). Any failure exits 1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -121,11 +121,13 @@ host=$(cli site show "$site_id" -o json | json 'd["environments"][0]["preview_ur
 check "the site's environment is active" test "$(cli site show "$site_id" -o json | json 'd["environments"][0]["status"]')" = active
 check "WordPress answers at the preview address" bash -c "curl -fsS --resolve '$host:80:127.0.0.1' 'http://$host/' | grep -qi wordpress"
 
-echo "== a second run: binaries from the checkout, nothing else changes"
+echo "== a second run: built from the checkout (--build), nothing else changes"
 before_pid=$(server_pid)
 before_files=$(sha256sum "$CREDENTIALS" /etc/pressluft/server.toml)
 before_users=$(cli user list -o json | json 'len(d["users"])')
-run_install --bin-dir target/debug "${common[@]}" || fail "second install.sh failed"
+# The debug profile: the build path without a release build (cargo finds it up to date).
+PRESSLUFT_CARGO_PROFILE=dev run_install --build "${common[@]}" || fail "second install.sh failed"
+check "it built from the checkout" grep -q "cargo build --profile dev" "$log"
 check "the service was restarted" test "$(server_pid)" != "$before_pid"
 check "it answers again" test "$(health)" = ok
 check "credentials and configuration are unchanged" test "$(sha256sum "$CREDENTIALS" /etc/pressluft/server.toml)" = "$before_files"
