@@ -530,6 +530,8 @@ health_url() {
 }
 
 ensure_sshd() {
+  # The host key install.sh pins for the local node (made by openssh-server's install).
+  [ -f /etc/ssh/ssh_host_ed25519_key.pub ] || ssh-keygen -A
   if ss -Hltn "sport = :$node_ssh_port" | grep -q .; then
     return
   fi

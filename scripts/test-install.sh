@@ -114,12 +114,16 @@ check "the systemd unit verifies" systemd-analyze verify "$work/pressluft.servic
 exposure=$(systemd-analyze security --offline=true "$work/pressluft.service" 2>/dev/null | sed -n 's/.*Overall exposure level for pressluft.service: \([0-9.]*\).*/\1/p')
 check "the systemd unit is hardened (exposure $exposure, OK below 3)" awk -v e="$exposure" 'BEGIN { exit !(e != "" && e < 3) }'
 
+check "logrotate rotates the server's log" bash -c "logrotate -f -s '$work/logrotate.state' /etc/logrotate.d/pressluft && test -s /var/log/pressluft/server.log.1"
+
 echo "== a site on the local node, through the CLI"
 cli site create --name "Install check" --slug "$SLUG" --wait >/dev/null || fail "site create"
 site_id=$(cli site list -o json | json "[s['id'] for s in d['sites'] if s['slug'] == '$SLUG'][0]")
 host=$(cli site show "$site_id" -o json | json 'd["environments"][0]["preview_url"].split("//")[1]')
 check "the site's environment is active" test "$(cli site show "$site_id" -o json | json 'd["environments"][0]["status"]')" = active
 check "WordPress answers at the preview address" bash -c "curl -fsS --resolve '$host:80:127.0.0.1' 'http://$host/' | grep -qi wordpress"
+check "the server logs on after the rotation, from the file's start (copytruncate)" \
+  bash -c "test -s /var/log/pressluft/server.log && ! grep -qaP '\\x00' /var/log/pressluft/server.log"
 
 echo "== a second run: built from the checkout (--build), nothing else changes"
 before_pid=$(server_pid)
