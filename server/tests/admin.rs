@@ -56,33 +56,19 @@ async fn admin_commands_bootstrap_and_recover_a_running_install() {
     // The first administrator: created once; a second run changes nothing (old password kept).
     let email = "owner@example.com";
     let first = "first password 123";
-    let (ok, out, err) = admin(
-        &data,
-        &[
-            "admin",
-            "create-user",
-            "--email",
-            email,
-            "--password-stdin",
-            "--exists-ok",
-        ],
-        &format!("{first}\n"),
-    );
+    let create_once = &[
+        "admin",
+        "create-user",
+        "--email",
+        email,
+        "--password-stdin",
+        "--exists-ok",
+    ];
+    let (ok, out, err) = admin(&data, create_once, &format!("{first}\n"));
     assert!(ok, "{err}");
     assert_eq!(out, "created\n");
     assert!(!err.contains(first), "the password is never printed: {err}");
-    let (ok, out, err) = admin(
-        &data,
-        &[
-            "admin",
-            "create-user",
-            "--email",
-            email,
-            "--password-stdin",
-            "--exists-ok",
-        ],
-        "another password 456\n",
-    );
+    let (ok, out, err) = admin(&data, create_once, "another password 456\n");
     assert!(ok, "{err}");
     assert_eq!(out, "exists\n");
     let mut anon = server.clients_with(None);
