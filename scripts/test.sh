@@ -27,14 +27,48 @@ echo "== ansible-lint (production profile)"
 (cd playbooks && ANSIBLE_CONFIG=ansible.cfg PYTHONDONTWRITEBYTECODE=1 NO_COLOR=1 \
   ansible-lint --offline --profile production -q ./*.yml roles/)
 echo "== cargo test"
+# One setting for slow or shared machines: fewer real-node tests at once. (Every wait in the
+# tests scales with PRESSLUFT_TEST_PATIENCE, see testkit/src/lib.rs.)
+threads=${PRESSLUFT_TEST_THREADS:-4}
+case $threads in '' | *[!0-9]* | 0) echo "PRESSLUFT_TEST_THREADS must be a positive number" >&2; exit 2 ;; esac
 cargo build --workspace --bins
 log=$(mktemp)
-# Four test threads: the real-node tests mostly wait (SSH, playbooks, HTTP), so two cores
-# run four of them at once with room to spare.
-cargo test --workspace --lib --bins --tests -- --test-threads 4 2>&1 | tee "$log"
+times=$(mktemp)
+# Every test binary, run directly from its package's directory (as cargo would) so each one's
+# wall time is known; libtest's --report-time (behind RUSTC_BOOTSTRAP, for the test binaries
+# only, never for rustc) gives every test's own time.
+mapfile -t binaries < <(cargo test --workspace --lib --bins --tests --no-run --message-format=json |
+  jq -r 'select(.reason == "compiler-artifact" and .profile.test and .executable != null)
+         | [.executable, (.manifest_path | sub("/Cargo.toml$"; "")), .target.name, (.target.kind | join(","))] | @tsv')
+((${#binaries[@]})) || { echo "no test binaries were built" >&2; exit 1; }
+failed=()
+for line in "${binaries[@]}"; do
+  IFS=$'\t' read -r exe dir name kind <<<"$line"
+  echo "-- $name ($kind) with $threads threads"
+  start=$(date +%s)
+  status=0
+  (cd "$dir" && RUSTC_BOOTSTRAP=1 "$exe" --test-threads "$threads" -Z unstable-options --report-time) 2>&1 |
+    tee -a "$log" || status=$?
+  printf '%s\t%s (%s)\n' "$(($(date +%s) - start))" "$name" "$kind" >>"$times"
+  ((status == 0)) || failed+=("$name")
+done
+echo "== time per test binary (wall seconds)"
+sort -rn "$times"
+echo "== time per test file (seconds, the sum of its tests' own times)"
+# "test engine::foo ... ok <12.345s>": the file is the module before '::' ("(one file)" for a
+# binary whose tests are not in modules).
+sed -n 's/^test \([^ ]*\) \.\.\. [a-zA-Z]* <\([0-9.]*\)s>$/\1 \2/p' "$log" |
+  awk '{ file = ($1 ~ /::/) ? substr($1, 1, index($1, "::") - 1) : "(one file)"; sum[file] += $2 }
+       END { for (f in sum) printf "%8.1f  %s\n", sum[f], f }' | sort -rn
+echo "== slowest tests"
+sed -n 's/^test \([^ ]*\) \.\.\. [a-zA-Z]* <\([0-9.]*\)s>$/\2 \1/p' "$log" | sort -rn | head -10
+awk '/^test result:/ { p += $4; f += $6 } END { printf "cargo tests: %d passed, %d failed\n", p, f }' "$log"
+if ((${#failed[@]})); then
+  echo "FAILED: ${failed[*]}" >&2
+  exit 1
+fi
 echo "== install.sh on this machine"
 # After the cargo tests, alone: it installs the service and provisions this machine over port 22.
 scripts/test-install.sh
-# One closing line for the whole suite (the install test exits non-zero on any failure).
-awk '/^test result:/ { p += $4; f += $6 } END { printf "%d passed, %d failed\n", p, f }' "$log"
-rm -f "$log"
+rm -f "$log" "$times"
+echo "all tests passed"

@@ -722,9 +722,12 @@ fn the_documented_walkthrough_runs_against_a_real_node() {
         bin_dir.display(),
         std::env::var("PATH").unwrap_or_default()
     );
+    let whole_script = pressluft_testkit::scaled(pressluft_testkit::limit::PROVISION)
+        .as_secs()
+        .to_string();
     let output = std::process::Command::new("timeout")
         .args([
-            "900",
+            whole_script.as_str(),
             "bash",
             "-euo",
             "pipefail",

@@ -55,7 +55,7 @@ async fn main() {
         .await
         .unwrap()
         .into_inner();
-    let job = wait_job(&mut c, &created.job.unwrap().id, 300).await;
+    let job = wait_job(&mut c, &created.job.unwrap().id).await;
     assert_eq!(job.status, pb::JobStatus::Succeeded as i32, "{job:?}");
     let env = created.environment.unwrap().id;
 

@@ -178,7 +178,7 @@ async fn deploy(c: &mut Clients, env: &str) -> String {
 
 /// Waits for a job to succeed, polling every 50 ms (the resolution of the Pressluft times).
 async fn wait(c: &mut Clients, id: &str) {
-    let job = support::wait_job_polling(c, id, 300, Duration::from_millis(50)).await;
+    let job = support::wait_job_polling(c, id, Duration::from_millis(50)).await;
     assert_eq!(
         job.status,
         pb::JobStatus::Succeeded as i32,

@@ -45,6 +45,12 @@ impl AppState {
             .with_job_defaults(JobDefaults {
                 max_attempts: config.jobs.max_attempts,
                 timeout_secs: i64::try_from(config.jobs.timeout.as_secs()).unwrap_or(1800),
+                timeout_secs_by_kind: config
+                    .jobs
+                    .timeouts
+                    .iter()
+                    .map(|(kind, t)| (*kind, i64::try_from(t.as_secs()).unwrap_or(1800)))
+                    .collect(),
                 linux_uid_base: config.linux_uid_base,
             });
         let secrets_dir = SecretsDir::open(&config.secrets_dir)?;

@@ -1,11 +1,14 @@
 //! Server configuration: one struct, defaults, an optional TOML file, and flags/env overrides
 //! (flags and `PRESSLUFT_*` variables win over the file). `validate` names the bad field.
 
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
+
+use crate::model::JobKind;
 
 /// Default listen address: loopback only.
 pub const DEFAULT_LISTEN_ADDR: &str = "127.0.0.1:8443";
@@ -34,6 +37,8 @@ pub struct Config {
     pub ssh_connect_timeout: Duration,
     /// Cap of a node query: connect, authentication, command and output (at most 10 s).
     pub node_query_timeout: Duration,
+    /// How long a playbook's HTTP health request may take (one try; it is retried once).
+    pub health_check_timeout: Duration,
     /// How long a magic login link works.
     pub magic_login_ttl: Duration,
     /// Directory with `ansible.cfg` and one playbook per job type.
@@ -94,6 +99,9 @@ pub struct JobsConfig {
     pub max_per_node: u32,
     pub max_attempts: i64,
     pub timeout: Duration,
+    /// Timeouts for some job types instead of `timeout` (a long first provisioning, a short
+    /// cleanup; tests give only the job under test a short one).
+    pub timeouts: HashMap<JobKind, Duration>,
     pub retry_backoff: Vec<Duration>,
     pub lease: Duration,
     pub heartbeat: Duration,
@@ -112,6 +120,7 @@ impl Default for JobsConfig {
             max_per_node: 2,
             max_attempts: 3,
             timeout: Duration::from_mins(30),
+            timeouts: HashMap::new(),
             retry_backoff: vec![
                 Duration::from_mins(1),
                 Duration::from_mins(5),
@@ -137,6 +146,8 @@ pub struct JobsFile {
     pub max_per_node: Option<u32>,
     pub max_attempts: Option<i64>,
     pub timeout_secs: Option<u64>,
+    /// `[jobs.timeout_secs_by_type]`: job type name = seconds.
+    pub timeout_secs_by_type: Option<BTreeMap<String, u64>>,
     pub retry_backoff_secs: Option<Vec<u64>>,
     pub lease_secs: Option<u64>,
     pub heartbeat_secs: Option<u64>,
@@ -148,7 +159,7 @@ pub struct JobsFile {
 }
 
 impl JobsFile {
-    fn apply(self, mut c: JobsConfig) -> JobsConfig {
+    fn apply(self, mut c: JobsConfig) -> Result<JobsConfig, ConfigError> {
         let secs = Duration::from_secs;
         if let Some(v) = self.run_workers {
             c.run_workers = v;
@@ -164,6 +175,12 @@ impl JobsFile {
         }
         if let Some(v) = self.timeout_secs {
             c.timeout = secs(v);
+        }
+        for (name, v) in self.timeout_secs_by_type.unwrap_or_default() {
+            let kind = name
+                .parse::<JobKind>()
+                .map_err(|e| config_error("jobs.timeout_secs_by_type", e.to_string()))?;
+            c.timeouts.insert(kind, secs(v));
         }
         if let Some(v) = self.retry_backoff_secs {
             c.retry_backoff = v.into_iter().map(secs).collect();
@@ -189,7 +206,7 @@ impl JobsFile {
         if let Some(v) = self.backup_cleanup_every_secs {
             c.backup_cleanup_every = secs(v);
         }
-        c
+        Ok(c)
     }
 }
 
@@ -208,6 +225,7 @@ pub struct FileConfig {
     pub login_window_secs: Option<u64>,
     pub ssh_connect_timeout_secs: Option<u64>,
     pub node_query_timeout_secs: Option<u64>,
+    pub health_check_timeout_secs: Option<u64>,
     pub magic_login_ttl_secs: Option<u64>,
     pub playbooks_dir: Option<PathBuf>,
     pub ansible_playbook: Option<PathBuf>,
@@ -354,6 +372,7 @@ impl Config {
             login_window: Duration::from_secs(file.login_window_secs.unwrap_or(300)),
             ssh_connect_timeout: Duration::from_secs(file.ssh_connect_timeout_secs.unwrap_or(10)),
             node_query_timeout: Duration::from_secs(file.node_query_timeout_secs.unwrap_or(10)),
+            health_check_timeout: Duration::from_secs(file.health_check_timeout_secs.unwrap_or(10)),
             magic_login_ttl: Duration::from_secs(file.magic_login_ttl_secs.unwrap_or(60)),
             playbooks_dir: overrides
                 .playbooks_dir
@@ -364,7 +383,7 @@ impl Config {
                 .ansible_playbook
                 .unwrap_or_else(|| PathBuf::from("ansible-playbook")),
             rclone: file.rclone.unwrap_or_else(|| PathBuf::from("rclone")),
-            jobs: file.jobs.unwrap_or_default().apply(JobsConfig::default()),
+            jobs: file.jobs.unwrap_or_default().apply(JobsConfig::default())?,
             wordpress_source_dir: overrides
                 .wordpress_source_dir
                 .clone()
@@ -422,6 +441,11 @@ impl Config {
         }
         if self.node_query_timeout.is_zero() || self.node_query_timeout > Duration::from_secs(10) {
             return Err(config_error("node_query_timeout_secs", "must be 1-10"));
+        }
+        if self.health_check_timeout.is_zero()
+            || self.health_check_timeout > Duration::from_mins(10)
+        {
+            return Err(config_error("health_check_timeout_secs", "must be 1-600"));
         }
         if self.magic_login_ttl.is_zero() || self.magic_login_ttl > Duration::from_hours(1) {
             return Err(config_error("magic_login_ttl_secs", "must be 1-3600"));
@@ -482,7 +506,7 @@ impl Config {
         if !(1..=20).contains(&j.max_attempts) {
             return Err(config_error("jobs.max_attempts", "must be 1-20"));
         }
-        if j.timeout.is_zero() {
+        if j.timeout.is_zero() || j.timeouts.values().any(Duration::is_zero) {
             return Err(config_error("jobs.timeout_secs", "must be at least 1"));
         }
         if j.retry_backoff.is_empty() {

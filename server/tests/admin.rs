@@ -308,16 +308,14 @@ async fn the_api_serves_tls_and_picks_up_a_renewed_certificate() {
     let ca = dir.path().join("ca.pem");
     let ca_arg = ca.to_str().unwrap();
     let healthz = format!("https://localhost:{port}/healthz");
-    let mut up = false;
-    for _ in 0..100 {
-        let (status, _) = curl(&["-s", "-D", "-", "--cacert", ca_arg, &healthz]);
-        if status == 200 {
-            up = true;
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    assert!(up, "the TLS server answers /healthz");
+    pressluft_testkit::until(
+        "the TLS server to answer /healthz",
+        pressluft_testkit::limit::START,
+        || async {
+            (curl(&["-s", "-D", "-", "--cacert", ca_arg, &healthz]).0 == 200).then_some(())
+        },
+    )
+    .await;
 
     // HTTP/2 by ALPN for gRPC, HTTP/1.1 for browsers and curl; plain HTTP gets no answer.
     let http_version = |extra: &[&str]| {

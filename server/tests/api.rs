@@ -925,11 +925,14 @@ async fn watch_streams_follow_job_changes() {
     let created = create_site(&mut c, &node, "blog").await;
     let job = created.job.unwrap();
 
-    let first = tokio::time::timeout(std::time::Duration::from_secs(5), all.message())
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    let first = pressluft_testkit::within(
+        "the next stream message",
+        pressluft_testkit::limit::STEP,
+        all.message(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
     assert_eq!(first.job.unwrap().id, job.id);
 
     let mut watch = c
@@ -954,24 +957,33 @@ async fn watch_streams_follow_job_changes() {
         })
         .await
         .unwrap();
-    let next = tokio::time::timeout(std::time::Duration::from_secs(5), watch.message())
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    let next = pressluft_testkit::within(
+        "the next stream message",
+        pressluft_testkit::limit::STEP,
+        watch.message(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
     assert_eq!(next.event.as_ref().unwrap().sequence, 2);
     assert_eq!(next.job.unwrap().status, pb::JobStatus::Cancelled as i32);
-    let end = tokio::time::timeout(std::time::Duration::from_secs(5), watch.message())
-        .await
-        .unwrap()
-        .unwrap();
+    let end = pressluft_testkit::within(
+        "the next stream message",
+        pressluft_testkit::limit::STEP,
+        watch.message(),
+    )
+    .await
+    .unwrap();
     assert!(end.is_none(), "the stream ends with the job");
 
-    let change = tokio::time::timeout(std::time::Duration::from_secs(5), all.message())
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    let change = pressluft_testkit::within(
+        "the next stream message",
+        pressluft_testkit::limit::STEP,
+        all.message(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
     assert_eq!(change.job.unwrap().status, pb::JobStatus::Cancelled as i32);
 
     let events = c
@@ -1084,23 +1096,19 @@ async fn server_binary_runs_with_defaults_and_admin_commands_work() {
         .unwrap();
 
     // Wait for the listener.
-    let channel = {
-        let mut tries = 0;
-        loop {
-            match tonic::transport::Channel::from_shared(format!("http://127.0.0.1:{port}"))
+    let url = format!("http://127.0.0.1:{port}");
+    let channel = pressluft_testkit::until(
+        "the server to listen",
+        pressluft_testkit::limit::START,
+        || async {
+            tonic::transport::Channel::from_shared(url.clone())
                 .unwrap()
                 .connect()
                 .await
-            {
-                Ok(c) => break c,
-                Err(_) if tries < 100 => {
-                    tries += 1;
-                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                }
-                Err(e) => panic!("server did not start: {e}"),
-            }
-        }
-    };
+                .ok()
+        },
+    )
+    .await;
     let data_dir = home.path().join(".local/share/pressluft");
     assert!(
         data_dir.join("pressluft.db").exists(),
@@ -1187,17 +1195,12 @@ async fn server_binary_runs_with_defaults_and_admin_commands_work() {
         .status()
         .unwrap();
     assert!(status.success());
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
-    let exit = loop {
-        if let Some(exit) = child.try_wait().unwrap() {
-            break exit;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "server did not stop on SIGTERM"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    };
+    let exit = pressluft_testkit::until(
+        "the server to stop on SIGTERM",
+        pressluft_testkit::limit::START,
+        || std::future::ready(child.try_wait().unwrap()),
+    )
+    .await;
     assert!(exit.success(), "graceful shutdown exits 0: {exit:?}");
     let mut log = String::new();
     std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut log).unwrap();

@@ -193,7 +193,7 @@ async fn remove(c: &mut Clients, domain_id: &str) -> pb::Job {
         .into_inner()
         .job
         .unwrap();
-    wait_job(c, &job.id, 120).await
+    wait_job(c, &job.id).await
 }
 
 fn succeeded(job: &pb::Job) {
@@ -280,7 +280,7 @@ async fn domains_get_certificates_redirect_rewrite_urls_and_fall_back_to_the_pre
     let pending = added.domain.unwrap();
     assert_eq!(pending.tls_status, pb::TlsStatus::Pending as i32);
     assert_eq!(pending.aliases, vec![www.clone()]);
-    let job = wait_job(&mut c, &added.job.unwrap().id, 180).await;
+    let job = wait_job(&mut c, &added.job.unwrap().id).await;
     succeeded(&job);
     let list = domains(&mut c, &env.id).await;
     let first = domain(&list, &shop);
@@ -339,7 +339,7 @@ async fn domains_get_certificates_redirect_rewrite_urls_and_fall_back_to_the_pre
 
     // A second domain redirects to the primary.
     let second = add(&mut c, &env.id, &alt, false).await.unwrap();
-    succeeded(&wait_job(&mut c, &second.job.unwrap().id, 180).await);
+    succeeded(&wait_job(&mut c, &second.job.unwrap().id).await);
     let (status, headers, _) = https(&alt, "/shop/");
     assert_eq!(status, 301, "{headers}");
     assert_eq!(
@@ -354,7 +354,7 @@ async fn domains_get_certificates_redirect_rewrite_urls_and_fall_back_to_the_pre
     // A failing ACME order (the name resolves nowhere, the DNS check skipped): the domain is
     // failed with the CA's reason, the environment stays active, the others keep serving.
     let failing = add(&mut c, &env.id, &broken, true).await.unwrap();
-    let job = wait_job(&mut c, &failing.job.unwrap().id, 180).await;
+    let job = wait_job(&mut c, &failing.job.unwrap().id).await;
     assert_eq!(job.status, pb::JobStatus::Failed as i32);
     assert_eq!(job.error_code, "ACME_FAILED", "{job:?}");
     let list = domains(&mut c, &env.id).await;
@@ -397,25 +397,27 @@ async fn domains_get_certificates_redirect_rewrite_urls_and_fall_back_to_the_pre
     };
     assert_eq!(ok_of(&shop), Some(true), "{report}");
     assert_eq!(ok_of(&alt), Some(false), "{report}");
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    let list = loop {
-        let list = domains(&mut c, &env.id).await;
-        if domain(&list, &alt).tls_status == pb::TlsStatus::Failed as i32
-            && domain(&list, &shop)
-                .tls_check_time
-                .as_ref()
-                .unwrap()
-                .seconds
-                > checked_before.seconds
-        {
-            break list;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the check recorded the renewal: {list:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    };
+    let list = pressluft_testkit::until(
+        "the periodic check to record the renewals",
+        pressluft_testkit::limit::JOB,
+        || {
+            let mut c = c.clone();
+            let (env_id, alt, shop) = (env.id.clone(), alt.clone(), shop.clone());
+            let before = checked_before.seconds;
+            async move {
+                let list = domains(&mut c, &env_id).await;
+                (domain(&list, &alt).tls_status == pb::TlsStatus::Failed as i32
+                    && domain(&list, &shop)
+                        .tls_check_time
+                        .as_ref()
+                        .unwrap()
+                        .seconds
+                        > before)
+                    .then_some(list)
+            }
+        },
+    )
+    .await;
     let renewal_failed = domain(&list, &alt);
     assert!(
         renewal_failed.tls_message.starts_with("renewal failed"),

@@ -4,6 +4,8 @@
 use std::time::{Duration, Instant};
 
 use pressluft_proto::v1 as pb;
+use pressluft_server::model::JobKind;
+use pressluft_testkit::{limit, scaled, until, within};
 
 use crate::support::*;
 
@@ -19,9 +21,8 @@ pub(crate) async fn watch_all(c: &mut Clients, job: &str) -> Vec<pb::WatchJobRes
         .unwrap()
         .into_inner();
     let mut all = Vec::new();
-    while let Some(message) = tokio::time::timeout(Duration::from_mins(2), stream.message())
+    while let Some(message) = within("the job's next event", limit::STEP, stream.message())
         .await
-        .expect("stream stalled")
         .unwrap()
     {
         all.push(message);
@@ -174,7 +175,7 @@ async fn retryable_failures_retry_then_succeed_or_fail_for_good() {
     let node = server.node(&mut c).await;
 
     let once = create_site_mode(&mut c, &node, "flaky", "fail-once").await;
-    let job = wait_job(&mut c, &once.job.as_ref().unwrap().id, 120).await;
+    let job = wait_job(&mut c, &once.job.as_ref().unwrap().id).await;
     assert_eq!(job.status, pb::JobStatus::Succeeded as i32, "{job:?}");
     assert_eq!(job.attempt, 2);
     let events = watch_all(&mut c, &job.id).await;
@@ -186,7 +187,7 @@ async fn retryable_failures_retry_then_succeed_or_fail_for_good() {
     assert!(log_text(&events).contains("failing on purpose (attempt 1)"));
 
     let always = create_site_mode(&mut c, &node, "broken", "fail").await;
-    let job = wait_job(&mut c, &always.job.as_ref().unwrap().id, 120).await;
+    let job = wait_job(&mut c, &always.job.as_ref().unwrap().id).await;
     assert_eq!(job.status, pb::JobStatus::Failed as i32);
     assert_eq!(job.attempt, 2, "max_attempts is 2 in the test config");
     assert_eq!(job.error_code, "PLAYBOOK_FAILED");
@@ -222,7 +223,7 @@ async fn a_changed_host_key_fails_the_job_for_good() {
     let site = create_site_mode(&mut c, &node, "keyed", "steps").await;
     let env_id = site.environment.unwrap().id;
     assert_eq!(
-        wait_job(&mut c, &site.job.unwrap().id, 60).await.status,
+        wait_job(&mut c, &site.job.unwrap().id).await.status,
         pb::JobStatus::Succeeded as i32
     );
 
@@ -244,7 +245,7 @@ async fn a_changed_host_key_fails_the_job_for_good() {
         .into_inner()
         .job
         .unwrap();
-    let job = wait_job(&mut c, &purge.id, 60).await;
+    let job = wait_job(&mut c, &purge.id).await;
     assert_eq!(job.status, pb::JobStatus::Failed as i32);
     assert_eq!(job.error_code, "HOST_KEY_MISMATCH");
     assert_eq!(job.attempt, 1);
@@ -268,31 +269,23 @@ async fn cancel_terminates_the_running_playbook() {
     let job_id = created.job.unwrap().id;
 
     // Wait until the long task runs.
-    let deadline = Instant::now() + Duration::from_mins(1);
-    loop {
-        let job = c
-            .jobs
-            .get_job(pb::GetJobRequest {
-                job_id: job_id.clone(),
-            })
-            .await
-            .unwrap()
-            .into_inner()
-            .job
-            .unwrap();
-        if job
-            .progress
-            .as_ref()
-            .is_some_and(|p| p.step_name == "Sleep")
-        {
-            break;
+    until("the sleep step to start", limit::JOB, || {
+        let mut jobs = c.jobs.clone();
+        let job_id = job_id.clone();
+        async move {
+            let job = jobs
+                .get_job(pb::GetJobRequest { job_id })
+                .await
+                .unwrap()
+                .into_inner()
+                .job
+                .unwrap();
+            job.progress
+                .is_some_and(|p| p.step_name == "Sleep")
+                .then_some(())
         }
-        assert!(
-            Instant::now() < deadline,
-            "the sleep step never started: {job:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    })
+    .await;
     assert!(
         !processes_of_job(&job_id).is_empty(),
         "the playbook runs as marked processes"
@@ -310,19 +303,18 @@ async fn cancel_terminates_the_running_playbook() {
         .job
         .unwrap();
     assert!(requested.cancel_requested);
-    let job = wait_job(&mut c, &job_id, 30).await;
+    let job = wait_job(&mut c, &job_id).await;
     assert_eq!(job.status, pb::JobStatus::Cancelled as i32);
+    // The playbook sleeps 300 s: ending long before that means it was stopped, not waited for.
     assert!(
-        t0.elapsed() < Duration::from_secs(10),
-        "stopped within the grace period: {:?}",
+        t0.elapsed() < Duration::from_secs(150),
+        "stopped, not waited for: {:?}",
         t0.elapsed()
     );
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(
-        processes_of_job(&job_id),
-        Vec::<u32>::new(),
-        "no ansible or ssh process of the job is left"
-    );
+    until("the job's processes to be gone", limit::STEP, || async {
+        processes_of_job(&job_id).is_empty().then_some(())
+    })
+    .await;
     let env = environment(&mut c, &created.environment.unwrap().id).await;
     assert_eq!(env.status, pb::EnvironmentStatus::Failed as i32);
     server.stop().await;
@@ -332,8 +324,11 @@ async fn cancel_terminates_the_running_playbook() {
 /// one attempt allowed the job fails with JOB_TIMEOUT.
 #[tokio::test]
 async fn a_job_past_its_timeout_is_stopped() {
+    // Only the job under test gets the short timeout: provisioning the node takes minutes.
     let server = TestServer::start_engine(|c| {
-        c.jobs.timeout = Duration::from_secs(4);
+        c.jobs
+            .timeouts
+            .insert(JobKind::SiteCreate, Duration::from_secs(4));
         c.jobs.max_attempts = 1;
     })
     .await;
@@ -341,7 +336,7 @@ async fn a_job_past_its_timeout_is_stopped() {
     let node = server.node(&mut c).await;
     let created = create_site_mode(&mut c, &node, "slow", "sleep").await;
     let job_id = created.job.unwrap().id;
-    let job = wait_job(&mut c, &job_id, 60).await;
+    let job = wait_job(&mut c, &job_id).await;
     assert_eq!(job.status, pb::JobStatus::Failed as i32);
     assert_eq!(job.error_code, "JOB_TIMEOUT");
     assert!(processes_of_job(&job_id).is_empty());
@@ -357,7 +352,7 @@ async fn secrets_printed_by_a_playbook_are_redacted() {
     let node = server.node(&mut c).await;
     let created = create_site_mode(&mut c, &node, "leaky", "secret").await;
     let job_id = created.job.unwrap().id;
-    let job = wait_job(&mut c, &job_id, 60).await;
+    let job = wait_job(&mut c, &job_id).await;
     assert_eq!(job.status, pb::JobStatus::Succeeded as i32);
 
     let store = server.store().await;
@@ -445,7 +440,7 @@ async fn concurrency_limits_hold_under_load() {
         .collect();
     for j in &jobs {
         assert_eq!(
-            wait_job(&mut c, j, 120).await.status,
+            wait_job(&mut c, j).await.status,
             pb::JobStatus::Succeeded as i32
         );
     }
@@ -500,7 +495,7 @@ async fn concurrency_limits_hold_under_load() {
         .jobs;
     for j in &all {
         assert_eq!(
-            wait_job(&mut c, &j.id, 180).await.status,
+            wait_job(&mut c, &j.id).await.status,
             pb::JobStatus::Succeeded as i32,
             "{j:?}"
         );
@@ -572,7 +567,7 @@ async fn scheduled_backups_fire_on_time_and_cleanup_deletes_only_expired_objects
     let target = s3_target(&format!("scheduled-{tag}"), "scheduled");
     c.settings.set_backup_target(target.clone()).await.unwrap();
     let (created, env) = live_site(&mut c, &node, &format!("sc{tag}"), &format!("sc {tag}")).await;
-    let schedule = |enabled: bool| pb::UpdateBackupScheduleRequest {
+    let schedule = |enabled: bool, retention: i64| pb::UpdateBackupScheduleRequest {
         environment_id: env.id.clone(),
         expected_version: 0,
         schedule: Some(pb::BackupSchedule {
@@ -583,7 +578,7 @@ async fn scheduled_backups_fire_on_time_and_cleanup_deletes_only_expired_objects
             }),
             scope: pb::BackupScope::Db as i32,
             retention: Some(prost_types::Duration {
-                seconds: 25,
+                seconds: retention,
                 nanos: 0,
             }),
         }),
@@ -596,20 +591,18 @@ async fn scheduled_backups_fire_on_time_and_cleanup_deletes_only_expired_objects
                     seconds: 4,
                     nanos: 0,
                 }),
-                ..schedule(true).schedule.unwrap()
+                ..schedule(true, 3600).schedule.unwrap()
             }),
-            ..schedule(true)
+            ..schedule(true, 3600)
         })
         .await
         .unwrap_err();
     assert_eq!(too_short.code(), tonic::Code::InvalidArgument);
-    c.sites
-        .update_backup_schedule(schedule(true))
-        .await
-        .unwrap();
-    let list = |c: &mut Clients| {
-        let mut sites = c.sites.clone();
-        let env_id = env.id.clone();
+    let sites = c.sites.clone();
+    let env_id = env.id.clone();
+    let list = move || {
+        let mut sites = sites.clone();
+        let env_id = env_id.clone();
         async move {
             let mut list = sites
                 .list_backups(pb::ListBackupsRequest {
@@ -624,30 +617,36 @@ async fn scheduled_backups_fire_on_time_and_cleanup_deletes_only_expired_objects
             list
         }
     };
-
-    // Three scheduled backups, one interval apart, then the schedule off.
-    let deadline = Instant::now() + Duration::from_secs(90);
-    let fired = loop {
-        let backups = list(&mut c).await;
-        let done: Vec<_> = backups
+    // Ended scheduled backups not in `old`: completed, or already expired by the cleanup.
+    let ended_since = |backups: &[pb::Backup], old: &[pb::Backup]| -> Vec<pb::Backup> {
+        backups
             .iter()
-            .filter(|b| b.status == pb::BackupStatus::Completed as i32)
+            .filter(|b| !old.iter().any(|o| o.id == b.id))
+            .filter(|b| {
+                b.status == pb::BackupStatus::Completed as i32
+                    || b.status == pb::BackupStatus::Expired as i32
+            })
             .cloned()
-            .collect();
-        if done.len() >= 3 {
-            c.sites
-                .update_backup_schedule(schedule(false))
-                .await
-                .unwrap();
-            break done;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "schedule did not fire: {backups:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(300)).await;
+            .collect()
     };
-    for b in &fired {
+
+    // Phase 1, retention of an hour (so a slow machine's cleanup cannot take any): three
+    // scheduled backups, each one interval after the previous one ended, then the schedule off.
+    c.sites
+        .update_backup_schedule(schedule(true, 3600))
+        .await
+        .unwrap();
+    let kept = until("three scheduled backups", limit::JOB, || async {
+        let done = ended_since(&list().await, &[]);
+        (done.len() >= 3).then_some(done)
+    })
+    .await;
+    c.sites
+        .update_backup_schedule(schedule(false, 3600))
+        .await
+        .unwrap();
+    for b in &kept {
+        assert_eq!(b.status, pb::BackupStatus::Completed as i32, "{b:?}");
         assert_eq!(b.trigger, pb::BackupTrigger::Scheduled as i32);
         assert_eq!(b.scope, pb::BackupScope::Db as i32);
         assert!(b.expire_time.is_some());
@@ -664,10 +663,16 @@ async fn scheduled_backups_fire_on_time_and_cleanup_deletes_only_expired_objects
             .unwrap();
         assert_eq!(job.requested_by, "scheduler");
     }
-    for pair in fired.windows(2) {
+    for pair in kept.windows(2) {
         let gap = pair[1].create_time.unwrap().seconds - pair[0].create_time.unwrap().seconds;
-        // Never before the interval; later only by how long the previous backup ran.
-        assert!((7..=30).contains(&gap), "one interval (8 s) apart: {gap} s");
+        let ran = pair[0].complete_time.unwrap().seconds - pair[0].create_time.unwrap().seconds;
+        // Never before the interval; later only by how long the previous backup ran, plus
+        // the scheduler's tick and the queue's pickup.
+        let slack = i64::try_from(scaled(Duration::from_secs(30)).as_secs()).unwrap();
+        assert!(
+            gap >= 7 && gap <= ran + 8 + slack,
+            "one interval (8 s) after the previous backup ended ({ran} s): {gap} s apart"
+        );
     }
     assert!(
         environment(&mut c, &env.id)
@@ -676,46 +681,94 @@ async fn scheduled_backups_fire_on_time_and_cleanup_deletes_only_expired_objects
             .is_some()
     );
 
-    // Retention: every backup expires 25 s after it was made; cleanup deletes the objects of
-    // all but the newest completed one, which stays.
-    let deadline = Instant::now() + Duration::from_secs(90);
-    let expired = loop {
-        let backups = list(&mut c).await;
-        let expired: Vec<_> = backups
-            .iter()
-            .filter(|b| b.status == pb::BackupStatus::Expired as i32)
-            .cloned()
-            .collect();
-        if expired.len() + 1 == backups.len() {
-            break expired;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "cleanup did not run: {backups:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    };
-    // Past its retention too, the newest completed backup stays through later cleanups.
-    let expires = list(&mut c)
+    // Phase 2, retention of 10 s: two more scheduled backups; cleanup deletes the objects of
+    // every expired one but the environment's newest, and none of phase 1's (not expired).
+    c.sites
+        .update_backup_schedule(schedule(true, 10))
         .await
-        .last()
-        .unwrap()
-        .expire_time
-        .unwrap()
-        .seconds;
-    let wait = u64::try_from(expires + 5 - unix_now_secs()).unwrap_or(0);
-    tokio::time::sleep(Duration::from_secs(wait)).await;
-    let after = list(&mut c).await;
-    let newest = after.last().unwrap().clone();
+        .unwrap();
+    until(
+        "two scheduled backups with a short retention",
+        limit::JOB,
+        || async { (ended_since(&list().await, &kept).len() >= 2).then_some(()) },
+    )
+    .await;
+    c.sites
+        .update_backup_schedule(schedule(false, 10))
+        .await
+        .unwrap();
+    // Once the schedule is off, one more backup may still be running: wait for all to end.
+    let short = until("the short-retention backups to end", limit::JOB, || async {
+        let backups = list().await;
+        let ended = ended_since(&backups, &kept);
+        (ended.len() + kept.len() == backups.len()).then_some(ended)
+    })
+    .await;
+    let newest_id = short.last().unwrap().id.clone();
+    let expires = short.last().unwrap().expire_time.unwrap().seconds;
+    let expired = until(
+        "cleanup to expire all short ones but the newest",
+        limit::JOB,
+        || async {
+            let backups = list().await;
+            let expired: Vec<_> = backups
+                .iter()
+                .filter(|b| b.status == pb::BackupStatus::Expired as i32)
+                .cloned()
+                .collect();
+            (expired.len() + 1 == short.len()).then_some(expired)
+        },
+    )
+    .await;
+    // Past its retention too, the newest stays: wait for a cleanup that began after it expired.
+    let jobs = c.jobs.clone();
+    until(
+        "a cleanup run after the newest backup expired",
+        limit::JOB,
+        || {
+            let mut jobs = jobs.clone();
+            async move {
+                let cleanups = jobs
+                    .list_jobs(pb::ListJobsRequest {
+                        types: vec![pb::JobType::BackupCleanup as i32],
+                        ..Default::default()
+                    })
+                    .await
+                    .unwrap()
+                    .into_inner()
+                    .jobs;
+                cleanups
+                    .iter()
+                    .any(|j| {
+                        j.status == pb::JobStatus::Succeeded as i32
+                            && j.start_time.is_some_and(|t| t.seconds > expires)
+                    })
+                    .then_some(())
+            }
+        },
+    )
+    .await;
+    let after = list().await;
+    let newest = after.iter().find(|b| b.id == newest_id).unwrap().clone();
     assert_eq!(
         newest.status,
         pb::BackupStatus::Completed as i32,
         "the newest backup stays: {after:?}"
     );
-    assert_eq!(after.len(), expired.len() + 1);
+    for b in &kept {
+        let now = after.iter().find(|a| a.id == b.id).unwrap();
+        assert_eq!(
+            now.status,
+            pb::BackupStatus::Completed as i32,
+            "not expired: {now:?}"
+        );
+    }
     let listed = bucket_listing(&target);
     let name = |b: &pb::Backup| b.object_key.rsplit('/').next().unwrap().to_owned();
     assert!(listed.contains(&name(&newest)), "{listed}");
+    for b in &kept {
+        assert!(listed.contains(&name(b)), "{} deleted: {listed}", b.id);
+    }
     for b in &expired {
         assert!(
             !listed.contains(&name(b)),
@@ -736,22 +789,11 @@ async fn scheduled_backups_fire_on_time_and_cleanup_deletes_only_expired_objects
     assert!(
         cleanups
             .iter()
-            .all(|j| j.status == pb::JobStatus::Succeeded as i32),
+            .all(|j| j.status != pb::JobStatus::Failed as i32),
         "{cleanups:?}"
     );
-
     delete_site_and_wait(&mut c, &created.site.as_ref().unwrap().id).await;
     server.stop().await;
-}
-
-fn unix_now_secs() -> i64 {
-    i64::try_from(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs(),
-    )
-    .unwrap()
 }
 
 /// `kill -9` of the real server binary mid-job: after a restart the expired lease is
@@ -764,15 +806,19 @@ async fn a_killed_server_recovers_its_job_without_duplicating_detached_work() {
     let playbooks = test_playbooks(dir.path());
     let mut server = ServerProcess::new(
         dir.path(),
-        "[jobs]\nlease_secs = 4\nheartbeat_secs = 1\npoll_secs = 1\nretry_backoff_secs = [1]\nkill_grace_secs = 3\n",
+        &format!(
+            "[jobs]\nlease_secs = {}\nheartbeat_secs = 1\npoll_secs = 1\nretry_backoff_secs = [1]\nkill_grace_secs = 3\n",
+            test_lease().as_secs()
+        ),
         &[("PRESSLUFT_PLAYBOOKS_DIR", playbooks.to_str().unwrap())],
     );
+    let mut clients = server.start().await;
     let Clients {
-        mut jobs,
+        jobs,
         mut sites,
         mut nodes,
         ..
-    } = server.start().await;
+    } = clients.clone();
     let node = nodes
         .create_node(pb::CreateNodeRequest {
             name: "testbed".into(),
@@ -795,22 +841,12 @@ async fn a_killed_server_recovers_its_job_without_duplicating_detached_work() {
         .into_inner()
         .job
         .unwrap();
-    let deadline = Instant::now() + Duration::from_mins(1);
-    while jobs
-        .get_job(pb::GetJobRequest {
-            job_id: provision.id.clone(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .job
-        .unwrap()
-        .status
-        != pb::JobStatus::Succeeded as i32
-    {
-        assert!(Instant::now() < deadline, "provisioning did not finish");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let provision = wait_job(&mut clients, &provision.id).await;
+    assert_eq!(
+        provision.status,
+        pb::JobStatus::Succeeded as i32,
+        "{provision:?}"
+    );
     let created = sites
         .create_site(pb::CreateSiteRequest {
             name: "Crash".into(),
@@ -826,27 +862,25 @@ async fn a_killed_server_recovers_its_job_without_duplicating_detached_work() {
     let step_dir =
         std::path::PathBuf::from(format!("/var/lib/pressluft-node/detached/{job_id}-count"));
     // Kill once the playbook polls the detached step (its start was recorded).
-    let deadline = Instant::now() + Duration::from_mins(1);
-    loop {
-        let job = jobs
-            .get_job(pb::GetJobRequest {
-                job_id: job_id.clone(),
-            })
-            .await
-            .unwrap()
-            .into_inner()
-            .job
-            .unwrap();
-        if job
-            .progress
-            .is_some_and(|p| p.step_name.ends_with("Wait for count"))
-            && step_dir.join("pid").exists()
-        {
-            break;
+    until("the detached step to start", limit::JOB, || {
+        let mut jobs = jobs.clone();
+        let job_id = job_id.clone();
+        let pid = step_dir.join("pid");
+        async move {
+            let job = jobs
+                .get_job(pb::GetJobRequest { job_id })
+                .await
+                .unwrap()
+                .into_inner()
+                .job
+                .unwrap();
+            (job.progress
+                .is_some_and(|p| p.step_name.ends_with("Wait for count"))
+                && pid.exists())
+            .then_some(())
         }
-        assert!(Instant::now() < deadline, "the detached step never started");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    })
+    .await;
 
     // kill -9: no shutdown path runs at all.
     server.kill9();
@@ -860,33 +894,13 @@ async fn a_killed_server_recovers_its_job_without_duplicating_detached_work() {
         "the detached step survives the crash"
     );
 
+    let mut clients = server.start().await;
+    let job = wait_job(&mut clients, &job_id).await;
     let Clients {
         mut jobs,
         mut sites,
         ..
-    } = server.start().await;
-    let deadline = Instant::now() + Duration::from_mins(2);
-    let job = loop {
-        let job = jobs
-            .get_job(pb::GetJobRequest {
-                job_id: job_id.clone(),
-            })
-            .await
-            .unwrap()
-            .into_inner()
-            .job
-            .unwrap();
-        if job.status == pb::JobStatus::Succeeded as i32
-            || job.status == pb::JobStatus::Failed as i32
-        {
-            break job;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the job was not recovered: {job:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    };
+    } = clients;
     assert_eq!(job.status, pb::JobStatus::Succeeded as i32, "{job:?}");
     assert_eq!(job.attempt, 2);
     let runs =
@@ -1081,7 +1095,7 @@ async fn sites_are_created_isolated_and_deleted_for_real() {
     }
     let mut envs = Vec::new();
     for created in &sites {
-        let job = wait_job(&mut c, &created.job.as_ref().unwrap().id, 180).await;
+        let job = wait_job(&mut c, &created.job.as_ref().unwrap().id).await;
         assert_eq!(job.status, pb::JobStatus::Succeeded as i32, "{job:?}");
         assert_steps_in_order(
             &watch_all(&mut c, &job.id).await,
@@ -1245,7 +1259,7 @@ async fn sites_are_created_isolated_and_deleted_for_real() {
             .into_inner()
             .job
             .unwrap();
-        let job = wait_job(&mut c, &job.id, 120).await;
+        let job = wait_job(&mut c, &job.id).await;
         assert_eq!(job.status, pb::JobStatus::Succeeded as i32, "{job:?}");
         assert_steps_in_order(
             &watch_all(&mut c, &job.id).await,
@@ -1285,7 +1299,7 @@ async fn reset_revalidates_a_failed_environment_with_real_health_checks() {
     let node = server.node(&mut c).await;
     let created = create_site_mode(&mut c, &node, &format!("reset{tag}"), "Reset me").await;
     assert_eq!(
-        wait_job(&mut c, &created.job.as_ref().unwrap().id, 180)
+        wait_job(&mut c, &created.job.as_ref().unwrap().id)
             .await
             .status,
         pb::JobStatus::Succeeded as i32
@@ -1310,7 +1324,7 @@ async fn reset_revalidates_a_failed_environment_with_real_health_checks() {
         .into_inner()
         .job
         .unwrap();
-    let job = wait_job(&mut c, &job.id, 120).await;
+    let job = wait_job(&mut c, &job.id).await;
     assert_eq!(job.status, pb::JobStatus::Succeeded as i32, "{job:?}");
     assert_eq!(
         environment(&mut c, &env_id).await.status,
@@ -1349,7 +1363,7 @@ async fn reset_revalidates_a_failed_environment_with_real_health_checks() {
         .into_inner()
         .job
         .unwrap();
-    let job = wait_job(&mut c, &job.id, 120).await;
+    let job = wait_job(&mut c, &job.id).await;
     assert_eq!(job.status, pb::JobStatus::Failed as i32);
     assert_eq!(
         environment(&mut c, &env_id).await.status,
@@ -1369,7 +1383,7 @@ pub(crate) fn get_release(host: &str) -> (u16, String) {
     let Ok(mut stream) = std::net::TcpStream::connect("127.0.0.1:80") else {
         return (0, String::new());
     };
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(15)));
+    let _ = stream.set_read_timeout(Some(scaled(Duration::from_mins(1))));
     let _ = write!(
         stream,
         "GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
@@ -1402,16 +1416,19 @@ async fn a_deploy_switches_releases_with_zero_downtime() {
     let old = first[0].path.clone();
     assert_eq!(get_release(&host), (200, old.clone()));
 
-    // A bounded request loop (at most 3000 requests) for the whole deploy.
+    // A request loop for the whole deploy, however long it takes (bounded for safety).
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let answered = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let looper = {
         let stop = stop.clone();
+        let answered = answered.clone();
         let host = host.clone();
         std::thread::spawn(move || {
             let mut seen = Vec::new();
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) && seen.len() < 3000 {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) && seen.len() < 100_000 {
                 seen.push(get_release(&host));
-                std::thread::sleep(Duration::from_millis(10));
+                answered.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                std::thread::sleep(Duration::from_millis(20));
             }
             seen
         })
@@ -1433,8 +1450,13 @@ async fn a_deploy_switches_releases_with_zero_downtime() {
         .into_inner()
         .job
         .unwrap();
-    let job = wait_job(&mut c, &job.id, 180).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let job = wait_job(&mut c, &job.id).await;
+    // Two more answers, both begun after the job ended, before the loop stops.
+    let at_end = answered.load(std::sync::atomic::Ordering::Relaxed);
+    until("two requests after the deploy", limit::STEP, || async {
+        (answered.load(std::sync::atomic::Ordering::Relaxed) >= at_end + 2).then_some(())
+    })
+    .await;
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let seen = looper.join().unwrap();
     assert_eq!(job.status, pb::JobStatus::Succeeded as i32, "{job:?}");
@@ -1504,7 +1526,7 @@ async fn a_deploy_switches_releases_with_zero_downtime() {
         .job
         .unwrap();
     assert_eq!(
-        wait_job(&mut c, &job.id, 120).await.status,
+        wait_job(&mut c, &job.id).await.status,
         pb::JobStatus::Succeeded as i32
     );
     assert_steps_in_order(
@@ -1552,7 +1574,7 @@ async fn a_deploy_switches_releases_with_zero_downtime() {
         .job
         .unwrap();
     assert_eq!(
-        wait_job(&mut c, &job.id, 120).await.status,
+        wait_job(&mut c, &job.id).await.status,
         pb::JobStatus::Succeeded as i32
     );
     assert_eq!(
@@ -1612,13 +1634,10 @@ fn file_server(dir: &std::path::Path) -> FileServer {
         .unwrap();
     // The guard owns the child from here on: it is killed and reaped on every path.
     let server = FileServer { child, port };
-    for _ in 0..100 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return server;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("the file server did not start");
+    pressluft_testkit::until_sync("the file server to listen", limit::START, || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).ok()
+    });
+    server
 }
 
 /// A .tar.gz of the WordPress tree (inside a top-level directory) with its index.php replaced.
@@ -1698,7 +1717,7 @@ async fn failing_deploys_never_stay_live() {
             .into_inner()
             .job
             .unwrap();
-        let job = wait_job(&mut c, &job.id, 180).await;
+        let job = wait_job(&mut c, &job.id).await;
         assert_eq!(job.status, pb::JobStatus::Failed as i32, "{name}: {job:?}");
         let expected = if went_live {
             "switched back to"
@@ -1758,7 +1777,7 @@ async fn failing_deploys_never_stay_live() {
         .job
         .unwrap();
     assert_eq!(
-        wait_job(&mut c, &job.id, 180).await.status,
+        wait_job(&mut c, &job.id).await.status,
         pb::JobStatus::Succeeded as i32
     );
     let (status, serving) = get_release(&host);
@@ -1789,7 +1808,7 @@ async fn failing_deploys_never_stay_live() {
         .into_inner()
         .job
         .unwrap();
-    let job = wait_job(&mut c, &job.id, 180).await;
+    let job = wait_job(&mut c, &job.id).await;
     assert_eq!(job.status, pb::JobStatus::Succeeded as i32, "{job:?}");
     let (_, newest) = get_release(&host);
     let releases = releases_of(&mut c, &env.id).await;
@@ -1813,7 +1832,7 @@ pub(crate) async fn live_site(
     title: &str,
 ) -> (pb::CreateSiteResponse, pb::Environment) {
     let created = create_site_mode(c, node, slug, title).await;
-    let job = wait_job(c, &created.job.as_ref().unwrap().id, 180).await;
+    let job = wait_job(c, &created.job.as_ref().unwrap().id).await;
     assert_eq!(
         job.status,
         pb::JobStatus::Succeeded as i32,
@@ -1952,7 +1971,7 @@ async fn a_clone_to_staging_is_isolated_rewritten_and_deleted_cleanly() {
         .into_inner();
     let job = response.job.unwrap();
     let events = watch_all(&mut c, &job.id).await;
-    let job = wait_job(&mut c, &job.id, 180).await;
+    let job = wait_job(&mut c, &job.id).await;
     assert_eq!(
         job.status,
         pb::JobStatus::Succeeded as i32,
@@ -2103,7 +2122,7 @@ async fn a_clone_to_staging_is_isolated_rewritten_and_deleted_cleanly() {
         .into_inner()
         .job
         .unwrap();
-    let job = wait_job(&mut c, &job.id, 120).await;
+    let job = wait_job(&mut c, &job.id).await;
     assert_eq!(job.status, pb::JobStatus::Succeeded as i32, "{job:?}");
     let gone = environment(&mut c, &staging.id).await;
     assert_eq!(gone.status, pb::EnvironmentStatus::Deleted as i32);
@@ -2259,7 +2278,7 @@ async fn deploys_from_git_check_out_the_ref_and_run_composer() {
             .job
             .unwrap();
         let events = watch_all(&mut c, &job.id).await;
-        let job = wait_job(&mut c, &job.id, 180).await;
+        let job = wait_job(&mut c, &job.id).await;
         assert_eq!(
             job.status,
             pb::JobStatus::Succeeded as i32,
@@ -2316,7 +2335,7 @@ async fn deploys_from_git_check_out_the_ref_and_run_composer() {
         .into_inner()
         .job
         .unwrap();
-    let job = wait_job(&mut c, &job.id, 180).await;
+    let job = wait_job(&mut c, &job.id).await;
     assert_eq!(job.status, pb::JobStatus::Failed as i32, "{job:?}");
     assert!(
         job.error_message.contains("no-such-ref"),
@@ -2413,7 +2432,7 @@ async fn an_uploaded_archive_deploys() {
         .into_inner()
         .job
         .unwrap();
-    let job = wait_job(&mut c, &job.id, 180).await;
+    let job = wait_job(&mut c, &job.id).await;
     assert_eq!(job.status, pb::JobStatus::Succeeded as i32, "{job:?}");
     let host = env.preview_url.trim_start_matches("http://");
     let out = run(
@@ -2571,7 +2590,7 @@ async fn backup_now(c: &mut Clients, env: &str, scope: pb::BackupScope) -> pb::B
         .await
         .unwrap()
         .into_inner();
-    let job = wait_job(c, &created.job.unwrap().id, 180).await;
+    let job = wait_job(c, &created.job.unwrap().id).await;
     assert_eq!(job.status, pb::JobStatus::Succeeded as i32, "{job:?}");
     c.sites
         .get_backup(pb::GetBackupRequest {
@@ -2629,27 +2648,21 @@ async fn a_full_backup_is_stored_with_its_checksum() {
         .execute(server.store().await.pool())
         .await
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(90);
-    let expired = loop {
-        let b = c
-            .sites
-            .get_backup(pb::GetBackupRequest {
-                backup_id: backup.id.clone(),
-            })
-            .await
-            .unwrap()
-            .into_inner()
-            .backup
-            .unwrap();
-        if b.status == pb::BackupStatus::Expired as i32 {
-            break b;
+    let expired = until("the expired backup to be cleaned up", limit::JOB, || {
+        let mut sites = c.sites.clone();
+        let backup_id = backup.id.clone();
+        async move {
+            let b = sites
+                .get_backup(pb::GetBackupRequest { backup_id })
+                .await
+                .unwrap()
+                .into_inner()
+                .backup
+                .unwrap();
+            (b.status == pb::BackupStatus::Expired as i32).then_some(b)
         }
-        assert!(
-            Instant::now() < deadline,
-            "the expired backup was not cleaned up: {b:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    };
+    })
+    .await;
     let listed = bucket_listing(&target);
     assert!(
         !listed.contains(expired.object_key.rsplit('/').next().unwrap()),
@@ -2754,7 +2767,7 @@ async fn a_restore_puts_back_exactly_the_backup_and_refuses_a_corrupt_one() {
         .job
         .unwrap();
     let events = watch_all(&mut c, &job.id).await;
-    let job = wait_job(&mut c, &job.id, 240).await;
+    let job = wait_job(&mut c, &job.id).await;
     let restore_secs = started.elapsed().as_secs_f64();
     assert_eq!(
         job.status,
@@ -2837,7 +2850,7 @@ async fn a_restore_puts_back_exactly_the_backup_and_refuses_a_corrupt_one() {
         .into_inner()
         .job
         .unwrap();
-    let job = wait_job(&mut c, &job.id, 240).await;
+    let job = wait_job(&mut c, &job.id).await;
     assert_eq!(job.status, pb::JobStatus::Failed as i32, "{job:?}");
     assert!(
         job.error_message.contains("corrupt") && job.error_message.contains("nothing changed"),
@@ -2872,7 +2885,7 @@ async fn a_restore_puts_back_exactly_the_backup_and_refuses_a_corrupt_one() {
         .into_inner()
         .job
         .unwrap();
-    let job = wait_job(&mut c, &job.id, 240).await;
+    let job = wait_job(&mut c, &job.id).await;
     assert_eq!(job.status, pb::JobStatus::Failed as i32, "{job:?}");
     assert!(
         job.error_message.contains("put back"),
@@ -2948,9 +2961,8 @@ async fn a_backup_survives_a_cut_ssh_connection() {
         .unwrap()
         .into_inner();
     loop {
-        let message = tokio::time::timeout(Duration::from_mins(2), stream.message())
+        let message = within("the backup's next event", limit::STEP, stream.message())
             .await
-            .unwrap()
             .unwrap()
             .unwrap();
         if let Some(pb::job_event::Event::Step(s)) = message.event.and_then(|e| e.event)
@@ -2993,7 +3005,7 @@ async fn a_backup_survives_a_cut_ssh_connection() {
     }
     assert!(cut > 0, "no SSH connection of the job to cut in {job_dir}");
 
-    let job = wait_job(&mut c, &job_id, 240).await;
+    let job = wait_job(&mut c, &job_id).await;
     let events = watch_all(&mut c, &job_id).await;
     assert_eq!(
         job.status,
@@ -3061,7 +3073,7 @@ async fn check_drift(c: &mut Clients, env: &str, preset: pb::PromotionPreset) ->
         .into_inner()
         .job
         .unwrap();
-    let job = wait_job(c, &job.id, 120).await;
+    let job = wait_job(c, &job.id).await;
     assert_eq!(job.status, pb::JobStatus::Succeeded as i32, "{job:?}");
     let report = c
         .sites
@@ -3175,7 +3187,7 @@ async fn drift_checks_report_what_a_promotion_would_overwrite() {
         .into_inner()
         .job
         .unwrap();
-    let job = wait_job(&mut c, &job.id, 240).await;
+    let job = wait_job(&mut c, &job.id).await;
     assert_eq!(job.status, pb::JobStatus::Succeeded as i32, "{job:?}");
     let staging = environment(&mut c, &staging.id).await;
     assert!(
@@ -3220,7 +3232,7 @@ async fn clone_to_staging(c: &mut Clients, site: &str, prod: &str) -> pb::Enviro
         .await
         .unwrap()
         .into_inner();
-    let job = wait_job(c, &cloned.job.unwrap().id, 180).await;
+    let job = wait_job(c, &cloned.job.unwrap().id).await;
     assert_eq!(job.status, pb::JobStatus::Succeeded as i32, "{job:?}");
     environment(c, &cloned.environment.unwrap().id).await
 }
@@ -3249,7 +3261,7 @@ async fn promote_with(c: &mut Clients, staging: &str, preset: pb::PromotionPrese
         .into_inner()
         .job
         .unwrap();
-    wait_job(c, &job.id, 300).await
+    wait_job(c, &job.id).await
 }
 
 /// Promotion: staging's theme and options reach production while production keeps its new

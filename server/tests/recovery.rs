@@ -4,6 +4,7 @@
 use std::time::{Duration, Instant};
 
 use pressluft_proto::v1 as pb;
+use pressluft_testkit::{limit, scaled};
 
 use crate::engine::{live_site, s3_cat, watch_all};
 use crate::support::*;
@@ -31,8 +32,9 @@ async fn a_server_killed_during_a_real_backup_upload_recovers_it_without_a_secon
     let ports: Vec<String> = machine_public_ports().iter().map(u16::to_string).collect();
     let config = format!(
         "linux_uid_base = {uid_base}\nfirewall_allow_tcp = [{}]\n\
-         [jobs]\nlease_secs = 4\nheartbeat_secs = 1\npoll_secs = 1\nretry_backoff_secs = [1]\nkill_grace_secs = 3\n",
-        ports.join(", ")
+         [jobs]\nlease_secs = {}\nheartbeat_secs = 1\npoll_secs = 1\nretry_backoff_secs = [1]\nkill_grace_secs = 3\n",
+        ports.join(", "),
+        test_lease().as_secs()
     );
     let playbooks = repo_root().join("playbooks");
     let mut server = ServerProcess::new(
@@ -63,7 +65,8 @@ async fn a_server_killed_during_a_real_backup_upload_recovers_it_without_a_secon
         .unwrap()
         .into_inner();
     let (backup_id, job_id) = (backup.backup.unwrap().id, backup.job.unwrap().id);
-    let deadline = Instant::now() + Duration::from_mins(2);
+    // Polled quickly (not with the kit's pace): the upload is caught while it runs.
+    let deadline = Instant::now() + scaled(limit::JOB);
     while uploads_of(&backup_id) == 0 {
         assert!(Instant::now() < deadline, "the upload never started");
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -77,7 +80,7 @@ async fn a_server_killed_during_a_real_backup_upload_recovers_it_without_a_secon
     );
 
     let mut c = server.start().await;
-    let deadline = Instant::now() + Duration::from_mins(3);
+    let deadline = Instant::now() + scaled(limit::JOB);
     let mut most_uploads = 0;
     let job = loop {
         most_uploads = most_uploads.max(uploads_of(&backup_id));

@@ -89,7 +89,7 @@ async fn update(c: &mut Clients, env: &str, request: pb::UpdateWordPressRequest)
         .into_inner()
         .job
         .unwrap();
-    wait_job(c, &job.id, 300).await
+    wait_job(c, &job.id).await
 }
 
 async fn pre_update_backups(c: &mut Clients, env: &str) -> Vec<pb::Backup> {

@@ -139,10 +139,13 @@ async fn the_browser_ui_runs_a_site_from_login_to_logout() {
         .env("CHROMIUM", &chromium)
         .kill_on_drop(true)
         .output();
-    let out = tokio::time::timeout(std::time::Duration::from_mins(10), out)
-        .await
-        .expect("the browser test ends within 10 minutes")
-        .unwrap();
+    let out = pressluft_testkit::within(
+        "the browser test to end",
+        pressluft_testkit::limit::PROVISION,
+        out,
+    )
+    .await
+    .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(

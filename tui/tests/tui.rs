@@ -9,7 +9,7 @@
 mod support;
 
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use support::{Cli, Playbooks, Server, TestNode, target_binary};
 
@@ -103,9 +103,11 @@ impl Tmux {
         self.run(&["capture-pane", "-p", "-t", "main"])
     }
 
-    /// Waits until the screen satisfies `ok`; panics with the screen after `secs`.
-    fn wait(&self, what: &str, secs: u64, ok: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + Duration::from_secs(secs);
+    /// Waits until the screen satisfies `ok`; panics with the screen after the (scaled)
+    /// step limit.
+    fn wait(&self, what: &str, ok: impl Fn(&str) -> bool) -> String {
+        let limit = pressluft_testkit::scaled(pressluft_testkit::limit::STEP);
+        let deadline = Instant::now() + limit;
         loop {
             let screen = self.screen();
             if ok(&screen) {
@@ -113,14 +115,14 @@ impl Tmux {
             }
             assert!(
                 Instant::now() < deadline,
-                "waited {secs} s for {what}; the screen:\n{screen}"
+                "waited {limit:?} for {what}; the screen:\n{screen}"
             );
-            std::thread::sleep(Duration::from_millis(150));
+            std::thread::sleep(pressluft_testkit::POLL);
         }
     }
 
-    fn wait_for(&self, text: &str, secs: u64) -> String {
-        self.wait(text, secs, |screen| screen.contains(text))
+    fn wait_for(&self, text: &str) -> String {
+        self.wait(text, |screen| screen.contains(text))
     }
 }
 
@@ -171,30 +173,30 @@ fn the_dashboard_follows_jobs_live_starts_actions_and_restores_the_terminal() {
         ("TERM", "xterm-256color".into()),
     ]);
     tmux.keys(&["clear; echo BEFORE-THE-DASHBOARD", "Enter"]);
-    tmux.wait_for("BEFORE-THE-DASHBOARD", 10);
+    tmux.wait_for("BEFORE-THE-DASHBOARD");
     tmux.keys(&[&tui.display().to_string(), "Enter"]);
 
     // Seeded data, live.
-    let screen = tmux.wait("the node list", 20, |s| {
+    let screen = tmux.wait("the node list", |s| {
         s.contains("web-1") && s.contains("● live")
     });
     assert!(screen.contains("active"), "{screen}");
     tmux.keys(&["2"]);
-    tmux.wait_for("Shop", 10);
+    tmux.wait_for("Shop");
 
     // A job started from outside appears, and its step progress moves while it runs.
     tmux.keys(&["3"]);
-    tmux.wait_for("site_create", 10);
+    tmux.wait_for("site_create");
     cli.run(&["node", "provision", &node_id]).success();
-    let first = tmux.wait("a running provision", 30, |s| {
+    let first = tmux.wait("a running provision", |s| {
         s.contains("running") && !steps_on(s).is_empty()
     });
     let before = steps_on(&first);
-    tmux.wait("the step counter to move", 30, |s| {
+    tmux.wait("the step counter to move", |s| {
         let now = steps_on(s);
         !now.is_empty() && now != before
     });
-    tmux.wait("the provision to succeed", 60, |s| {
+    tmux.wait("the provision to succeed", |s| {
         s.lines()
             .any(|l| l.contains("node_provision") && l.contains("succeeded"))
             && !s.contains("running")
@@ -202,38 +204,36 @@ fn the_dashboard_follows_jobs_live_starts_actions_and_restores_the_terminal() {
 
     // A key press starts a job (with confirmation), and it appears.
     tmux.keys(&["1"]);
-    tmux.wait_for("P provision", 10);
+    tmux.wait_for("P provision");
     tmux.keys(&["P"]);
-    tmux.wait_for("Provision node web-1", 10);
+    tmux.wait_for("Provision node web-1");
     tmux.keys(&["y"]);
-    tmux.wait_for("queued: provision", 10);
+    tmux.wait_for("queued: provision");
     tmux.keys(&["3"]);
-    tmux.wait("the new job in the list", 20, |s| {
+    tmux.wait("the new job in the list", |s| {
         s.lines().filter(|l| l.contains("node_provision")).count() >= 3
     });
 
     // The job view follows a job's steps and log.
     tmux.keys(&["g", "Enter"]);
-    tmux.wait("the job view", 30, |s| {
+    tmux.wait("the job view", |s| {
         s.contains("Steps (") && s.contains(" Log ")
     });
     tmux.keys(&["Escape"]);
 
     // The site view: environments and domains; deploy offers its sources (cancelled).
     tmux.keys(&["2", "Enter"]);
-    tmux.wait_for("No custom domains", 10);
+    tmux.wait_for("No custom domains");
     tmux.keys(&["d"]);
-    tmux.wait_for("A git repository", 10);
+    tmux.wait_for("A git repository");
     tmux.keys(&["Escape", "Escape"]);
 
     // Help, then quit: the shell's screen is back.
     tmux.keys(&["?"]);
-    tmux.wait_for("restore a backup", 10);
+    tmux.wait_for("restore a backup");
     tmux.keys(&["Escape"]);
     tmux.keys(&["q"]);
-    let screen = tmux.wait("the shell again", 10, |s| {
-        s.contains("BEFORE-THE-DASHBOARD")
-    });
+    let screen = tmux.wait("the shell again", |s| s.contains("BEFORE-THE-DASHBOARD"));
     assert!(
         !screen.contains("● live"),
         "the dashboard is gone: {screen}"

@@ -21,6 +21,11 @@ const env = (name, fallback) => {
   return value;
 };
 const url = env("PRESSLUFT_URL");
+// Every wait scales with the suite's one patience setting (see testkit/src/lib.rs).
+const patience = Number(env("PRESSLUFT_TEST_PATIENCE", "1"));
+if (!(patience > 0)) throw new Error("PRESSLUFT_TEST_PATIENCE is not a positive number");
+const STEP = 5 * 60_000 * patience;
+const JOB = 20 * 60_000 * patience;
 const shots = env("SCREENSHOTS");
 const slug = env("SITE_SLUG");
 await mkdir(shots, { recursive: true });
@@ -32,6 +37,7 @@ const browser = await chromium.launch({
   args: ["--no-sandbox", "--host-resolver-rules=MAP *.sslip.io 127.0.0.1"],
 });
 const context = await browser.newContext({ viewport: { width: 1366, height: 900 } });
+context.setDefaultTimeout(STEP);
 const page = await context.newPage();
 const problems = [];
 page.on("pageerror", (error) => problems.push(`page error: ${error.message}`));
@@ -92,9 +98,9 @@ try {
   await page.getByRole("button", { name: "Create site" }).click();
   const progress = page.locator(".job-progress").first();
   await progress.waitFor();
-  await page.getByText(/step \d+\/\d+/).first().waitFor({ timeout: 120_000 });
+  await page.getByText(/step \d+\/\d+/).first().waitFor({ timeout: JOB });
   await shot("03-site-creating");
-  await page.locator('.job-progress[data-status="succeeded"]').first().waitFor({ timeout: 180_000 });
+  await page.locator('.job-progress[data-status="succeeded"]').first().waitFor({ timeout: JOB });
 
   step("the site page");
   await page.getByRole("link", { name: "UI Shop" }).click();
@@ -105,8 +111,8 @@ try {
   step("back up now, and see the backup listed");
   await page.getByRole("button", { name: "Back up now" }).click();
   await page.getByRole("button", { name: "Yes, back up now" }).click();
-  await page.locator('.job-progress[data-status="succeeded"]').first().waitFor({ timeout: 180_000 });
-  await page.getByRole("table", { name: "backups" }).getByText("completed").first().waitFor({ timeout: 30_000 });
+  await page.locator('.job-progress[data-status="succeeded"]').first().waitFor({ timeout: JOB });
+  await page.getByRole("table", { name: "backups" }).getByText("completed").first().waitFor({ timeout: STEP });
   await shot("05-backup");
 
   step("open WordPress admin (magic login in a new tab)");
@@ -114,8 +120,8 @@ try {
     context.waitForEvent("page"),
     page.getByRole("button", { name: "Open WordPress admin" }).click(),
   ]);
-  await admin.waitForURL(/\/wp-admin\//, { timeout: 30_000 });
-  await admin.getByText("Dashboard").first().waitFor({ timeout: 30_000 });
+  await admin.waitForURL(/\/wp-admin\//, { timeout: STEP });
+  await admin.getByText("Dashboard").first().waitFor({ timeout: STEP });
   // WordPress's own admin page: screenshot only, its accessibility is not ours.
   await admin.screenshot({ path: join(shots, "06-wp-admin.png") });
   await admin.close();

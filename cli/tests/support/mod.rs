@@ -28,8 +28,10 @@ pub const HOST_KEY: &str =
 /// A password the server accepts (at least 12 characters).
 pub const PASSWORD: &str = "correct horse battery staple";
 
-/// How long the server may take to accept connections.
-const START_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the server may take to accept connections (scaled by the test patience).
+fn start_timeout() -> Duration {
+    pressluft_testkit::scaled(pressluft_testkit::limit::START)
+}
 
 /// What the server logs once its database is open and it serves requests.
 const READY_LINE: &str = "pressluft-server listening";
@@ -183,11 +185,16 @@ impl Server {
             // Ansible inherits it: no __pycache__ in the repository's callback_plugins.
             ("PYTHONDONTWRITEBYTECODE", "1".into()),
         ];
-        if let Some(config) = config {
-            let file = dir.path().join("server.toml");
-            std::fs::write(&file, config).expect("write the server config");
-            env.push(("PRESSLUFT_SERVER_CONFIG", file.into_os_string()));
-        }
+        // The playbooks' HTTP checks get the suite's patience (top-level keys come first:
+        // the given text may open tables).
+        let config = format!(
+            "health_check_timeout_secs = {}\n{}",
+            pressluft_testkit::scaled(Duration::from_secs(30)).as_secs(),
+            config.unwrap_or_default()
+        );
+        let file = dir.path().join("server.toml");
+        std::fs::write(&file, config).expect("write the server config");
+        env.push(("PRESSLUFT_SERVER_CONFIG", file.into_os_string()));
         Server::spawn(dir, env)
     }
 
@@ -229,7 +236,8 @@ impl Server {
     }
 
     fn wait_until_listening(&mut self, addr: SocketAddr) {
-        let deadline = Instant::now() + START_TIMEOUT;
+        let start_timeout = start_timeout();
+        let deadline = Instant::now() + start_timeout;
         loop {
             if let Some(status) = self.child.try_wait().expect("poll pressluft-server") {
                 panic!(
@@ -247,7 +255,7 @@ impl Server {
             }
             assert!(
                 Instant::now() < deadline,
-                "pressluft-server did not listen on {addr} within {START_TIMEOUT:?}; its log:\n{}",
+                "pressluft-server did not listen on {addr} within {start_timeout:?}; its log:\n{}",
                 self.log()
             );
             std::thread::sleep(Duration::from_millis(20));
@@ -505,8 +513,10 @@ fn read_lines(stdout: ChildStdout, tx: &mpsc::Sender<String>) {
     }
 }
 
-/// How long a running CLI may take to print an expected line.
-const LINE_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long a running CLI may take to print an expected line (scaled by the test patience).
+fn line_timeout() -> Duration {
+    pressluft_testkit::scaled(pressluft_testkit::limit::STEP)
+}
 
 /// A `pressluft` process still running; killed if dropped before [`Running::wait`].
 pub struct Running {
@@ -521,7 +531,8 @@ pub struct Running {
 impl Running {
     /// Reads stdout until a line equal to `line` (without its newline) arrived.
     pub fn wait_for_line(&mut self, line: &str) {
-        let deadline = Instant::now() + LINE_TIMEOUT;
+        let line_timeout = line_timeout();
+        let deadline = Instant::now() + line_timeout;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.lines.recv_timeout(left) {
@@ -532,7 +543,7 @@ impl Running {
                     }
                 }
                 Err(err) => panic!(
-                    "`{}` did not print {line:?} within {LINE_TIMEOUT:?} ({err}); stdout so \
+                    "`{}` did not print {line:?} within {line_timeout:?} ({err}); stdout so \
                      far:\n{}",
                     self.description, self.seen
                 ),

@@ -40,6 +40,7 @@ pub async fn job_spec(state: &AppState, job: &JobRecord) -> Result<JobSpec> {
             "wordpress_source_dir": state.config.wordpress_source_dir,
             "update_source_dir": state.config.update_source_dir,
             "firewall_allow_tcp": state.config.firewall_allow_tcp,
+            "http_check_timeout": state.config.health_check_timeout.as_secs(),
             "acme": {
                 "server": state.config.acme.directory_url,
                 "email": state.config.acme.email,

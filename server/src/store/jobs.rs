@@ -247,7 +247,7 @@ impl Store {
         .bind(job.params.to_string())
         .bind(self.job_defaults.max_attempts)
         .bind(now)
-        .bind(self.job_defaults.timeout_secs)
+        .bind(self.job_defaults.timeout_secs_of(job.kind))
         .bind(&job.requested_by)
         .bind(now)
         .bind(now)

@@ -96,12 +96,24 @@ pub struct Store {
 }
 
 /// Attempts and timeout given to new jobs.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct JobDefaults {
     pub max_attempts: i64,
     pub timeout_secs: i64,
+    /// Timeouts of job types that do not take `timeout_secs`.
+    pub timeout_secs_by_kind: std::collections::HashMap<crate::model::JobKind, i64>,
     /// First UID for environment users on a node.
     pub linux_uid_base: i64,
+}
+
+impl JobDefaults {
+    /// The timeout a new job of `kind` gets.
+    pub fn timeout_secs_of(&self, kind: crate::model::JobKind) -> i64 {
+        self.timeout_secs_by_kind
+            .get(&kind)
+            .copied()
+            .unwrap_or(self.timeout_secs)
+    }
 }
 
 impl Default for JobDefaults {
@@ -109,6 +121,7 @@ impl Default for JobDefaults {
         Self {
             max_attempts: jobs::DEFAULT_MAX_ATTEMPTS,
             timeout_secs: jobs::DEFAULT_TIMEOUT_SECS,
+            timeout_secs_by_kind: std::collections::HashMap::new(),
             linux_uid_base: 20_000,
         }
     }

@@ -44,6 +44,7 @@ impl tonic::service::Interceptor for Bearer {
 pub type Authed = InterceptedService<Channel, Bearer>;
 
 /// Typed clients sharing one channel.
+#[derive(Clone)]
 pub struct Clients {
     pub auth: pb::auth_service_client::AuthServiceClient<Authed>,
     pub nodes: pb::node_service_client::NodeServiceClient<Authed>,
@@ -240,11 +241,14 @@ impl TestServer {
     /// Stops the server and waits for it.
     pub async fn stop(self) {
         self.shutdown.cancel();
-        tokio::time::timeout(std::time::Duration::from_secs(15), self.handle)
-            .await
-            .expect("server stops within 15 s")
-            .unwrap()
-            .unwrap();
+        pressluft_testkit::within(
+            "the server to stop",
+            pressluft_testkit::limit::START,
+            self.handle,
+        )
+        .await
+        .unwrap()
+        .unwrap();
     }
 }
 
@@ -303,13 +307,27 @@ pub fn test_playbooks(into: &std::path::Path) -> PathBuf {
 pub fn engine_config(c: &mut Config, bed: &Testbed) {
     c.playbooks_dir = test_playbooks(&c.data_dir);
     install_key(&c.secrets_dir, &bed.key);
-    c.jobs.lease = std::time::Duration::from_secs(4);
+    // A lease a busy machine cannot miss by a late heartbeat (a missed lease hands the job
+    // to another worker), still short enough for the recovery tests' waits.
+    c.jobs.lease = test_lease();
     c.jobs.heartbeat = std::time::Duration::from_secs(1);
+    c.health_check_timeout = health_check_timeout();
     c.jobs.poll = std::time::Duration::from_secs(1);
     c.jobs.retry_backoff = vec![std::time::Duration::from_secs(1)];
     c.jobs.kill_grace = std::time::Duration::from_secs(3);
     c.jobs.max_attempts = 2;
     c.jobs.scheduler_tick = std::time::Duration::from_secs(1);
+}
+
+/// How long the playbooks' HTTP checks wait for one answer in tests (a first PHP request on a
+/// busy machine is slow).
+pub fn health_check_timeout() -> std::time::Duration {
+    pressluft_testkit::scaled(std::time::Duration::from_secs(30))
+}
+
+/// The job lease the tests use: twelve heartbeats, scaled.
+pub fn test_lease() -> std::time::Duration {
+    pressluft_testkit::scaled(std::time::Duration::from_secs(12))
 }
 
 /// Installs the test bed's key as the control plane's SSH key (authorised on the test node).
@@ -330,19 +348,21 @@ pub fn install_key(secrets_dir: &std::path::Path, key: &std::path::Path) {
     .unwrap();
 }
 
-/// Polls a job until it ends (or panics after `secs`).
-pub async fn wait_job(c: &mut Clients, id: &str, secs: u64) -> pb::Job {
-    wait_job_polling(c, id, secs, std::time::Duration::from_millis(200)).await
+/// Polls a job until it ends; panics (with the job as last seen) after the scaled
+/// provisioning limit, the longest any job of the suite may take.
+pub async fn wait_job(c: &mut Clients, id: &str) -> pb::Job {
+    wait_job_polling(c, id, pressluft_testkit::POLL).await
 }
 
-/// Polls a job every `poll` until it ends (or panics after `secs`).
-pub async fn wait_job_polling(
-    c: &mut Clients,
-    id: &str,
-    secs: u64,
-    poll: std::time::Duration,
-) -> pb::Job {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+/// [`wait_job`], looking every `poll` (benchmarks measure with a finer step).
+pub async fn wait_job_polling(c: &mut Clients, id: &str, poll: std::time::Duration) -> pb::Job {
+    let ended = [
+        pb::JobStatus::Succeeded as i32,
+        pb::JobStatus::Failed as i32,
+        pb::JobStatus::Cancelled as i32,
+    ];
+    let limit = pressluft_testkit::scaled(pressluft_testkit::limit::PROVISION);
+    let deadline = std::time::Instant::now() + limit;
     loop {
         let job = c
             .jobs
@@ -352,19 +372,12 @@ pub async fn wait_job_polling(
             .into_inner()
             .job
             .unwrap();
-        if [
-            pb::JobStatus::Succeeded,
-            pb::JobStatus::Failed,
-            pb::JobStatus::Cancelled,
-        ]
-        .iter()
-        .any(|s| *s as i32 == job.status)
-        {
+        if ended.contains(&job.status) {
             return job;
         }
         assert!(
             std::time::Instant::now() < deadline,
-            "job {id} did not end within {secs} s: {job:?}"
+            "job {id} did not end within {limit:?}: {job:?}"
         );
         tokio::time::sleep(poll).await;
     }
@@ -411,7 +424,7 @@ async fn provision_test_node(c: &mut Clients) -> pb::Node {
         .into_inner()
         .job
         .unwrap();
-    let job = wait_job(c, &job.id, 60).await;
+    let job = wait_job(c, &job.id).await;
     assert_eq!(
         job.status,
         pb::JobStatus::Succeeded as i32,
@@ -447,7 +460,7 @@ pub async fn delete_site_and_wait(c: &mut Clients, site_id: &str) {
         .into_inner()
         .job
         .unwrap();
-    let job = wait_job(c, &job.id, 120).await;
+    let job = wait_job(c, &job.id).await;
     assert_eq!(
         job.status,
         pb::JobStatus::Succeeded as i32,
@@ -828,7 +841,12 @@ impl ServerProcess {
     /// file, `envs` for every start) and creates an API token with the admin CLI.
     pub fn new(data: &std::path::Path, config_toml: &str, envs: &[(&str, &str)]) -> Self {
         install_key(&data.join("secrets"), &testbed().key);
-        std::fs::write(data.join("server.toml"), config_toml).unwrap();
+        // Top-level keys first: the given text may open tables.
+        let config = format!(
+            "health_check_timeout_secs = {}\n{config_toml}",
+            health_check_timeout().as_secs()
+        );
+        std::fs::write(data.join("server.toml"), config).unwrap();
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -875,17 +893,20 @@ impl ServerProcess {
     pub async fn start(&mut self) -> Clients {
         assert!(self.child.is_none(), "the server is running already");
         self.child = Some(self.command().spawn().unwrap());
-        for _ in 0..100 {
-            if let Ok(channel) = Channel::from_shared(format!("http://127.0.0.1:{}", self.port))
-                .unwrap()
-                .connect()
-                .await
-            {
-                return Clients::over(channel, Some(self.token.clone()));
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
-        panic!("the server did not start");
+        let url = format!("http://127.0.0.1:{}", self.port);
+        let channel = pressluft_testkit::until(
+            "the server process to accept connections",
+            pressluft_testkit::limit::START,
+            || async {
+                Channel::from_shared(url.clone())
+                    .unwrap()
+                    .connect()
+                    .await
+                    .ok()
+            },
+        )
+        .await;
+        Clients::over(channel, Some(self.token.clone()))
     }
 
     /// SIGKILL: the process ends without running any shutdown path.
