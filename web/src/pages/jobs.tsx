@@ -120,7 +120,10 @@ export function JobPage({ jobId }: { jobId: string }) {
         ))}
       </ol>
       <h2>Log</h2>
-      <pre class="log" aria-live="polite">{log.join("\n")}</pre>
+      {/* Focusable: a long log scrolls, and keyboard users must be able to scroll it too. */}
+      <pre class="log" aria-live="polite" aria-label="job log" tabIndex={0}>
+        {log.join("\n")}
+      </pre>
     </section>
   );
 }
