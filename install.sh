@@ -44,6 +44,7 @@ node_ssh_port=22
 public_ip=
 reprovision=
 listen_addr=127.0.0.1:8443
+insecure_plaintext=
 server_url_override=
 metrics_addr=127.0.0.1:9464
 wordpress_source_dir=
@@ -72,7 +73,10 @@ Where the binaries come from (first that applies):
 
 Installation:
   --admin-email EMAIL       the first administrator's login [admin@pressluft.local]
-  --listen-addr HOST:PORT   API, grpc-web and UI [127.0.0.1:8443]
+  --listen-addr HOST:PORT   API, grpc-web and UI [127.0.0.1:8443]; an address other than
+                            loopback needs TLS (set tls_cert_file/tls_key_file in the
+                            config) or --insecure-plaintext
+  --insecure-plaintext      allow serving plaintext on that address (trusted networks only)
   --metrics-addr HOST:PORT  Prometheus metrics ("" for none) [127.0.0.1:9464]
   --server-url URL          where this script's CLI steps reach the server [from listen_addr];
                             with TLS configured, https://NAME:PORT matching the certificate
@@ -102,6 +106,7 @@ parse_args() {
       --build) build=yes ;;
       --admin-email) admin_email=${2:?--admin-email needs an address}; shift ;;
       --listen-addr) listen_addr=${2:?--listen-addr needs HOST:PORT}; shift ;;
+      --insecure-plaintext) insecure_plaintext=yes ;;
       --metrics-addr) metrics_addr=${2?--metrics-addr needs HOST:PORT}; shift ;;
       --server-url) server_url_override=${2:?--server-url needs a URL}; shift ;;
       --wordpress-source-dir) wordpress_source_dir=${2:?--wordpress-source-dir needs a directory}; shift ;;
@@ -275,6 +280,10 @@ write_config() {
     printf '# Pressluft server configuration (written by install.sh; kept by later runs).\n'
     printf '# Every field: docs/operations.md. Restart the service after a change.\n'
     printf 'listen_addr = "%s"\n' "$listen_addr"
+    if [ -n "$insecure_plaintext" ]; then
+      printf '# Plaintext on a non-loopback address, accepted with --insecure-plaintext:\n'
+      printf 'insecure_plaintext = true\n'
+    fi
     if [ -n "$metrics_addr" ]; then
       printf 'metrics_listen_addr = "%s"\n' "$metrics_addr"
     fi
@@ -562,7 +571,9 @@ create_node_user() {
   local home
   home=$(getent passwd "$NODE_USER" | cut -d: -f6)
   install -d -o "$NODE_USER" -g "$NODE_USER" -m 0700 "$home/.ssh"
-  printf '%s\n' "$key" >"$home/.ssh/authorized_keys.new"
+  # Only from this machine (the control plane runs here) and without forwarding, ptys or
+  # ~/.ssh/rc; node_provision writes the same line.
+  printf 'from="127.0.0.1,::1",restrict %s\n' "$key" >"$home/.ssh/authorized_keys.new"
   chown "$NODE_USER:$NODE_USER" "$home/.ssh/authorized_keys.new"
   chmod 0600 "$home/.ssh/authorized_keys.new"
   mv -f "$home/.ssh/authorized_keys.new" "$home/.ssh/authorized_keys"

@@ -106,8 +106,8 @@ node_id=$(printf '%s' "$nodes" | json 'd["nodes"][0]["id"]')
 check "provisioned through the job queue" test "$(cli job list --type node_provision -o json | json '[j["status"] for j in d["jobs"]]')" = "['succeeded']"
 check "the install token is revoked" test "$(cli token list -o json | json 'all(t.get("revoke_time") for t in d["tokens"] if t["name"].startswith("install.sh"))')" = True
 check "the node user may sudo without a password" bash -c 'sudo -l -U pressluft-node | grep -q "NOPASSWD: ALL"'
-check "the node user trusts the control plane's key only" \
-  diff <(runuser -u pressluft -- pressluft-server --config /etc/pressluft/server.toml admin ssh-key) /home/pressluft-node/.ssh/authorized_keys
+check "the node user trusts the control plane's key only, from this machine, restricted" \
+  diff <(printf 'from="127.0.0.1,::1",restrict %s\n' "$(runuser -u pressluft -- pressluft-server --config /etc/pressluft/server.toml admin ssh-key)") /home/pressluft-node/.ssh/authorized_keys
 
 bash install.sh --print-systemd-unit >"$work/pressluft.service"
 check "the systemd unit verifies" systemd-analyze verify "$work/pressluft.service"

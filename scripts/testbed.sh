@@ -53,7 +53,9 @@ if [ ! -f "$KEY" ]; then
 fi
 mkdir -p /root/.ssh && chmod 700 /root/.ssh
 touch /root/.ssh/authorized_keys && chmod 600 /root/.ssh/authorized_keys
-grep -qxF "$(cat "$KEY.pub")" /root/.ssh/authorized_keys || cat "$KEY.pub" >>/root/.ssh/authorized_keys
+# Once only: node_provision rewrites the line as from="...",restrict (a second, unrestricted
+# copy would undo that).
+grep -qF "$(cut -d' ' -f2 "$KEY.pub")" /root/.ssh/authorized_keys || cat "$KEY.pub" >>/root/.ssh/authorized_keys
 
 # A dedicated sshd on loopback (key auth only), next to any system sshd.
 ssh-keygen -A >/dev/null

@@ -1,9 +1,12 @@
-# Pressluft stdout callback: one line per event, "PRESSLUFT_EVENT <json>", which the executor
-# turns into job step events; every other line it prints is a plain log line. Results of
+# Pressluft stdout callback: one line per event, "PRESSLUFT_EVENT <token> <json>", which the
+# executor turns into job step events; every other line it prints is a plain log line. The
+# token is the attempt's secret (PRESSLUFT_EVENT_TOKEN, from the executor only): output of a
+# task that merely looks like an event carries no token and stays a log line. Results of
 # tasks marked no_log arrive here already censored by Ansible and are printed as such.
 from __future__ import annotations
 
 import json
+import os
 
 from ansible.plugins.callback import CallbackBase
 
@@ -12,10 +15,10 @@ DOCUMENTATION = """
     type: stdout
     short_description: structured task events for the Pressluft executor
     description:
-      - Prints PRESSLUFT_EVENT lines (play, task start/end, result, stats) and plain log lines.
+      - Prints PRESSLUFT_EVENT lines (with the attempt's token) (play, task start/end, result, stats) and plain log lines.
 """
 
-PREFIX = "PRESSLUFT_EVENT "
+PREFIX = "PRESSLUFT_EVENT %s " % (os.environ.get("PRESSLUFT_EVENT_TOKEN") or "-")
 MAX_TEXT = 4000
 META_ACTIONS = ("meta", "ansible.builtin.meta")
 

@@ -35,6 +35,8 @@ pub struct AppState {
     pub shutdown: CancellationToken,
     /// Job and RPC histograms for the metrics listener.
     pub metrics: crate::metrics::Metrics,
+    /// Upload bytes each user holds while uploads arrive.
+    pub upload_quota: crate::uploads::Quota,
 }
 
 impl AppState {
@@ -74,6 +76,7 @@ impl AppState {
             node_sessions,
             shutdown,
             metrics: crate::metrics::Metrics::default(),
+            upload_quota: crate::uploads::Quota::default(),
         }))
     }
 }
@@ -192,10 +195,14 @@ impl App {
                 })
             }
             None => Box::pin(async move {
-                axum::serve(listener, router)
-                    .with_graceful_shutdown(async move { signal.cancelled().await })
-                    .await
-                    .map_err(|e| Error::internal(format!("serving: {e}")))
+                // Handlers see the peer's address (login limits count per client address).
+                axum::serve(
+                    listener,
+                    router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+                )
+                .with_graceful_shutdown(async move { signal.cancelled().await })
+                .await
+                .map_err(|e| Error::internal(format!("serving: {e}")))
             }),
         };
         // Streams end on shutdown; give in-flight unary calls a bounded grace period.

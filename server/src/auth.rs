@@ -1,7 +1,7 @@
 //! Credentials: argon2id password hashes, random bearer tokens stored as SHA-256 hashes, and
 //! the login rate limiter.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -65,12 +65,36 @@ pub fn token_hash(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
 }
 
-/// Refuses logins for an email after too many recent failures.
+/// Failed logins one client address may spend across all accounts, in `max_failures` units.
+const ADDRESS_BUDGET_FACTOR: usize = 4;
+/// Most keys the limiter remembers; at the bound the stalest entry is forgotten.
+const MAX_KEYS: usize = 50_000;
+/// Password verifications running at once (each is ~20 MB and a core for tens of ms).
+const HASHING_SLOTS: usize = 2;
+
+/// Slows password guessing without locking the real user out: failures count per client
+/// address and per (address, account), attempts still running count as failures until they
+/// end (a burst cannot outrun the check), and password hashing runs off the async threads,
+/// two at a time. An attacker's address is refused; the account stays open from any other.
 #[derive(Debug)]
 pub struct LoginLimiter {
     max_failures: usize,
     window: Duration,
-    failures: Mutex<HashMap<String, Vec<Instant>>>,
+    attempts: Mutex<Attempts>,
+    hashing: tokio::sync::Semaphore,
+}
+
+#[derive(Debug, Default)]
+struct Attempts {
+    failures: HashMap<String, VecDeque<Instant>>,
+    in_flight: HashMap<String, usize>,
+}
+
+/// A login attempt admitted by [`LoginLimiter::admit`]; counted until it ends.
+#[derive(Debug)]
+pub struct Admitted<'a> {
+    limiter: &'a LoginLimiter,
+    keys: [String; 2],
 }
 
 impl LoginLimiter {
@@ -78,74 +102,167 @@ impl LoginLimiter {
         Self {
             max_failures: max_failures as usize,
             window,
-            failures: Mutex::new(HashMap::new()),
+            attempts: Mutex::new(Attempts::default()),
+            hashing: tokio::sync::Semaphore::new(HASHING_SLOTS),
         }
     }
 
-    /// Errors with RESOURCE_EXHAUSTED while `key` is over its failure budget.
-    pub fn check(&self, key: &str) -> Result<()> {
-        let now = Instant::now();
-        let mut failures = self
-            .failures
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let recent = failures.entry(key.to_owned()).or_default();
-        recent.retain(|t| now.duration_since(*t) < self.window);
-        if recent.len() >= self.max_failures {
-            let oldest = recent.first().copied().unwrap_or(now);
-            let retry = self.window.saturating_sub(now.duration_since(oldest));
-            return Err(Error::RateLimited {
-                retry_after_secs: retry.as_secs().max(1),
-            });
-        }
-        Ok(())
-    }
-
-    /// Counts a failed attempt.
-    pub fn record_failure(&self, key: &str) {
-        let mut failures = self
-            .failures
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        // Bound memory: forget everyone once the map grows large.
-        if failures.len() > 10_000 {
-            failures.clear();
-        }
-        failures
-            .entry(key.to_owned())
-            .or_default()
-            .push(Instant::now());
-    }
-
-    /// Forgets failures after a successful login.
-    pub fn record_success(&self, key: &str) {
-        self.failures
+    fn attempts(&self) -> std::sync::MutexGuard<'_, Attempts> {
+        self.attempts
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .remove(key);
+    }
+
+    /// Admits an attempt from `address` for `account`, or errors with RESOURCE_EXHAUSTED while
+    /// the address, or the address for this account, is over its budget.
+    pub fn admit(&self, address: &str, account: &str) -> Result<Admitted<'_>> {
+        let now = Instant::now();
+        let keys = [format!("a {address}"), format!("p {address} {account}")];
+        let budgets = [self.max_failures * ADDRESS_BUDGET_FACTOR, self.max_failures];
+        let mut attempts = self.attempts();
+        let mut wait = Duration::ZERO;
+        for (key, budget) in keys.iter().zip(budgets) {
+            let (count, oldest) = match attempts.failures.get_mut(key) {
+                Some(recent) => {
+                    while recent
+                        .front()
+                        .is_some_and(|t| now.duration_since(*t) >= self.window)
+                    {
+                        recent.pop_front();
+                    }
+                    (recent.len(), recent.front().copied())
+                }
+                None => (0, None),
+            };
+            let running = attempts.in_flight.get(key).copied().unwrap_or(0);
+            if count + running >= budget {
+                let since = oldest.map_or(Duration::ZERO, |t| now.duration_since(t));
+                wait = wait.max(self.window.saturating_sub(since));
+            }
+        }
+        if !wait.is_zero() {
+            return Err(Error::RateLimited {
+                retry_after_secs: wait.as_secs().max(1),
+            });
+        }
+        for key in &keys {
+            *attempts.in_flight.entry(key.clone()).or_default() += 1;
+        }
+        Ok(Admitted {
+            limiter: self,
+            keys,
+        })
+    }
+
+    /// Runs a password verification on the blocking pool, at most two at a time.
+    pub async fn verify(&self, password: &str, hash: Option<&str>) -> bool {
+        let Ok(_slot) = self.hashing.acquire().await else {
+            return false;
+        };
+        let password = password.to_owned();
+        let hash = hash.map(str::to_owned);
+        tokio::task::spawn_blocking(move || {
+            if let Some(hash) = hash {
+                verify_password(&password, &hash)
+            } else {
+                verify_dummy(&password);
+                false
+            }
+        })
+        .await
+        .unwrap_or(false)
+    }
+
+    fn remember_failure(&self, keys: &[String; 2]) {
+        let now = Instant::now();
+        let mut attempts = self.attempts();
+        for key in keys {
+            if !attempts.failures.contains_key(key) && attempts.failures.len() >= MAX_KEYS {
+                attempts.forget_stalest(now, self.window);
+            }
+            attempts
+                .failures
+                .entry(key.clone())
+                .or_default()
+                .push_back(now);
+        }
+    }
+
+    /// How many keys are remembered (for tests of the bound).
+    pub fn remembered(&self) -> usize {
+        self.attempts().failures.len()
+    }
+}
+
+impl Attempts {
+    /// Makes room: drops expired entries, or else the tenth whose last failures are oldest
+    /// (never everyone at once; one pass buys room for many new keys).
+    fn forget_stalest(&mut self, now: Instant, window: Duration) {
+        self.failures.retain(|_, recent| {
+            recent
+                .back()
+                .is_some_and(|t| now.duration_since(*t) < window)
+        });
+        if self.failures.len() < MAX_KEYS {
+            return;
+        }
+        let mut by_age: Vec<(Option<Instant>, String)> = self
+            .failures
+            .iter()
+            .map(|(key, recent)| (recent.back().copied(), key.clone()))
+            .collect();
+        let cut = MAX_KEYS / 10;
+        by_age.select_nth_unstable_by_key(cut, |(last, _)| *last);
+        for (_, key) in &by_age[..cut] {
+            self.failures.remove(key);
+        }
+    }
+}
+
+impl Admitted<'_> {
+    /// A wrong password: counts against the address and the (address, account) pair.
+    pub fn failed(self) {
+        self.limiter.remember_failure(&self.keys);
+    }
+
+    /// A successful login clears the pair's failures (not the address's).
+    pub fn succeeded(self) {
+        self.limiter.attempts().failures.remove(&self.keys[1]);
+    }
+}
+
+impl Drop for Admitted<'_> {
+    fn drop(&mut self) {
+        let mut attempts = self.limiter.attempts();
+        for key in &self.keys {
+            if let Some(running) = attempts.in_flight.get_mut(key) {
+                *running = running.saturating_sub(1);
+                if *running == 0 {
+                    attempts.in_flight.remove(key);
+                }
+            }
+        }
     }
 }
 
 /// Exchanges email and password for a session token. Unknown emails and wrong passwords get
-/// the same answer after the same work; failures count against the rate limit and are audited.
+/// the same answer after the same work; failures count against the rate limit of the
+/// client's `address` and are audited.
 pub async fn login(
     store: &Store,
     limiter: &LoginLimiter,
     session_ttl: Duration,
+    address: &str,
     email: &str,
     password: &str,
 ) -> Result<(Secret, TokenRecord, UserRecord)> {
     let key = email.to_ascii_lowercase();
-    limiter.check(&key)?;
+    let attempt = limiter.admit(address, &key)?;
     let user = store.user_by_email(&key).await?;
-    let verified = if let Some(hash) = user.as_ref().and_then(|u| u.password_hash.as_deref()) {
-        verify_password(password, hash)
-    } else {
-        verify_dummy(password);
-        false
-    };
+    let hash = user.as_ref().and_then(|u| u.password_hash.as_deref());
+    let verified = limiter.verify(password, hash).await && hash.is_some();
     let Some(user) = user.filter(|_| verified) else {
-        limiter.record_failure(&key);
+        attempt.failed();
         store
             .record_audit(&AuditEntry {
                 actor: key.clone(),
@@ -153,13 +270,13 @@ pub async fn login(
                 resource_type: "user",
                 resource_id: String::new(),
                 result: AuditResult::Denied,
-                detail: "invalid email or password".to_owned(),
+                detail: format!("invalid email or password (from {address})"),
                 job_id: None,
             })
             .await?;
         return Err(Error::Unauthenticated("invalid email or password"));
     };
-    limiter.record_success(&key);
+    attempt.succeeded();
     let (secret, hash) = new_token();
     let expires = now_ms() + i64::try_from(session_ttl.as_millis()).unwrap_or(i64::MAX / 2);
     let token = store
@@ -172,7 +289,7 @@ pub async fn login(
             resource_type: "user",
             resource_id: user.id.to_string(),
             result: AuditResult::Succeeded,
-            detail: String::new(),
+            detail: format!("from {address}"),
             job_id: None,
         })
         .await?;
@@ -253,14 +370,73 @@ mod tests {
     }
 
     #[test]
-    fn limiter_blocks_after_max_failures() {
+    fn an_address_is_refused_after_its_failures_and_the_account_stays_open_elsewhere() {
         let limiter = LoginLimiter::new(2, Duration::from_mins(1));
-        limiter.check("a").expect("ok");
-        limiter.record_failure("a");
-        limiter.record_failure("a");
-        assert!(matches!(limiter.check("a"), Err(Error::RateLimited { .. })));
-        limiter.check("b").expect("other keys unaffected");
-        limiter.record_success("a");
-        limiter.check("a").expect("reset");
+        limiter.admit("203.0.113.9", "a").expect("first").failed();
+        limiter.admit("203.0.113.9", "a").expect("second").failed();
+        assert!(matches!(
+            limiter.admit("203.0.113.9", "a"),
+            Err(Error::RateLimited { .. })
+        ));
+        // The account from another address, another account from the same address.
+        limiter
+            .admit("198.51.100.7", "a")
+            .expect("other address")
+            .succeeded();
+        limiter
+            .admit("203.0.113.9", "b")
+            .expect("other account")
+            .failed();
+    }
+
+    #[test]
+    fn attempts_still_running_count_so_a_burst_cannot_outrun_the_check() {
+        let limiter = LoginLimiter::new(2, Duration::from_mins(1));
+        let first = limiter.admit("x", "a").expect("first");
+        let second = limiter.admit("x", "a").expect("second");
+        assert!(matches!(
+            limiter.admit("x", "a"),
+            Err(Error::RateLimited { .. })
+        ));
+        drop(first);
+        second.succeeded();
+        limiter
+            .admit("x", "a")
+            .expect("both ended, the success cleared the pair");
+    }
+
+    #[test]
+    fn spraying_accounts_from_one_address_hits_the_address_budget() {
+        let limiter = LoginLimiter::new(2, Duration::from_mins(1));
+        for n in 0..8 {
+            limiter
+                .admit("x", &format!("user{n}"))
+                .expect("within budget")
+                .failed();
+        }
+        assert!(matches!(
+            limiter.admit("x", "new"),
+            Err(Error::RateLimited { .. })
+        ));
+        limiter.admit("y", "new").expect("another address");
+    }
+
+    #[test]
+    fn memory_is_bounded_without_forgetting_everyone() {
+        let limiter = LoginLimiter::new(1, Duration::from_mins(1));
+        limiter.admit("attacker", "a").expect("first").failed();
+        for n in 0..MAX_KEYS {
+            limiter
+                .admit(&format!("10.{n}"), "a")
+                .expect("new address")
+                .failed();
+        }
+        assert!(limiter.remembered() <= MAX_KEYS);
+        // The newest entries are remembered: the last address is still refused.
+        let last = format!("10.{}", MAX_KEYS - 1);
+        assert!(matches!(
+            limiter.admit(&last, "a"),
+            Err(Error::RateLimited { .. })
+        ));
     }
 }

@@ -18,6 +18,9 @@ pub const DEFAULT_LISTEN_ADDR: &str = "127.0.0.1:8443";
 pub struct Config {
     /// Address of the gRPC / grpc-web / UI listener.
     pub listen_addr: SocketAddr,
+    /// Serve without TLS on an address other than loopback (tokens would cross the network
+    /// in the clear): refused unless set.
+    pub insecure_plaintext: bool,
     /// Address of the Prometheus metrics listener (`GET /metrics`); none: no metrics.
     pub metrics_listen_addr: Option<SocketAddr>,
     /// Certificate and key of the API's own TLS listener; none: plain HTTP/2 (loopback or
@@ -59,6 +62,8 @@ pub struct Config {
     pub linux_uid_base: i64,
     /// Largest archive `UploadArchive` accepts.
     pub max_upload_bytes: u64,
+    /// Total bytes of stored uploads (and uploads in progress) one user may hold.
+    pub upload_quota_bytes: u64,
     /// How long an uploaded archive is kept (removed with the backup cleanup pass).
     pub upload_retention: Duration,
     /// The shortest backup schedule interval and retention `UpdateBackupSchedule` accepts
@@ -68,6 +73,15 @@ pub struct Config {
     /// TCP ports a node's firewall accepts besides SSH, HTTP and HTTPS (monitoring agents,
     /// a provider's management port).
     pub firewall_allow_tcp: Vec<u16>,
+    /// Reverse proxies whose `X-Forwarded-For` names the client (login limits count per
+    /// client address; without this, every client behind a proxy is the proxy).
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Let backup endpoints and archive or git URLs point at loopback, link-local or private
+    /// addresses (see `egress`).
+    pub allow_private_networks: bool,
+    /// Where nodes accept the control plane's key from (`from=` in authorized_keys): IPs or
+    /// CIDR ranges. Empty: the address each node sees the provisioning connection come from.
+    pub control_plane_addresses: Vec<String>,
     /// Certificates for custom domains (certbot on the nodes).
     pub acme: AcmeConfig,
     /// How often the server reads each node's certificate state (expiry, last renewal).
@@ -215,6 +229,7 @@ impl JobsFile {
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
     pub listen_addr: Option<String>,
+    pub insecure_plaintext: Option<bool>,
     pub metrics_listen_addr: Option<String>,
     pub tls_cert_file: Option<PathBuf>,
     pub tls_key_file: Option<PathBuf>,
@@ -235,10 +250,14 @@ pub struct FileConfig {
     pub update_source_dir: Option<PathBuf>,
     pub linux_uid_base: Option<i64>,
     pub max_upload_bytes: Option<u64>,
+    pub upload_quota_bytes: Option<u64>,
     pub upload_retention_secs: Option<u64>,
     pub min_backup_interval_secs: Option<u64>,
     pub min_backup_retention_secs: Option<u64>,
     pub firewall_allow_tcp: Option<Vec<u16>>,
+    pub trusted_proxies: Option<Vec<String>>,
+    pub allow_private_networks: Option<bool>,
+    pub control_plane_addresses: Option<Vec<String>>,
     pub acme_directory_url: Option<String>,
     pub acme_email: Option<String>,
     pub acme_ca_bundle: Option<PathBuf>,
@@ -249,6 +268,8 @@ pub struct FileConfig {
 #[derive(Debug, Default, Clone)]
 pub struct Overrides {
     pub listen_addr: Option<String>,
+    /// `--insecure-plaintext`: true only when given.
+    pub insecure_plaintext: bool,
     pub metrics_listen_addr: Option<String>,
     pub tls_cert_file: Option<PathBuf>,
     pub tls_key_file: Option<PathBuf>,
@@ -286,6 +307,62 @@ fn tls_files(
             "is needed with tls_key_file (a PEM certificate chain)",
         )),
     }
+}
+
+impl Config {
+    /// Refuses a plaintext listener on an address other than loopback unless the operator
+    /// accepted it: bearer tokens and passwords would cross the network in the clear.
+    pub fn check_listener(&self) -> Result<(), ConfigError> {
+        if self.tls.is_none() && !self.listen_addr.ip().is_loopback() && !self.insecure_plaintext {
+            return Err(config_error(
+                "listen_addr",
+                format!(
+                    "{} is reachable from the network but no TLS is configured: passwords \
+                     and tokens would travel in plaintext. Set tls_cert_file and tls_key_file, \
+                     or listen on loopback behind a TLS reverse proxy, or accept the risk \
+                     with --insecure-plaintext (insecure_plaintext = true)",
+                    self.listen_addr
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// `control_plane_addresses`, each checked.
+fn addresses_or_ranges(list: Vec<String>) -> Result<Vec<String>, ConfigError> {
+    list.into_iter()
+        .map(|text| {
+            address_or_range(&text).ok_or_else(|| {
+                config_error(
+                    "control_plane_addresses",
+                    format!("{text:?} is not an IP address or CIDR range"),
+                )
+            })
+        })
+        .collect()
+}
+
+/// `trusted_proxies`, parsed.
+fn ip_addresses(list: &[String]) -> Result<Vec<std::net::IpAddr>, ConfigError> {
+    list.iter()
+        .map(|text| {
+            text.parse().map_err(|_| {
+                config_error("trusted_proxies", format!("{text:?} is not an IP address"))
+            })
+        })
+        .collect()
+}
+
+/// `text` if it is an IP address or a CIDR range (`10.0.0.0/8`, `2001:db8::/32`).
+fn address_or_range(text: &str) -> Option<String> {
+    let (ip, bits) = match text.split_once('/') {
+        Some((ip, bits)) => (ip, Some(bits.parse::<u8>().ok()?)),
+        None => (text, None),
+    };
+    let ip: std::net::IpAddr = ip.parse().ok()?;
+    let max = if ip.is_ipv4() { 32 } else { 128 };
+    bits.is_none_or(|b| b <= max).then(|| text.to_owned())
 }
 
 /// A configuration error naming its field.
@@ -363,6 +440,8 @@ impl Config {
             .unwrap_or_else(|| data_dir.join("secrets"));
         let config = Self {
             listen_addr,
+            insecure_plaintext: overrides.insecure_plaintext
+                || file.insecure_plaintext.unwrap_or(false),
             metrics_listen_addr,
             tls,
             data_dir,
@@ -394,12 +473,18 @@ impl Config {
                 .or(file.update_source_dir),
             linux_uid_base: file.linux_uid_base.unwrap_or(20_000),
             max_upload_bytes: file.max_upload_bytes.unwrap_or(1 << 30),
+            upload_quota_bytes: file.upload_quota_bytes.unwrap_or(4 << 30),
             upload_retention: Duration::from_secs(file.upload_retention_secs.unwrap_or(7 * 86_400)),
             min_backup_interval: Duration::from_secs(file.min_backup_interval_secs.unwrap_or(300)),
             min_backup_retention: Duration::from_secs(
                 file.min_backup_retention_secs.unwrap_or(3_600),
             ),
             firewall_allow_tcp: file.firewall_allow_tcp.unwrap_or_default(),
+            allow_private_networks: file.allow_private_networks.unwrap_or(false),
+            control_plane_addresses: addresses_or_ranges(
+                file.control_plane_addresses.unwrap_or_default(),
+            )?,
+            trusted_proxies: ip_addresses(&file.trusted_proxies.unwrap_or_default())?,
             acme: AcmeConfig {
                 directory_url: file
                     .acme_directory_url

@@ -38,6 +38,7 @@ reasons! {
     VersionConflict => "VERSION_CONFLICT",
     Unauthenticated => "UNAUTHENTICATED",
     LoginRateLimited => "LOGIN_RATE_LIMITED",
+    UploadQuotaExceeded => "UPLOAD_QUOTA_EXCEEDED",
     SiteBusy => "SITE_BUSY",
     NodeBusy => "NODE_BUSY",
     NodeNotReady => "NODE_NOT_READY",
@@ -92,6 +93,9 @@ pub enum Error {
     /// Too many failed logins.
     #[error("too many failed logins; try again in {retry_after_secs} s")]
     RateLimited { retry_after_secs: u64 },
+    /// A user's stored uploads would pass their quota.
+    #[error("{0}")]
+    QuotaExceeded(String),
     /// The node could not be reached over SSH.
     #[error("node unreachable: {0}")]
     NodeUnreachable(String),
@@ -167,6 +171,11 @@ impl From<Error> for tonic::Status {
                 Code::ResourceExhausted,
                 Reason::LoginRateLimited,
                 error.to_string(),
+            ),
+            Error::QuotaExceeded(m) => (
+                Code::ResourceExhausted,
+                Reason::UploadQuotaExceeded,
+                m.clone(),
             ),
             Error::NodeUnreachable(_) => (
                 Code::Unavailable,

@@ -27,6 +27,7 @@ pub mod auth;
 pub mod config;
 pub mod dbcopy;
 pub mod domains;
+pub mod egress;
 pub mod error;
 pub mod executor;
 pub mod metrics;

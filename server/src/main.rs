@@ -22,6 +22,10 @@ struct Cli {
     /// Listen address (host:port); default 127.0.0.1:8443.
     #[arg(long, env = "PRESSLUFT_LISTEN_ADDR", global = true)]
     listen_addr: Option<String>,
+    /// Allow a listen address other than loopback without TLS (tokens and passwords then
+    /// cross the network in plaintext; for a trusted private network only).
+    #[arg(long, global = true)]
+    insecure_plaintext: bool,
     /// Prometheus metrics listen address (host:port, e.g. 127.0.0.1:9464); default: off.
     #[arg(long, env = "PRESSLUFT_METRICS_LISTEN_ADDR", global = true)]
     metrics_listen_addr: Option<String>,
@@ -135,6 +139,7 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let overrides = Overrides {
         listen_addr: cli.listen_addr.clone(),
+        insecure_plaintext: cli.insecure_plaintext,
         metrics_listen_addr: cli.metrics_listen_addr.clone(),
         tls_cert_file: cli.tls_cert_file.clone(),
         tls_key_file: cli.tls_key_file.clone(),
@@ -160,6 +165,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .init();
+    config.check_listener()?;
     let shutdown = CancellationToken::new();
     // Open (and migrate) the store before listening: a connectable port means a ready server.
     let state = AppState::open(config, shutdown.clone()).await?;

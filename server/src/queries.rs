@@ -92,7 +92,31 @@ pub async fn magic_login(state: &AppState, env_id: EnvironmentId) -> Result<Magi
         &env.linux_user,
         &[QUERY, "magic-login", &root, &url, &ttl],
     )?;
-    json(&run(state, &node, &command).await?)
+    let login: MagicLogin = json(&run(state, &node, &command).await?)?;
+    checked_magic_login(login, &url)
+}
+
+/// The node's answer is the tenant's to forge (the query runs as the site's user, with its
+/// code): the link is rebuilt here from the environment's URL and a token of the expected
+/// shape, so it can only ever lead to the site itself; the user name is shown, so it must
+/// be plain text.
+fn checked_magic_login(login: MagicLogin, site_url: &str) -> Result<MagicLogin> {
+    let prefix = format!("{site_url}/?pressluft_login=");
+    let token = login
+        .url
+        .strip_prefix(&prefix)
+        .filter(|t| t.len() == 64 && t.bytes().all(|b| b.is_ascii_hexdigit()));
+    let user_ok = (1..=60).contains(&login.user_login.chars().count())
+        && !login.user_login.chars().any(char::is_control);
+    match token {
+        Some(token) if user_ok => Ok(MagicLogin {
+            url: format!("{prefix}{token}"),
+            ..login
+        }),
+        _ => Err(Error::Internal(
+            "the node answered the login query with an unexpected link or user name".into(),
+        )),
+    }
 }
 
 /// The PHP version of a node's CLI, or of an environment's PHP (as its user).
@@ -315,6 +339,45 @@ fn shell_words(argv: &[&str]) -> Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_forged_magic_login_answer_is_refused() {
+        let url = "https://shop.example";
+        let token = "ab".repeat(32);
+        let good = |link: String, user: &str| MagicLogin {
+            url: link,
+            user_login: user.into(),
+            expires: 1,
+        };
+        let ok = checked_magic_login(
+            good(format!("{url}/?pressluft_login={token}"), "admin"),
+            url,
+        )
+        .expect("a well-formed answer");
+        assert_eq!(ok.url, format!("{url}/?pressluft_login={token}"));
+        for (link, user) in [
+            (
+                format!("https://evil.example/?pressluft_login={token}"),
+                "admin",
+            ),
+            (
+                format!("{url}.evil.example/?pressluft_login={token}"),
+                "admin",
+            ),
+            (
+                format!("{url}/?pressluft_login={token}&next=//evil"),
+                "admin",
+            ),
+            (format!("{url}/?pressluft_login=xyz"), "admin"),
+            (format!("{url}/?pressluft_login={token}"), "ad\u{1b}[2Jmin"),
+            (format!("{url}/?pressluft_login={token}"), ""),
+        ] {
+            assert!(
+                checked_magic_login(good(link.clone(), user), url).is_err(),
+                "{link} {user}"
+            );
+        }
+    }
 
     #[test]
     fn words_are_quoted_and_quotes_refused() {

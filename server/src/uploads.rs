@@ -45,25 +45,125 @@ fn invalid(field: &'static str, message: impl Into<String>) -> Error {
     })
 }
 
-/// Receives one upload: `declared` bytes announced up front, `limit` the most allowed, chunks
-/// from `next_chunk` until it yields `None`. The bytes must match the announced size.
+/// Bytes each user holds in uploads still being received; with the stored ones they count
+/// against the user's quota, so parallel uploads cannot pass it together.
+#[derive(Debug, Default)]
+pub struct Quota {
+    receiving: std::sync::Mutex<std::collections::HashMap<String, u64>>,
+}
+
+/// Bytes reserved for one upload in progress; given back when dropped.
+#[derive(Debug)]
+pub struct Reservation<'a> {
+    quota: &'a Quota,
+    user: String,
+    bytes: u64,
+}
+
+impl Quota {
+    fn receiving(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, u64>> {
+        self.receiving
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Reserves `bytes` for `user`, or errors with UPLOAD_QUOTA_EXCEEDED when their stored
+    /// uploads, the ones in progress and this one would pass `limit`.
+    pub fn reserve(
+        &self,
+        data_dir: &Path,
+        user: &str,
+        bytes: u64,
+        limit: u64,
+    ) -> Result<Reservation<'_>> {
+        let stored = stored_bytes_of(data_dir, user)?;
+        let mut receiving = self.receiving();
+        let in_progress = receiving.get(user).copied().unwrap_or(0);
+        let total = stored.saturating_add(in_progress).saturating_add(bytes);
+        if total > limit {
+            return Err(Error::QuotaExceeded(format!(
+                "this upload ({bytes} bytes) would pass your upload quota of {limit} bytes \
+                 ({} bytes stored or arriving); deploy or wait for old uploads to be removed",
+                stored.saturating_add(in_progress)
+            )));
+        }
+        *receiving.entry(user.to_owned()).or_default() += bytes;
+        Ok(Reservation {
+            quota: self,
+            user: user.to_owned(),
+            bytes,
+        })
+    }
+}
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        let mut receiving = self.quota.receiving();
+        if let Some(held) = receiving.get_mut(&self.user) {
+            *held = held.saturating_sub(self.bytes);
+            if *held == 0 {
+                receiving.remove(&self.user);
+            }
+        }
+    }
+}
+
+/// Bytes of the complete uploads `user` stored.
+fn stored_bytes_of(data_dir: &Path, user: &str) -> Result<u64> {
+    let entries = match std::fs::read_dir(dir(data_dir)) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(Error::internal(e)),
+    };
+    let mut total = 0u64;
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.extension().is_none_or(|ext| ext != "json") {
+            continue;
+        }
+        let Ok(bytes) = std::fs::read(&path) else {
+            continue;
+        };
+        if let Ok(upload) = serde_json::from_slice::<Upload>(&bytes)
+            && upload.uploaded_by == user
+            && path.with_extension("tar.gz").exists()
+        {
+            total = total.saturating_add(upload.size_bytes);
+        }
+    }
+    Ok(total)
+}
+
+/// Limits of one upload: the largest single archive and the user's total.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub max_bytes: u64,
+    pub quota_bytes: u64,
+}
+
+/// Receives one upload: `declared` bytes announced up front, within `limits` (and `quota`'s
+/// account of what the user holds), chunks from `chunks` until it yields `None`. The bytes
+/// must match the announced size.
 pub async fn receive<S>(
     data_dir: &Path,
     file_name: &str,
     declared: u64,
-    limit: u64,
+    limits: Limits,
+    quota: &Quota,
     uploaded_by: &str,
     mut chunks: S,
 ) -> Result<Upload>
 where
     S: Stream<Item = Result<Vec<u8>>> + Unpin,
 {
+    let limit = limits.max_bytes;
     if declared == 0 || declared > limit {
         return Err(invalid(
             "metadata.size_bytes",
             format!("must be between 1 and {limit} bytes"),
         ));
     }
+    let _reserved = quota.reserve(data_dir, uploaded_by, declared, limits.quota_bytes)?;
     let dir = dir(data_dir);
     create_private_dir(&dir).await?;
     let id = Uuid::now_v7();
@@ -203,6 +303,11 @@ async fn create_private_dir(dir: &Path) -> Result<()> {
 mod tests {
     use super::*;
 
+    const LIMITS: Limits = Limits {
+        max_bytes: 10,
+        quota_bytes: 100,
+    };
+
     fn chunks(parts: Vec<Vec<u8>>) -> impl Stream<Item = Result<Vec<u8>>> + Unpin {
         futures::stream::iter(parts.into_iter().map(Ok))
     }
@@ -215,7 +320,8 @@ mod tests {
             data.path(),
             "a.tar.gz",
             5,
-            10,
+            LIMITS,
+            &Quota::default(),
             "me",
             chunks(vec![bytes[..2].to_vec(), bytes[2..].to_vec()]),
         )
@@ -239,12 +345,28 @@ mod tests {
     async fn old_uploads_are_removed_new_ones_kept() {
         let data = tempfile::tempdir().expect("test");
         let bytes = vec![0x1f, 0x8b, 1];
-        let old = receive(data.path(), "old", 3, 10, "me", chunks(vec![bytes.clone()]))
-            .await
-            .expect("test");
-        let new = receive(data.path(), "new", 3, 10, "me", chunks(vec![bytes]))
-            .await
-            .expect("test");
+        let old = receive(
+            data.path(),
+            "old",
+            3,
+            LIMITS,
+            &Quota::default(),
+            "me",
+            chunks(vec![bytes.clone()]),
+        )
+        .await
+        .expect("test");
+        let new = receive(
+            data.path(),
+            "new",
+            3,
+            LIMITS,
+            &Quota::default(),
+            "me",
+            chunks(vec![bytes]),
+        )
+        .await
+        .expect("test");
         let week_ago = std::time::SystemTime::now() - std::time::Duration::from_hours(8 * 24);
         for ext in ["tar.gz", "json"] {
             std::fs::File::options()
@@ -285,9 +407,17 @@ mod tests {
             (5, vec![b"hello".to_vec()]), // not gzip
         ] {
             assert!(
-                receive(data.path(), "x", declared, 10, "me", chunks(parts))
-                    .await
-                    .is_err(),
+                receive(
+                    data.path(),
+                    "x",
+                    declared,
+                    LIMITS,
+                    &Quota::default(),
+                    "me",
+                    chunks(parts)
+                )
+                .await
+                .is_err(),
                 "{declared}"
             );
         }
@@ -295,5 +425,43 @@ mod tests {
             .map(Iterator::collect)
             .unwrap_or_default();
         assert!(left.is_empty(), "{left:?}");
+    }
+
+    #[tokio::test]
+    async fn a_users_uploads_stop_at_the_quota_counting_those_in_progress() {
+        let data = tempfile::tempdir().expect("test");
+        let quota = Quota::default();
+        let limits = Limits {
+            max_bytes: 10,
+            quota_bytes: 12,
+        };
+        let archive = |n: usize| {
+            let mut bytes = vec![0x1f, 0x8b];
+            bytes.resize(n, 7);
+            chunks(vec![bytes])
+        };
+        receive(data.path(), "one", 8, limits, &quota, "me", archive(8))
+            .await
+            .expect("within the quota");
+        // 8 stored + 5 would pass 12: refused, and nothing is written.
+        let over = receive(data.path(), "two", 5, limits, &quota, "me", archive(5))
+            .await
+            .expect_err("over the quota");
+        assert!(matches!(over, Error::QuotaExceeded(_)), "{over:?}");
+        assert_eq!(std::fs::read_dir(dir(data.path())).expect("dir").count(), 2);
+        // Another user has their own quota.
+        receive(data.path(), "three", 5, limits, &quota, "you", archive(5))
+            .await
+            .expect("another user");
+        // An upload in progress holds its bytes until it ends.
+        let held = quota.reserve(data.path(), "new", 10, 12).expect("reserve");
+        assert!(matches!(
+            quota.reserve(data.path(), "new", 3, 12),
+            Err(Error::QuotaExceeded(_))
+        ));
+        drop(held);
+        quota
+            .reserve(data.path(), "new", 3, 12)
+            .expect("given back");
     }
 }

@@ -169,7 +169,8 @@ async fn login_session_logout_and_rate_limit() {
         .unwrap_err();
     assert_eq!(after.code(), Code::Unauthenticated);
 
-    // Five failures lock the email out, even with the right password.
+    // Five failures lock the account out from this address (security.md: other addresses
+    // still log in), even with the right password.
     for _ in 0..5 {
         let _ = anon
             .auth

@@ -18,6 +18,7 @@ mod domains;
 mod engine;
 mod queries;
 mod recovery;
+mod security;
 mod support;
 mod updates;
 mod web;

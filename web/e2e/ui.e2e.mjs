@@ -122,6 +122,8 @@ try {
   ]);
   await admin.waitForURL(/\/wp-admin\//, { timeout: STEP });
   await admin.getByText("Dashboard").first().waitFor({ timeout: STEP });
+  // The site's pages get no handle on the control plane's window.
+  if (await admin.evaluate(() => window.opener !== null)) throw new Error("the WordPress tab has an opener");
   // WordPress's own admin page: screenshot only, its accessibility is not ours.
   await admin.screenshot({ path: join(shots, "06-wp-admin.png") });
   await admin.close();

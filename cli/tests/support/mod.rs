@@ -36,6 +36,19 @@ fn start_timeout() -> Duration {
 /// What the server logs once its database is open and it serves requests.
 const READY_LINE: &str = "pressluft-server listening";
 
+/// Writes the server configuration every test server gets, then `extra` (which may open
+/// tables: top-level keys come first): the suite's services on loopback are allowed as
+/// backup endpoints, and the playbooks' HTTP checks get the suite's patience.
+fn write_test_config(dir: &Path, extra: &str) -> PathBuf {
+    let config = format!(
+        "allow_private_networks = true\nhealth_check_timeout_secs = {}\n{extra}",
+        pressluft_testkit::scaled(Duration::from_secs(30)).as_secs(),
+    );
+    let file = dir.join("server.toml");
+    std::fs::write(&file, config).expect("write the server config");
+    file
+}
+
 /// The `pressluft` binary: the one Cargo built for these tests, or (from another crate's
 /// tests, which share this module) the one in the same target directory.
 pub fn cli_binary() -> PathBuf {
@@ -185,15 +198,7 @@ impl Server {
             // Ansible inherits it: no __pycache__ in the repository's callback_plugins.
             ("PYTHONDONTWRITEBYTECODE", "1".into()),
         ];
-        // The playbooks' HTTP checks get the suite's patience (top-level keys come first:
-        // the given text may open tables).
-        let config = format!(
-            "health_check_timeout_secs = {}\n{}",
-            pressluft_testkit::scaled(Duration::from_secs(30)).as_secs(),
-            config.unwrap_or_default()
-        );
-        let file = dir.path().join("server.toml");
-        std::fs::write(&file, config).expect("write the server config");
+        let file = write_test_config(dir.path(), config.unwrap_or_default());
         env.push(("PRESSLUFT_SERVER_CONFIG", file.into_os_string()));
         Server::spawn(dir, env)
     }
@@ -212,7 +217,11 @@ impl Server {
         server
     }
 
-    fn spawn(dir: tempfile::TempDir, env: Vec<(&'static str, std::ffi::OsString)>) -> Server {
+    fn spawn(dir: tempfile::TempDir, mut env: Vec<(&'static str, std::ffi::OsString)>) -> Server {
+        if !env.iter().any(|(k, _)| *k == "PRESSLUFT_SERVER_CONFIG") {
+            let file = write_test_config(dir.path(), "");
+            env.push(("PRESSLUFT_SERVER_CONFIG", file.into_os_string()));
+        }
         let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
         let log = File::create(dir.path().join("server.log")).expect("log file");
         let child = Command::new(server_binary())

@@ -22,6 +22,7 @@ pub struct Auth(pub Arc<AppState>);
 #[tonic::async_trait]
 impl AuthService for Auth {
     async fn login(&self, request: Request<pb::LoginRequest>) -> RpcResult<pb::LoginResponse> {
+        let address = super::client_address(&request, &self.0.config.trusted_proxies);
         let r = request.into_inner();
         if r.email.is_empty()
             || r.password.is_empty()
@@ -35,6 +36,7 @@ impl AuthService for Auth {
             &s.store,
             &s.login_limiter,
             s.config.session_ttl,
+            &address,
             &r.email,
             &r.password,
         )

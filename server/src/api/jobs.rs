@@ -19,7 +19,7 @@ use super::convert::{self, job_kind_from, job_status_from};
 use super::{RpcResult, caller, ok};
 use crate::app::AppState;
 use crate::model::validate;
-use crate::model::{JobId, JobStatus, NodeId, SiteId};
+use crate::model::{JobId, JobStatus, NodeId, SiteId, TokenId};
 use crate::store::{JobFilter, JobRecord, PageToken, Store};
 
 /// Handlers of JobService.
@@ -119,6 +119,7 @@ impl JobService for Jobs {
         &self,
         request: Request<pb::WatchJobRequest>,
     ) -> RpcResult<Self::WatchJobStream> {
+        let caller = super::caller(&request)?;
         let r = request.into_inner();
         let id: JobId = validate::id("job_id", &r.job_id)?;
         if r.after_sequence < 0 {
@@ -134,10 +135,12 @@ impl JobService for Jobs {
         let (tx, rx) = mpsc::channel(64);
         let store = self.0.store.clone();
         let shutdown = self.0.shutdown.clone();
+        let lapsed = token_lapsed(store.clone(), caller.token_id);
         tokio::spawn(async move {
             tokio::select! {
-                () = follow_job(store, id, r.after_sequence, changes, tx) => {}
+                () = follow_job(store, id, r.after_sequence, changes, tx.clone()) => {}
                 () = shutdown.cancelled() => {}
+                () = lapsed => { let _ = tx.send(Err(lapsed_status())).await; }
             }
         });
         ok(Box::pin(ReceiverStream::new(rx)) as Self::WatchJobStream)
@@ -149,6 +152,7 @@ impl JobService for Jobs {
         &self,
         request: Request<pb::WatchJobsRequest>,
     ) -> RpcResult<Self::WatchJobsStream> {
+        let caller = super::caller(&request)?;
         let r = request.into_inner();
         let site: Option<SiteId> = validate::optional_id("site_id", &r.site_id)?;
         let node: Option<NodeId> = validate::optional_id("node_id", &r.node_id)?;
@@ -163,14 +167,35 @@ impl JobService for Jobs {
         let (tx, rx) = mpsc::channel(256);
         let store = self.0.store.clone();
         let shutdown = self.0.shutdown.clone();
+        let lapsed = token_lapsed(store.clone(), caller.token_id);
         tokio::spawn(async move {
             tokio::select! {
-                () = follow_all_jobs(store, snapshot.items, site, node, changes, tx) => {}
+                () = follow_all_jobs(store, snapshot.items, site, node, changes, tx.clone()) => {}
                 () = shutdown.cancelled() => {}
+                () = lapsed => { let _ = tx.send(Err(lapsed_status())).await; }
             }
         });
         ok(Box::pin(ReceiverStream::new(rx)) as Self::WatchJobsStream)
     }
+}
+
+/// How often a long-lived stream checks that its token still authenticates.
+const TOKEN_RECHECK: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Resolves once the stream's token is revoked or expired (checked every [`TOKEN_RECHECK`]):
+/// a stream must not outlive the credentials that opened it.
+async fn token_lapsed(store: Store, token: TokenId) {
+    loop {
+        tokio::time::sleep(TOKEN_RECHECK).await;
+        // A store error is not a revocation: look again next time.
+        if matches!(store.token_is_active(token).await, Ok(false)) {
+            return;
+        }
+    }
+}
+
+fn lapsed_status() -> Status {
+    Status::unauthenticated("the token was revoked or expired; log in again")
 }
 
 /// Replays a job's history after `after_seq`, then streams new events until the job ended and

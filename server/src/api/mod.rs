@@ -14,6 +14,7 @@ mod nodes;
 mod settings;
 mod sites;
 
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
@@ -158,6 +159,35 @@ async fn resolve_caller(state: &AppState, headers: &http::HeaderMap) -> Result<C
         .ok_or(Error::Unauthenticated(
             "invalid, expired or revoked token; log in again",
         ))
+}
+
+/// The client's address: the connection's peer, or, when the peer is a trusted proxy, the
+/// last address its `X-Forwarded-For` names (the one the proxy itself saw). "unknown" when
+/// the transport has no address (in-process tests).
+pub fn client_address<T>(request: &tonic::Request<T>, trusted_proxies: &[IpAddr]) -> String {
+    let peer = request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<SocketAddr>>()
+        .map(|info| info.0.ip());
+    let Some(peer) = peer else {
+        return "unknown".to_owned();
+    };
+    let forwarded = || {
+        request
+            .metadata()
+            .get("x-forwarded-for")?
+            .to_str()
+            .ok()?
+            .rsplit(',')
+            .next()?
+            .trim()
+            .parse::<IpAddr>()
+            .ok()
+    };
+    match trusted_proxies.contains(&peer).then(forwarded).flatten() {
+        Some(client) => client.to_string(),
+        None => peer.to_string(),
+    }
 }
 
 /// The authenticated caller of a request (set by [`authenticate`]).

@@ -110,6 +110,12 @@ impl SettingsService for SettingsApi {
                 &r.secret_access_key,
             )?),
         };
+        crate::egress::check_url(
+            "endpoint",
+            &target.endpoint,
+            self.0.config.allow_private_networks,
+        )
+        .await?;
         let settings = ops::set_backup_target(&self.0, r.expected_version, &target).await?;
         audit_change(
             &self.0,

@@ -73,10 +73,12 @@ impl Sites {
 }
 
 async fn release_source(
-    data_dir: &std::path::Path,
+    config: &crate::config::Config,
     source: Option<pb::ReleaseSource>,
 ) -> Result<(String, serde_json::Value), Status> {
     use pb::release_source::Source;
+    let data_dir = &config.data_dir;
+    let allow_private = config.allow_private_networks;
     match source.and_then(|s| s.source) {
         None => Err(invalid(
             "source",
@@ -92,6 +94,7 @@ async fn release_source(
         Some(Source::Git(g)) => {
             let url = validate::git_url("source.git.url", &g.url)?;
             let r#ref = validate::git_ref("source.git.ref", &g.r#ref)?;
+            crate::egress::check_url("source.git.url", &url, allow_private).await?;
             Ok((
                 format!(
                     "git {url}@{}",
@@ -103,6 +106,7 @@ async fn release_source(
         Some(Source::Archive(a)) => {
             let url = validate::http_url("source.archive.url", &a.url)?;
             let sha256 = validate::optional_sha256("source.archive.sha256", &a.sha256)?;
+            crate::egress::check_url("source.archive.url", &url, allow_private).await?;
             Ok((
                 format!("archive {url}"),
                 json!({"kind": "archive", "url": url, "sha256": sha256}),
@@ -359,7 +363,7 @@ impl SiteService for Sites {
         let caller = caller(&request)?;
         let r = request.into_inner();
         let id: EnvironmentId = validate::id("environment_id", &r.environment_id)?;
-        let (what, source) = release_source(&self.0.config.data_dir, r.source).await?;
+        let (what, source) = release_source(&self.0.config, r.source).await?;
         let job = self
             .enqueue(
                 id,
@@ -437,7 +441,11 @@ impl SiteService for Sites {
             &self.0.config.data_dir,
             &file_name,
             declared,
-            self.0.config.max_upload_bytes,
+            uploads::Limits {
+                max_bytes: self.0.config.max_upload_bytes,
+                quota_bytes: self.0.config.upload_quota_bytes,
+            },
+            &self.0.upload_quota,
             &caller.actor(),
             stream.map(|message| match message {
                 Ok(pb::UploadArchiveRequest {

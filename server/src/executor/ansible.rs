@@ -21,6 +21,7 @@ use tokio::io::{AsyncBufReadExt as _, BufReader};
 use tokio::process::Command;
 use tokio::sync::mpsc;
 
+use super::untrusted::untrusted_json;
 use super::{ExecEvent, Executor, JobSpec, Outcome, Redactor, StopSignals, parse_line};
 
 /// Settings of the Ansible executor.
@@ -57,11 +58,11 @@ impl AnsibleExecutor {
     }
 
     /// The `ansible-playbook` command for one attempt; only paths we created are arguments.
-    fn command(&self, spec: &JobSpec, playbook: &Path, dir: &Path) -> Command {
+    fn command(&self, spec: &JobSpec, playbook: &Path, dir: &Path, event_token: &str) -> Command {
         let mut command = Command::new(&self.config.program);
         command
             .arg("-i")
-            .arg(dir.join("inventory.yml"))
+            .arg(dir.join("inventory.json"))
             .arg("--extra-vars")
             .arg(format!("@{}", dir.join("vars.json").display()))
             .arg(playbook)
@@ -74,6 +75,8 @@ impl AnsibleExecutor {
             // a connection another job is using.
             .env("ANSIBLE_SSH_CONTROL_PATH_DIR", dir.join("cp"))
             .env("ANSIBLE_LOCAL_TEMP", dir.join("tmp"))
+            // Only the callback knows it: output that merely looks like an event is a log line.
+            .env("PRESSLUFT_EVENT_TOKEN", event_token)
             .env("ANSIBLE_NOCOLOR", "1")
             .env("ANSIBLE_FORCE_COLOR", "0")
             .env("PYTHONUNBUFFERED", "1")
@@ -111,7 +114,9 @@ impl AnsibleExecutor {
                 );
             }
         };
-        let mut command = self.command(&spec, &playbook, dir.path());
+        // A fresh secret per attempt, known to the callback plugin only (see events.rs).
+        let event_token = uuid::Uuid::new_v4().simple().to_string();
+        let mut command = self.command(&spec, &playbook, dir.path(), &event_token);
         let mut child = match command.spawn() {
             Ok(child) => child,
             Err(e) => {
@@ -152,7 +157,7 @@ impl AnsibleExecutor {
         drop(line_tx);
 
         let redactor = Redactor::new(&spec.secrets);
-        let mut output = OutputState::new(self.config.max_log_lines);
+        let mut output = OutputState::new(self.config.max_log_lines, event_token);
         let deadline = tokio::time::sleep(spec.timeout);
         tokio::pin!(deadline);
         let mut stopped: Option<Outcome> = None;
@@ -214,11 +219,14 @@ struct OutputState {
     tail: VecDeque<String>,
     result: Option<serde_json::Value>,
     host_key_mismatch: bool,
+    /// This attempt's event token.
+    event_token: String,
 }
 
 impl OutputState {
-    fn new(max_lines: usize) -> Self {
+    fn new(max_lines: usize, event_token: String) -> Self {
         Self {
+            event_token,
             stored: 0,
             dropped: 0,
             max_lines,
@@ -234,13 +242,20 @@ impl OutputState {
         } else {
             MAX_LINE
         };
-        let line: String = line.chars().take(cap).collect();
+        // Output carries what nodes print (a tenant's plugin output included): no control
+        // characters reach stored logs or terminals (event JSON escapes its own).
+        let line: String = line
+            .chars()
+            .take(cap)
+            .map(|c| if c == '\t' { ' ' } else { c })
+            .filter(|c| !c.is_control())
+            .collect();
         if line.contains("Host key verification failed")
             || line.contains("REMOTE HOST IDENTIFICATION HAS CHANGED")
         {
             self.host_key_mismatch = true;
         }
-        let Some(event) = parse_line(&line) else {
+        let Some(event) = parse_line(&line, &self.event_token) else {
             return;
         };
         match &event {
@@ -257,7 +272,11 @@ impl OutputState {
                 }
                 self.stored += 1;
             }
-            ExecEvent::Result(value) => self.result = Some(value.clone()),
+            // Reported from the node: brought into a bounded, printable shape before any of it
+            // is stored or passed on.
+            ExecEvent::Result(value) => {
+                self.result = Some(crate::model::report::clean_report(value));
+            }
             ExecEvent::Step { .. } | ExecEvent::Spawned { .. } => {}
         }
         let _ = events.send(event).await;
@@ -380,9 +399,10 @@ fn prepare_dir(config: &AnsibleConfig, spec: &JobSpec) -> std::io::Result<tempfi
             ),
         }}}
     });
+    // Every string in both files is marked untrusted: job data is never a template.
     write_private(
-        &dir.path().join("inventory.yml"),
-        inventory.to_string().as_bytes(),
+        &dir.path().join("inventory.json"),
+        untrusted_json(&inventory).to_string().as_bytes(),
     )?;
     let mut vars = spec.vars.clone();
     if let Some(map) = vars.as_object_mut() {
@@ -390,7 +410,10 @@ fn prepare_dir(config: &AnsibleConfig, spec: &JobSpec) -> std::io::Result<tempfi
         map.insert("pressluft_job_type".into(), json!(spec.kind.as_str()));
         map.insert("pressluft_attempt".into(), json!(spec.attempt));
     }
-    write_private(&dir.path().join("vars.json"), vars.to_string().as_bytes())?;
+    write_private(
+        &dir.path().join("vars.json"),
+        untrusted_json(&vars).to_string().as_bytes(),
+    )?;
     Ok(dir)
 }
 
@@ -409,7 +432,7 @@ mod tests {
     use super::*;
 
     fn outcome(code: Option<i32>, lines: &[&str]) -> Outcome {
-        let mut state = OutputState::new(100);
+        let mut state = OutputState::new(100, "t".into());
         for l in lines {
             state.tail.push_back((*l).to_owned());
             if l.contains("Host key verification failed") {

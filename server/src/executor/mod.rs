@@ -4,6 +4,7 @@
 mod ansible;
 mod events;
 mod redact;
+mod untrusted;
 
 use std::future::Future;
 use std::pin::Pin;

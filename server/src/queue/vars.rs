@@ -146,6 +146,20 @@ async fn add_kind_vars(
         });
         secrets.push(target.secret_access_key);
     }
+    if job.kind == JobKind::NodeProvision {
+        // The node trusts this key only from these addresses (empty: the address the job's
+        // own connection comes from), with `restrict` (see docs/security.md).
+        let (key_type, key_blob) = state
+            .control_plane_key
+            .split_once(' ')
+            .map(|(t, rest)| (t, rest.split(' ').next().unwrap_or_default()))
+            .unwrap_or_default();
+        vars["control_plane"] = json!({
+            "key_type": key_type,
+            "key_blob": key_blob,
+            "addresses": state.config.control_plane_addresses,
+        });
+    }
     if matches!(job.kind, JobKind::DomainAdd | JobKind::DomainRemove)
         && let Some(env_id) = job.environment_id
     {

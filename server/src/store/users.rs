@@ -228,6 +228,19 @@ impl Store {
         Ok(caller)
     }
 
+    /// Whether a token still authenticates (not revoked, not expired).
+    pub async fn token_is_active(&self, token_id: TokenId) -> Result<bool> {
+        let found: Option<(i64,)> = sqlx::query_as(
+            "SELECT 1 FROM api_tokens
+             WHERE id = ? AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)",
+        )
+        .bind(token_id)
+        .bind(now())
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(found.is_some())
+    }
+
     /// A user's tokens of one kind, newest first.
     pub async fn list_tokens(
         &self,

@@ -138,6 +138,8 @@ impl TestServer {
     pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let mut config = Config::for_data_dir(dir.path());
+        // The suite's S3 server and file servers listen on loopback.
+        config.allow_private_networks = true;
         tweak(&mut config);
         let store = Store::open(&config.database_path()).await.unwrap();
         let user = pressluft_server::auth::create_user(
@@ -843,7 +845,7 @@ impl ServerProcess {
         install_key(&data.join("secrets"), &testbed().key);
         // Top-level keys first: the given text may open tables.
         let config = format!(
-            "health_check_timeout_secs = {}\n{config_toml}",
+            "allow_private_networks = true\nhealth_check_timeout_secs = {}\n{config_toml}",
             health_check_timeout().as_secs()
         );
         std::fs::write(data.join("server.toml"), config).unwrap();

@@ -64,6 +64,8 @@ function EnvironmentPanel({ siteId, env, started, production }: { siteId: string
     setLoginError(undefined);
     // Opened now, inside the click, so no popup blocker stops it; pointed at the link below.
     const tab = window.open("about:blank", "_blank");
+    // The site (its code is the tenant's) must get no handle on this window: no opener.
+    if (tab) tab.opener = null;
     try {
       const login = await api.queries.createMagicLogin({ environmentId: env.id });
       if (tab) tab.location.href = login.url;
