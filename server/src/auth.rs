@@ -69,13 +69,17 @@ pub fn token_hash(secret: &str) -> String {
 const ADDRESS_BUDGET_FACTOR: usize = 4;
 /// Most keys the limiter remembers; at the bound the stalest entry is forgotten.
 const MAX_KEYS: usize = 50_000;
-/// Password verifications running at once (each is ~20 MB and a core for tens of ms).
-const HASHING_SLOTS: usize = 2;
+/// Password verifications running at once: half the cores (at least one), so a flood of
+/// logins leaves the other half to the API (each verification is ~20 MB and a core for tens
+/// of milliseconds).
+fn hashing_slots() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1))
+}
 
 /// Slows password guessing without locking the real user out: failures count per client
 /// address and per (address, account), attempts still running count as failures until they
 /// end (a burst cannot outrun the check), and password hashing runs off the async threads,
-/// two at a time. An attacker's address is refused; the account stays open from any other.
+/// on at most half the cores. An attacker's address is refused; the account stays open from any other.
 #[derive(Debug)]
 pub struct LoginLimiter {
     max_failures: usize,
@@ -103,7 +107,7 @@ impl LoginLimiter {
             max_failures: max_failures as usize,
             window,
             attempts: Mutex::new(Attempts::default()),
-            hashing: tokio::sync::Semaphore::new(HASHING_SLOTS),
+            hashing: tokio::sync::Semaphore::new(hashing_slots()),
         }
     }
 
@@ -154,7 +158,7 @@ impl LoginLimiter {
         })
     }
 
-    /// Runs a password verification on the blocking pool, at most two at a time.
+    /// Runs a password verification on the blocking pool, on at most half the cores.
     pub async fn verify(&self, password: &str, hash: Option<&str>) -> bool {
         let Ok(_slot) = self.hashing.acquire().await else {
             return false;

@@ -306,7 +306,13 @@ async fn a_login_flood_neither_slows_the_api_nor_locks_the_admin_out() {
 
     let attacker = "203.0.113.9";
     let flood = {
-        let c = server.clients();
+        // The attacker's own connection, as it would be.
+        let channel = tonic::transport::Channel::from_shared(format!("http://{}", server.addr))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        let c = Clients::over(channel, None);
         tokio::spawn(async move {
             let mut tasks = tokio::task::JoinSet::new();
             for n in 0..200 {
