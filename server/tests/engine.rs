@@ -270,17 +270,10 @@ async fn cancel_terminates_the_running_playbook() {
 
     // Wait until the long task runs.
     until("the sleep step to start", limit::JOB, || {
-        let mut jobs = c.jobs.clone();
-        let job_id = job_id.clone();
+        let job = job_now(c.jobs.clone(), job_id.clone());
         async move {
-            let job = jobs
-                .get_job(pb::GetJobRequest { job_id })
-                .await
-                .unwrap()
-                .into_inner()
-                .job
-                .unwrap();
-            job.progress
+            job.await
+                .progress
                 .is_some_and(|p| p.step_name == "Sleep")
                 .then_some(())
         }
@@ -847,18 +840,11 @@ async fn a_killed_server_recovers_its_job_without_duplicating_detached_work() {
         std::path::PathBuf::from(format!("/var/lib/pressluft-node/detached/{job_id}-count"));
     // Kill once the playbook polls the detached step (its start was recorded).
     until("the detached step to start", limit::JOB, || {
-        let mut jobs = jobs.clone();
-        let job_id = job_id.clone();
+        let job = job_now(jobs.clone(), job_id.clone());
         let pid = step_dir.join("pid");
         async move {
-            let job = jobs
-                .get_job(pb::GetJobRequest { job_id })
-                .await
-                .unwrap()
-                .into_inner()
-                .job
-                .unwrap();
-            (job.progress
+            (job.await
+                .progress
                 .is_some_and(|p| p.step_name.ends_with("Wait for count"))
                 && pid.exists())
             .then_some(())

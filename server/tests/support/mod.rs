@@ -350,6 +350,19 @@ pub fn install_key(secrets_dir: &std::path::Path, key: &std::path::Path) {
     .unwrap();
 }
 
+/// The job as it is now (a client handle of its own, so closures that poll can own it).
+pub async fn job_now(
+    mut jobs: pb::job_service_client::JobServiceClient<Authed>,
+    job_id: String,
+) -> pb::Job {
+    jobs.get_job(pb::GetJobRequest { job_id })
+        .await
+        .unwrap()
+        .into_inner()
+        .job
+        .unwrap()
+}
+
 /// Polls a job until it ends; panics (with the job as last seen) after the scaled
 /// provisioning limit, the longest any job of the suite may take.
 pub async fn wait_job(c: &mut Clients, id: &str) -> pb::Job {
@@ -366,14 +379,7 @@ pub async fn wait_job_polling(c: &mut Clients, id: &str, poll: std::time::Durati
     let limit = pressluft_testkit::scaled(pressluft_testkit::limit::PROVISION);
     let deadline = std::time::Instant::now() + limit;
     loop {
-        let job = c
-            .jobs
-            .get_job(pb::GetJobRequest { job_id: id.into() })
-            .await
-            .unwrap()
-            .into_inner()
-            .job
-            .unwrap();
+        let job = job_now(c.jobs.clone(), id.into()).await;
         if ended.contains(&job.status) {
             return job;
         }
