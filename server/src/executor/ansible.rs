@@ -80,6 +80,10 @@ impl AnsibleExecutor {
             .env("ANSIBLE_NOCOLOR", "1")
             .env("ANSIBLE_FORCE_COLOR", "0")
             .env("PYTHONUNBUFFERED", "1")
+            // Python's own warnings (a library in the venv deprecating something, such as
+            // cryptography's DSA notice) are not the job's output; Ansible's warnings are
+            // printed by Ansible and stay.
+            .env("PYTHONWARNINGS", "ignore")
             // The playbooks directory may be read-only (installed) or a checkout: no .pyc files.
             .env("PYTHONDONTWRITEBYTECODE", "1")
             // Marks the process tree so crash recovery can find an orphaned run.
