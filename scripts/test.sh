@@ -61,7 +61,7 @@ sed -n 's/^test \([^ ]*\) \.\.\. [a-zA-Z]* <\([0-9.]*\)s>$/\1 \2/p' "$log" |
   awk '{ file = ($1 ~ /::/) ? substr($1, 1, index($1, "::") - 1) : "(one file)"; sum[file] += $2 }
        END { for (f in sum) printf "%8.1f  %s\n", sum[f], f }' | sort -rn
 echo "== slowest tests"
-sed -n 's/^test \([^ ]*\) \.\.\. [a-zA-Z]* <\([0-9.]*\)s>$/\2 \1/p' "$log" | sort -rn | head -10
+sed -n 's/^test \([^ ]*\) \.\.\. [a-zA-Z]* <\([0-9.]*\)s>$/\2 \1/p' "$log" | sort -rn | awk 'NR <= 10'
 awk '/^test result:/ { p += $4; f += $6 } END { printf "cargo tests: %d passed, %d failed\n", p, f }' "$log"
 if ((${#failed[@]})); then
   echo "FAILED: ${failed[*]}" >&2
