@@ -707,7 +707,7 @@ fn the_documented_walkthrough_runs_against_a_real_node() {
          linux_uid_base = {}\n\
          firewall_allow_tcp = [{}]\n\
          [jobs]\nmax_attempts = 1\n",
-        40_000 + std::process::id() % 15_000,
+        pressluft_testkit::uids::block(),
         ports.join(", ")
     );
     let server = Server::start_real(&node, &config);

@@ -1097,7 +1097,7 @@ async fn sites_are_created_isolated_and_deleted_for_real() {
                 "Shared configuration",
                 "PHP-FPM pool",
                 "Nginx server block",
-                "Link shared configuration",
+                "Seal the release",
                 "Switch current",
                 "Reload nginx",
                 "WordPress installed",
@@ -1236,6 +1236,7 @@ async fn sites_are_created_isolated_and_deleted_for_real() {
         .output()
         .unwrap();
     assert!(!other.status.success(), "A cannot read B's database");
+    a_tenant_changes_only_what_it_must_write(a, b);
 
     // Deleting the sites removes everything from the node.
     for created in &sites {
@@ -1279,6 +1280,153 @@ async fn sites_are_created_isolated_and_deleted_for_real() {
         assert_nothing_left(env);
     }
     server.stop().await;
+}
+
+/// What code running as A's site user (a tenant, e.g. through a vulnerable plugin) can and
+/// cannot do: write uploads, but not its code or which release is live; not reach B's
+/// files through nginx with a link; not escape its tree or start processes from PHP on the
+/// command line.
+fn a_tenant_changes_only_what_it_must_write(a: &pb::Environment, b: &pb::Environment) {
+    let as_user = |user: &str, script: &str| run("sudo", &["-n", "-u", user, "sh", "-c", script]);
+    let (a_root, b_root) = (a.root_path.as_str(), b.root_path.as_str());
+    let a_host = a.preview_url.trim_start_matches("http://");
+    let fetch = |path: &str| {
+        let out = run(
+            "curl",
+            &[
+                "-s",
+                "-w",
+                "\n%{http_code}",
+                "-H",
+                &format!("Host: {a_host}"),
+                &format!("http://127.0.0.1{path}"),
+            ],
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+
+    assert!(
+        as_user(
+            &a.linux_user,
+            &format!("echo own-upload > {a_root}/shared/uploads/own.txt")
+        )
+        .status
+        .success(),
+        "A writes its uploads"
+    );
+    assert_eq!(
+        fetch("/wp-content/uploads/own.txt"),
+        "own-upload\n\n200",
+        "nginx serves A's upload"
+    );
+
+    for (attack, script) in [
+        (
+            "point current elsewhere",
+            format!("ln -sfn /tmp {a_root}/current"),
+        ),
+        (
+            "replace current",
+            format!("mv {a_root}/current {a_root}/current.old"),
+        ),
+        (
+            "change its code",
+            format!("echo '<?php // x' >> {a_root}/current/index.php"),
+        ),
+        (
+            "add code",
+            format!("touch {a_root}/current/wp-content/plugins/planted.php"),
+        ),
+        (
+            "rename a release",
+            format!("mv {a_root}/current/ {a_root}/releases/renamed"),
+        ),
+        (
+            "write releases/",
+            format!("mkdir {a_root}/releases/planted"),
+        ),
+        (
+            "replace shared/uploads",
+            format!("mv {a_root}/shared/uploads {a_root}/shared/gone"),
+        ),
+        ("chmod its code", format!("chmod -R o+w {a_root}/current/")),
+    ] {
+        let out = as_user(&a.linux_user, &script);
+        assert!(!out.status.success(), "A could {attack}: {script}");
+    }
+    assert!(fetch("/").ends_with("\n200"), "A's site still answers");
+
+    // A link in A's uploads to a file of B's: nginx reads B's files, but serves no link
+    // whose owner differs from its target's.
+    assert!(
+        as_user(
+            &b.linux_user,
+            &format!("echo b-private > {b_root}/shared/uploads/private.txt")
+        )
+        .status
+        .success()
+    );
+    assert!(
+        as_user(
+            &a.linux_user,
+            &format!("ln -s {b_root}/shared/uploads/private.txt {a_root}/shared/uploads/leak.txt")
+        )
+        .status
+        .success()
+    );
+    let leaked = fetch("/wp-content/uploads/leak.txt");
+    assert!(
+        !leaked.contains("b-private") && !leaked.ends_with("\n200"),
+        "served through a link: {leaked}"
+    );
+
+    // PHP on the command line, as the platform runs it for A: A's tree only, no processes.
+    let php = |code: &str| {
+        let out = run(
+            "sudo",
+            &[
+                "-n",
+                "-u",
+                &a.linux_user,
+                "/usr/local/lib/pressluft/pressluft-php",
+                a_root,
+                "-r",
+                code,
+            ],
+        );
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let (_, own) = php(&format!(
+        "echo file_get_contents('{a_root}/shared/uploads/own.txt');"
+    ));
+    assert_eq!(own, "own-upload\n", "PHP reads A's own files");
+    for code in [
+        format!("echo file_get_contents('{b_root}/shared/uploads/private.txt');"),
+        "echo file_get_contents('/etc/passwd');".to_owned(),
+        "echo shell_exec('id');".to_owned(),
+        "echo exec('id');".to_owned(),
+        "$p = proc_open('id', [], $pipes); echo 'started';".to_owned(),
+    ] {
+        let (_, out) = php(&code);
+        assert!(
+            !out.contains("b-private")
+                && !out.contains("root:")
+                && !out.contains("uid=")
+                && !out.contains("started"),
+            "PHP as A ran {code}: {out}"
+        );
+    }
+    let as_root = run(
+        "/usr/local/lib/pressluft/pressluft-php",
+        &[a_root, "-r", "echo 1;"],
+    );
+    assert!(
+        !as_root.status.success(),
+        "the confined PHP never runs as root"
+    );
 }
 
 /// A failed environment becomes active only through ResetEnvironment, whose health_check job
@@ -1456,7 +1604,7 @@ async fn a_deploy_switches_releases_with_zero_downtime() {
         &watch_all(&mut c, &job.id).await,
         &[
             "Release now live",
-            "Link shared configuration",
+            "Seal the release",
             "Candidate server block",
             "Candidate answers 200",
             "Switch current",
@@ -2139,6 +2287,8 @@ fn assert_nothing_left(env: &pb::Environment) {
         "{} removed",
         env.root_path
     );
+    let downloads = format!("/var/lib/pressluft-node/downloads/{}", env.linux_user);
+    assert!(!std::path::Path::new(&downloads).exists(), "{downloads} removed");
     let vhost = format!("/etc/nginx/sites-enabled/pressluft-{}.conf", env.linux_user);
     assert!(!std::path::Path::new(&vhost).exists(), "{vhost} removed");
     let pool = format!(
@@ -2284,7 +2434,7 @@ async fn deploys_from_git_check_out_the_ref_and_run_composer() {
                 "Clone the repository",
                 "Commit of the release",
                 "Start or re-attach composer install",
-                "Link shared configuration",
+                "Seal the release",
                 "Candidate answers 200",
                 "Switch current",
                 "Live site answers 200",

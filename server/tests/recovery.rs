@@ -28,7 +28,7 @@ fn uploads_of(backup_id: &str) -> usize {
 async fn a_server_killed_during_a_real_backup_upload_recovers_it_without_a_second_upload() {
     let dir = tempfile::tempdir().unwrap();
     let tag = uuid::Uuid::new_v4().simple().to_string()[..6].to_owned();
-    let uid_base = 30_000 + u32::from(u16::from_str_radix(&tag[..4], 16).unwrap() % 20_000);
+    let uid_base = pressluft_testkit::uids::block();
     let ports: Vec<String> = machine_public_ports().iter().map(u16::to_string).collect();
     let config = format!(
         "linux_uid_base = {uid_base}\nfirewall_allow_tcp = [{}]\n\

@@ -6,6 +6,8 @@
 //! everyone; polling is quick, so a fast machine stays fast: a passing test never sleeps
 //! to its deadline.
 
+pub mod uids;
+
 use std::future::Future;
 use std::time::{Duration, Instant};
 

@@ -117,11 +117,11 @@ impl TestServer {
     }
 
     /// Starts an engine server with the real playbooks and the local WordPress tree, and a
-    /// random tag for names: sites from earlier runs on this machine never collide (UIDs start
-    /// at a base derived from the tag).
+    /// random tag for names: sites from earlier runs on this machine never collide, and its
+    /// UIDs come from a block no other test server holds (`pressluft_testkit::uids`).
     pub async fn start_real(tweak: impl FnOnce(&mut Config)) -> (Self, String) {
         let tag = uuid::Uuid::new_v4().simple().to_string()[..6].to_owned();
-        let uid_base = 30_000 + i64::from(u16::from_str_radix(&tag[..4], 16).unwrap() % 20_000);
+        let uid_base = i64::from(pressluft_testkit::uids::block());
         let mut server = Self::start_engine(|c| {
             c.playbooks_dir = repo_root().join("playbooks");
             c.wordpress_source_dir = Some("/usr/share/wordpress".into());
