@@ -31,7 +31,9 @@ if (defined('PRESSLUFT_OBJECT_CACHE') && PRESSLUFT_OBJECT_CACHE && class_exists(
             $this->blog_prefix = function_exists('is_multisite') && is_multisite() ? get_current_blog_id() . ':' : '';
             try {
                 $redis = new Redis();
-                if ($redis->connect('127.0.0.1', 6379, 1.0)) {
+                if ($redis->connect('127.0.0.1', 6379, 1.0)
+                    && defined('PRESSLUFT_REDIS_USER') && defined('PRESSLUFT_REDIS_PASSWORD')
+                    && $redis->auth([PRESSLUFT_REDIS_USER, PRESSLUFT_REDIS_PASSWORD])) {
                     $redis->setOption(Redis::OPT_SERIALIZER, Redis::SERIALIZER_PHP);
                     $this->redis = $redis;
                 }

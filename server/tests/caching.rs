@@ -40,7 +40,11 @@ fn cache_status(headers: &str) -> String {
 }
 
 fn redis_keys(prefix: &str) -> usize {
-    let out = run("redis-cli", &["--scan", "--pattern", &format!("{prefix}*")]);
+    // As the node's root tools read Redis (anonymous access is off).
+    let out = run(
+        "/usr/local/lib/pressluft/pressluft-redis",
+        &["--scan", "--pattern", &format!("{prefix}*")],
+    );
     assert!(out.status.success(), "{out:?}");
     String::from_utf8_lossy(&out.stdout).lines().count()
 }

@@ -1427,6 +1427,74 @@ fn a_tenant_changes_only_what_it_must_write(a: &pb::Environment, b: &pb::Environ
         !as_root.status.success(),
         "the confined PHP never runs as root"
     );
+
+    // Redis: nobody gets in anonymously; A's user (password in A's wp-config.php) reaches
+    // A's keys and nothing else.
+    let anonymous = run("sudo", &["-n", "-u", "nobody", "redis-cli", "ping"]);
+    let anonymous = String::from_utf8_lossy(&anonymous.stdout).into_owned();
+    assert!(anonymous.contains("NOAUTH"), "anonymous Redis: {anonymous}");
+    let config = std::fs::read_to_string(format!("{a_root}/shared/wp-config.php")).unwrap();
+    let password = config
+        .lines()
+        .find_map(|l| l.strip_prefix("define('PRESSLUFT_REDIS_PASSWORD', '"))
+        .and_then(|rest| rest.strip_suffix("');"))
+        .expect("A's wp-config.php holds its Redis password")
+        .to_owned();
+    let redis_as_a = |args: &[&str]| {
+        let out = std::process::Command::new("redis-cli")
+            .args(["--user", &a.linux_user])
+            .args(args)
+            .env("REDISCLI_AUTH", &password)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    assert_eq!(
+        redis_as_a(&["set", &format!("{}:probe", a.linux_user), "1"]),
+        "OK"
+    );
+    assert_eq!(
+        redis_as_a(&["get", &format!("{}:probe", a.linux_user)]),
+        "1"
+    );
+    assert!(
+        run(
+            "/usr/local/lib/pressluft/pressluft-redis",
+            &["set", &format!("{}:secret", b.linux_user), "b"]
+        )
+        .status
+        .success()
+    );
+    for args in [
+        vec!["get".to_owned(), format!("{}:secret", b.linux_user)],
+        vec![
+            "set".to_owned(),
+            format!("{}:secret", b.linux_user),
+            "a".to_owned(),
+        ],
+        vec!["del".to_owned(), format!("{}:secret", b.linux_user)],
+        vec!["flushall".to_owned()],
+        vec!["keys".to_owned(), "*".to_owned()],
+        vec!["config".to_owned(), "get".to_owned(), "*".to_owned()],
+        vec![
+            "eval".to_owned(),
+            format!("return redis.call('get', '{}:secret')", b.linux_user),
+            "0".to_owned(),
+        ],
+    ] {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let reply = redis_as_a(&args);
+        assert!(reply.contains("NOPERM"), "A ran {args:?}: {reply}");
+    }
+    let b_secret = run(
+        "/usr/local/lib/pressluft/pressluft-redis",
+        &["get", &format!("{}:secret", b.linux_user)],
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&b_secret.stdout).trim(),
+        "b",
+        "B's key untouched"
+    );
 }
 
 /// A failed environment becomes active only through ResetEnvironment, whose health_check job
@@ -2288,7 +2356,10 @@ fn assert_nothing_left(env: &pb::Environment) {
         env.root_path
     );
     let downloads = format!("/var/lib/pressluft-node/downloads/{}", env.linux_user);
-    assert!(!std::path::Path::new(&downloads).exists(), "{downloads} removed");
+    assert!(
+        !std::path::Path::new(&downloads).exists(),
+        "{downloads} removed"
+    );
     let vhost = format!("/etc/nginx/sites-enabled/pressluft-{}.conf", env.linux_user);
     assert!(!std::path::Path::new(&vhost).exists(), "{vhost} removed");
     let pool = format!(
