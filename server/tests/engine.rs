@@ -2793,7 +2793,7 @@ pub(crate) fn s3_cat(target: &pb::SetBackupTargetRequest, key: &str) -> Vec<u8> 
 }
 
 /// Takes a backup of `env` through the API and waits for it; returns the completed backup.
-async fn backup_now(c: &mut Clients, env: &str, scope: pb::BackupScope) -> pb::Backup {
+pub(crate) async fn backup_now(c: &mut Clients, env: &str, scope: pb::BackupScope) -> pb::Backup {
     let created = c
         .sites
         .create_backup(pb::CreateBackupRequest {
@@ -3274,7 +3274,11 @@ async fn a_backup_survives_a_cut_ssh_connection() {
 }
 
 /// Runs a drift check on `env` and returns its report.
-async fn check_drift(c: &mut Clients, env: &str, preset: pb::PromotionPreset) -> pb::DriftReport {
+pub(crate) async fn check_drift(
+    c: &mut Clients,
+    env: &str,
+    preset: pb::PromotionPreset,
+) -> pb::DriftReport {
     let job = c
         .sites
         .check_drift(pb::CheckDriftRequest {
@@ -3432,7 +3436,7 @@ async fn drift_checks_report_what_a_promotion_would_overwrite() {
 }
 
 /// Clones `prod` into a new "staging" environment of `site` and waits for it.
-async fn clone_to_staging(c: &mut Clients, site: &str, prod: &str) -> pb::Environment {
+pub(crate) async fn clone_to_staging(c: &mut Clients, site: &str, prod: &str) -> pb::Environment {
     let cloned = c
         .sites
         .create_environment(pb::CreateEnvironmentRequest {
@@ -3457,7 +3461,7 @@ pub(crate) fn option_of(env: &pb::Environment, name: &str) -> String {
     ))
 }
 
-async fn promote(c: &mut Clients, staging: &str) -> pb::Job {
+pub(crate) async fn promote(c: &mut Clients, staging: &str) -> pb::Job {
     promote_with(c, staging, pb::PromotionPreset::ContentProtect).await
 }
 

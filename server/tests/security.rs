@@ -561,3 +561,290 @@ async fn a_plaintext_listener_off_loopback_needs_consent() {
     accepted.kill().unwrap();
     accepted.wait().unwrap();
 }
+
+/// Every regular file under `dir` (links are not followed) that holds one of `secrets`.
+fn files_holding(dir: &std::path::Path, secrets: &[&str]) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut pending = vec![dir.to_owned()];
+    while let Some(path) = pending.pop() {
+        let Ok(meta) = std::fs::symlink_metadata(&path) else {
+            continue;
+        };
+        if meta.is_dir() {
+            pending.extend(
+                std::fs::read_dir(&path)
+                    .unwrap()
+                    .flatten()
+                    .map(|e| e.path()),
+            );
+        } else if meta.is_file() {
+            let bytes = std::fs::read(&path).unwrap_or_default();
+            let text = String::from_utf8_lossy(&bytes);
+            if secrets.iter().any(|s| text.contains(s)) {
+                found.push(path.display().to_string());
+            }
+        }
+    }
+    found
+}
+
+/// Runs `script` as `user` on the node; its success.
+fn as_tenant(user: &str, script: &str) -> bool {
+    crate::engine::run("sudo", &["-n", "-u", user, "bash", "-c", script])
+        .status
+        .success()
+}
+
+/// A tenant (code running as the environment's user) plants templates where the platform
+/// reads values back (database options, upload file names, and tries release names and
+/// `current`), links in its uploads to a root-only file, the node's /etc and a neighbour's
+/// wp-config.php, and links in its tmp/ where root once downloaded archives. Then clone,
+/// drift check, backup, restore, update, promotion and deploy run as root over that tree:
+/// no template runs, no root-only or neighbour's content reaches any copy or backup, no file
+/// outside the tree changes, and every job ends (succeeded, or failed with its reason).
+#[tokio::test]
+async fn a_hostile_tenant_gains_nothing_from_the_platforms_root_steps() {
+    use crate::engine::{
+        backup_now, check_drift, clone_to_staging, live_site, mysql_root, promote, s3_cat,
+    };
+    // Updates look for new versions here (empty: nothing to update), not on wordpress.org.
+    let updates = tempfile::tempdir().unwrap();
+    let updates_dir = updates.path().to_owned();
+    let (server, tag) = TestServer::start_real(|c| c.update_source_dir = Some(updates_dir)).await;
+    let mut c = server.clients();
+    let node = server.node(&mut c).await;
+    // A payload usable as a file name too (no '/').
+    let p = |field: &str| payload(&tag, field).replace('/', "\\x2f");
+    let (created, prod) = live_site(&mut c, &node, &format!("ht{tag}"), "hostile").await;
+    let (neighbour_site, neighbour) =
+        live_site(&mut c, &node, &format!("nb{tag}"), "neighbour").await;
+    let target = s3_target(&format!("hostile-{tag}"), "");
+    c.settings.set_backup_target(target.clone()).await.unwrap();
+
+    // What must never leak: a root-only file's content and the neighbour's database password.
+    let shadow_line = std::fs::read_to_string("/etc/shadow")
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .to_owned();
+    let neighbour_config =
+        std::fs::read_to_string(format!("{}/shared/wp-config.php", neighbour.root_path)).unwrap();
+    let neighbour_password = neighbour_config
+        .lines()
+        .find_map(|l| l.strip_prefix("define('DB_PASSWORD', '"))
+        .and_then(|rest| rest.strip_suffix("');"))
+        .unwrap()
+        .to_owned();
+    let secrets = [shadow_line.as_str(), neighbour_password.as_str()];
+    // A root-owned file the planted links in tmp/ point at: it must not change.
+    let bait = format!("/root/pressluft-bait-{tag}");
+    std::fs::write(&bait, "untouched\n").unwrap();
+
+    let (user, root) = (prod.linux_user.as_str(), prod.root_path.as_str());
+    let uploads = format!("{root}/shared/uploads");
+    for (what, script) in [
+        (
+            "a link to a root-only file",
+            format!("ln -s /etc/shadow {uploads}/shadow.txt"),
+        ),
+        (
+            "a link to the node's /etc",
+            format!("ln -s /etc {uploads}/etc"),
+        ),
+        (
+            "a link to the neighbour's configuration",
+            format!(
+                "ln -s {}/shared/wp-config.php {uploads}/neighbour.txt",
+                neighbour.root_path
+            ),
+        ),
+        (
+            "an upload named by a template",
+            format!("touch {uploads}/\"{}\".txt", p("upload-name")),
+        ),
+        (
+            "a link where WordPress was downloaded",
+            format!("ln -s {bait} {root}/tmp/wordpress.tar.gz"),
+        ),
+        (
+            "a link where archives were downloaded",
+            format!("ln -s {bait} {root}/tmp/release.tar.gz"),
+        ),
+        (
+            "a tarball with a set-uid file",
+            format!(
+                "cd {root}/tmp && cp /bin/true suid && chmod 4755 suid && tar -czf planted.tar.gz suid"
+            ),
+        ),
+    ] {
+        assert!(
+            as_tenant(user, &script),
+            "the tenant could not plant {what}"
+        );
+    }
+    for (what, script) in [
+        (
+            "rename its release to a template",
+            format!(
+                "mv {root}/current/ \"{root}/releases/{}\"",
+                p("release-name")
+            ),
+        ),
+        (
+            "point current at a template",
+            format!("ln -sfn \"releases/{}\" {root}/current", p("current")),
+        ),
+        (
+            "write a plugin header",
+            format!(
+                "printf '<?php /* Plugin Name: x\\n * Version: %s */' \"{}\" > {root}/current/wp-content/plugins/x.php",
+                p("header")
+            ),
+        ),
+        (
+            "edit version.php",
+            format!(
+                "echo \"{}\" >> {root}/current/wp-includes/version.php",
+                p("version")
+            ),
+        ),
+    ] {
+        assert!(!as_tenant(user, &script), "the tenant could {what}");
+    }
+    // What WordPress stores for the tenant: options, a post title.
+    mysql_root(&format!(
+        "UPDATE `{db}`.wp_options SET option_value = '{v}' WHERE option_name = 'blogname';\
+         INSERT INTO `{db}`.wp_options (option_name, option_value) VALUES ('{n}', '{v2}');",
+        db = prod.db_name,
+        v = p("blogname").replace('\'', "''"),
+        n = p("option-name").replace('\'', "''"),
+        v2 = p("option-value").replace('\'', "''"),
+    ));
+
+    let mut ended = Vec::new();
+    let mut record = |what: &str, job: &pb::Job| {
+        assert!(
+            job.status == pb::JobStatus::Succeeded as i32
+                || (job.status == pb::JobStatus::Failed as i32 && !job.error_message.is_empty()),
+            "{what}: {job:?}"
+        );
+        ended.push(format!("{what}: {}", job.status));
+    };
+    let site_id = created.site.as_ref().unwrap().id.clone();
+    let staging = clone_to_staging(&mut c, &site_id, &prod.id).await;
+    check_drift(&mut c, &prod.id, pb::PromotionPreset::ContentProtect).await;
+    let backup = backup_now(&mut c, &prod.id, pb::BackupScope::Full).await;
+    let restore = c
+        .sites
+        .restore_backup(pb::RestoreBackupRequest {
+            environment_id: prod.id.clone(),
+            expected_version: 0,
+            backup_id: backup.id.clone(),
+            allow_from_production: false,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .job
+        .unwrap();
+    record("restore", &wait_job(&mut c, &restore.id).await);
+    let update = c
+        .sites
+        .update_word_press(pb::UpdateWordPressRequest {
+            environment_id: prod.id.clone(),
+            all_plugins: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .job
+        .unwrap();
+    record("update", &wait_job(&mut c, &update.id).await);
+    record("promotion", &promote(&mut c, &staging.id).await);
+    let deploy = c
+        .sites
+        .deploy_environment(pb::DeployEnvironmentRequest {
+            environment_id: prod.id.clone(),
+            expected_version: 0,
+            source: Some(pb::ReleaseSource {
+                source: Some(pb::release_source::Source::Wordpress(pb::WordPressSource {
+                    version: String::new(),
+                })),
+            }),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .job
+        .unwrap();
+    record("deploy", &wait_job(&mut c, &deploy.id).await);
+    println!("jobs: {ended:?}");
+
+    assert_eq!(
+        markers(&tag),
+        Vec::<String>::new(),
+        "a planted template ran"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&bait).unwrap(),
+        "untouched\n",
+        "root wrote through a link"
+    );
+    std::fs::remove_file(&bait).unwrap();
+    for env in [&prod, &staging] {
+        assert_eq!(
+            files_holding(std::path::Path::new(&env.root_path), &secrets),
+            Vec::<String>::new(),
+            "a secret was copied into {}",
+            env.name
+        );
+        let link = std::path::Path::new(&env.root_path).join("shared/uploads/shadow.txt");
+        assert!(
+            std::fs::symlink_metadata(&link).is_ok_and(|m| m.file_type().is_symlink()),
+            "{} keeps the tenant's link as a link",
+            link.display()
+        );
+    }
+    // The backup: its files archive unpacked (as the restore would), nothing secret inside.
+    let unpacked = tempfile::tempdir().unwrap();
+    let object = unpacked.path().join("backup.tar");
+    std::fs::write(&object, s3_cat(&target, &backup.object_key)).unwrap();
+    let dir = unpacked.path().to_str().unwrap();
+    for args in [
+        vec!["-xf", object.to_str().unwrap(), "-C", dir],
+        vec![
+            "--no-same-owner",
+            "-xzf",
+            &format!("{dir}/files.tar.gz"),
+            "-C",
+            dir,
+        ],
+    ] {
+        let out = crate::engine::run("tar", &args);
+        assert!(out.status.success(), "{out:?}");
+    }
+    assert_eq!(
+        files_holding(unpacked.path(), &secrets),
+        Vec::<String>::new(),
+        "a secret in the backup"
+    );
+    // Nothing set-uid anywhere in the environment's tree.
+    let suid = crate::engine::run(
+        "find",
+        &[
+            root, "-perm", "/6000", "-type", "f", "!", "-path", "*/tmp/*",
+        ],
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&suid.stdout),
+        "",
+        "set-id files in the tree"
+    );
+
+    for site in [&created.site.unwrap().id, &neighbour_site.site.unwrap().id] {
+        delete_site_and_wait(&mut c, site).await;
+    }
+    server.stop().await;
+}
