@@ -116,8 +116,16 @@ if (defined('PRESSLUFT_OBJECT_CACHE') && PRESSLUFT_OBJECT_CACHE && class_exists(
             if ((int) $expire > 0) {
                 $options['ex'] = (int) $expire;
             }
-            $done = $this->call(function ($r) use ($k, $data, $options) {
-                return $options ? $r->set($k, ['v' => $data], $options) : $r->set($k, ['v' => $data]);
+            $index = $this->index();
+            $done = $this->call(function ($r) use ($k, $data, $options, $index) {
+                // The key joins the environment's index in the same round trip: flush() finds
+                // its keys there (the environment's Redis user may not SCAN, which would list
+                // every environment's key names).
+                $replies = $r->multi(Redis::PIPELINE)
+                    ->set($k, ['v' => $data], $options ?: null)
+                    ->sAdd($index, $k)
+                    ->exec();
+                return is_array($replies) ? $replies[0] : false;
             }, null);
             if ($done === null) {
                 $this->local[$k] = $data; // Redis went away: this request still sees the value.
@@ -179,22 +187,33 @@ if (defined('PRESSLUFT_OBJECT_CACHE') && PRESSLUFT_OBJECT_CACHE && class_exists(
             return $this->step($key, -$offset, $group);
         }
 
-        /** Deletes this environment's keys only (never the whole Redis database). */
+        /** The set of every key this environment stored (under its own prefix). */
+        private function index()
+        {
+            return $this->prefix . '{pressluft-index}';
+        }
+
+        /**
+         * Deletes this environment's keys only (never the whole Redis database): the index is
+         * renamed first, so keys stored meanwhile start a new one and are not lost track of.
+         */
         public function flush()
         {
             $this->local = [];
             if ($this->redis === null) {
                 return true;
             }
-            $pattern = str_replace(['*', '?', '['], ['\\*', '\\?', '\\['], $this->prefix) . '*';
-            return (bool) $this->call(function ($r) use ($pattern) {
-                $r->setOption(Redis::OPT_SCAN, Redis::SCAN_RETRY);
-                $cursor = null;
-                while (($keys = $r->scan($cursor, $pattern, 500)) !== false) {
-                    if ($keys) {
-                        $r->unlink($keys);
-                    }
+            $index = $this->index();
+            $flushing = $index . ':' . bin2hex(random_bytes(8));
+            return (bool) $this->call(function ($r) use ($index, $flushing) {
+                if (!$r->exists($index) || !$r->rename($index, $flushing)) {
+                    return true;
                 }
+                $keys = $r->sMembers($flushing);
+                foreach (array_chunk($keys ?: [], 500) as $chunk) {
+                    $r->unlink($chunk);
+                }
+                $r->unlink($flushing);
                 return true;
             }, false);
         }

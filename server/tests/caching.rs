@@ -189,6 +189,36 @@ async fn page_and_object_caches_hit_bypass_purge_and_stay_per_environment() {
     assert_eq!(request(&host_b, &[], "/").0, 200);
     let keys_b = redis_keys(&prefix_b);
     assert!(keys_b > 0);
+    // WordPress's own flush (as A's site user, through the drop-in and A's Redis user, which
+    // may not SCAN): A's keys go, B's stay.
+    let flushed = run(
+        "sudo",
+        &[
+            "-n",
+            "-u",
+            &a.linux_user,
+            "/usr/local/lib/pressluft/pressluft-php",
+            &a.root_path,
+            "-r",
+            &format!(
+                "require '{}/current/wp-load.php'; wp_cache_set('probe', 'v'); \
+                 echo wp_cache_flush() ? 'flushed' : 'failed';",
+                a.root_path
+            ),
+        ],
+    );
+    assert!(
+        String::from_utf8_lossy(&flushed.stdout).ends_with("flushed"),
+        "{flushed:?}"
+    );
+    assert_eq!(
+        redis_keys(&prefix_a),
+        0,
+        "wp_cache_flush leaves none of A's keys"
+    );
+    assert_eq!(redis_keys(&prefix_b), keys_b, "B's keys stay");
+    request(&host, &["-H", "Cookie: wordpress_logged_in_x=1"], "/");
+    assert!(redis_keys(&prefix_a) > 0, "A caches again after its flush");
     purge(&mut c, &a.id).await;
     assert_eq!(redis_keys(&prefix_a), 0, "A's keys are gone");
     assert_eq!(redis_keys(&prefix_b), keys_b, "B's keys stay");

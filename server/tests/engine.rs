@@ -1475,6 +1475,8 @@ fn a_tenant_changes_only_what_it_must_write(a: &pb::Environment, b: &pb::Environ
         vec!["del".to_owned(), format!("{}:secret", b.linux_user)],
         vec!["flushall".to_owned()],
         vec!["keys".to_owned(), "*".to_owned()],
+        vec!["scan".to_owned(), "0".to_owned()],
+        vec!["randomkey".to_owned()],
         vec!["config".to_owned(), "get".to_owned(), "*".to_owned()],
         vec![
             "eval".to_owned(),
