@@ -848,3 +848,99 @@ async fn a_hostile_tenant_gains_nothing_from_the_platforms_root_steps() {
     }
     server.stop().await;
 }
+
+/// A tiny HTTP server for the fetch helper: `/ok` answers 200 "archive", `/hop` redirects to
+/// `/ok`, `/loop` to itself, `/to-file` to a file URL.
+async fn redirecting_server() -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut request = vec![0u8; 4096];
+                let n = socket.read(&mut request).await.unwrap_or(0);
+                let request = String::from_utf8_lossy(&request[..n]).into_owned();
+                let path = request.split_whitespace().nth(1).unwrap_or("/").to_owned();
+                let answer = match path.as_str() {
+                    "/ok" => "HTTP/1.1 200 OK\r\nContent-Length: 7\r\nConnection: close\r\n\r\narchive".to_owned(),
+                    "/hop" => "HTTP/1.1 302 Found\r\nLocation: /ok\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_owned(),
+                    "/loop" => "HTTP/1.1 302 Found\r\nLocation: /loop\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_owned(),
+                    "/to-file" => "HTTP/1.1 302 Found\r\nLocation: file:///etc/passwd\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_owned(),
+                    _ => "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_owned(),
+                };
+                let _ = socket.write_all(answer.as_bytes()).await;
+            });
+        }
+    });
+    port
+}
+
+/// The node's own check of archive and git URLs (`pressluft-fetch`, run by the release role):
+/// internal addresses are refused unless allowed, at every redirect hop; only http(s); a
+/// bounded number of redirects; the digest checked; nothing left behind when refused.
+#[tokio::test]
+async fn nodes_check_fetched_urls_themselves_at_every_hop() {
+    let port = redirecting_server().await;
+    let helper = repo_root().join("playbooks/files/pressluft-fetch");
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("release.tar.gz");
+    let fetch = |path: &str, allow: bool, sha: &str| {
+        let helper = helper.clone();
+        let dest = dest.clone();
+        let url = format!("http://127.0.0.1:{port}{path}");
+        let sha = sha.to_owned();
+        async move {
+            let out = tokio::process::Command::new(helper)
+                .args([url.as_str(), dest.to_str().unwrap(), sha.as_str()])
+                .env(
+                    "PRESSLUFT_ALLOW_PRIVATE_NETWORKS",
+                    if allow { "1" } else { "0" },
+                )
+                .output()
+                .await
+                .unwrap();
+            let fetched = std::fs::read_to_string(&dest).ok();
+            let _ = std::fs::remove_file(&dest);
+            (
+                out.status.code(),
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+                fetched,
+            )
+        }
+    };
+    let (code, why, fetched) = fetch("/ok", false, "").await;
+    assert_eq!((code, fetched), (Some(1), None), "{why}");
+    assert!(why.contains("private address"), "{why}");
+    assert_eq!(fetch("/ok", true, "").await.2.as_deref(), Some("archive"));
+    assert_eq!(
+        fetch("/hop", true, "").await.2.as_deref(),
+        Some("archive"),
+        "a redirect is followed"
+    );
+    let (code, why, fetched) = fetch("/loop", true, "").await;
+    assert_eq!((code, fetched), (Some(1), None), "{why}");
+    assert!(why.contains("redirects"), "{why}");
+    let (code, why, _) = fetch("/to-file", true, "").await;
+    assert_eq!(code, Some(1), "{why}");
+    assert!(why.contains("only http and https"), "{why}");
+    let (code, why, fetched) = fetch("/ok", true, &"0".repeat(64)).await;
+    assert_eq!((code, fetched), (Some(1), None), "{why}");
+    assert!(why.contains("SHA-256"), "{why}");
+    // A git URL's host, checked the same way, pinned for the clone.
+    let pin = std::process::Command::new(&helper)
+        .args(["--pin", "https://localhost/repo.git"])
+        .env("PRESSLUFT_ALLOW_PRIVATE_NETWORKS", "0")
+        .output()
+        .unwrap();
+    assert!(!pin.status.success(), "{pin:?}");
+    let pin = std::process::Command::new(&helper)
+        .args(["--pin", &format!("http://127.0.0.1:{port}/repo.git")])
+        .env("PRESSLUFT_ALLOW_PRIVATE_NETWORKS", "1")
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&pin.stdout).trim(),
+        format!("127.0.0.1:{port}:127.0.0.1")
+    );
+}

@@ -41,6 +41,8 @@ pub async fn job_spec(state: &AppState, job: &JobRecord) -> Result<JobSpec> {
             "update_source_dir": state.config.update_source_dir,
             "firewall_allow_tcp": state.config.firewall_allow_tcp,
             "http_check_timeout": state.config.health_check_timeout.as_secs(),
+            // Nodes check fetched URLs again (redirects, DNS changes): the same rule applies.
+            "allow_private_networks": state.config.allow_private_networks,
             "acme": {
                 "server": state.config.acme.directory_url,
                 "email": state.config.acme.email,
