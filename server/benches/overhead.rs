@@ -189,7 +189,7 @@ async fn wait(c: &mut Clients, id: &str) {
 /// The variables Pressluft gave a job's playbook.
 async fn spec_vars(state: &AppState, job: &str) -> Value {
     let record = state.store.job(job.parse().unwrap()).await.unwrap();
-    pressluft_server::queue::vars::job_spec(state, &record)
+    pressluft_server::queue::vars::job_spec(state, &record, &record.params().unwrap())
         .await
         .unwrap()
         .vars

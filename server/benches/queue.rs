@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 use pressluft_server::AppState;
 use pressluft_server::config::Config;
 use pressluft_server::executor::NoopExecutor;
-use pressluft_server::model::{EnvironmentId, JobKind, NodeId};
+use pressluft_server::model::EnvironmentId;
+use pressluft_server::model::job::JobParams;
 use pressluft_server::queue::{Worker, WorkerConfig};
 use pressluft_server::store::{NewJob, NewNode, Store};
 use tokio_util::sync::CancellationToken;
@@ -94,7 +95,7 @@ async fn main() {
     for _ in 0..ROUNDS {
         let mut ids = Vec::with_capacity(SITES);
         for env in &envs {
-            ids.push(enqueue(&state.store, *env, node.id).await);
+            ids.push(enqueue(&state.store, *env).await);
         }
         wait_all(&state.store, &ids).await;
     }
@@ -108,7 +109,7 @@ async fn main() {
     for i in 0..PICKUPS {
         let env = envs[i % SITES];
         let t0 = Instant::now();
-        let id = enqueue(&state.store, env, node.id).await;
+        let id = enqueue(&state.store, env).await;
         let claimed = wait_claimed(&state.store, &id).await;
         latencies.push(claimed.duration_since(t0).as_secs_f64() * 1000.0);
         wait_all(&state.store, &[id]).await;
@@ -124,16 +125,8 @@ async fn main() {
     phases().await;
 }
 
-async fn enqueue(store: &Store, env: EnvironmentId, node: NodeId) -> String {
-    let job = NewJob {
-        kind: JobKind::CachePurge,
-        site_id: None,
-        environment_id: None,
-        node_id: node,
-        summary: "bench".into(),
-        params: serde_json::json!({}),
-        requested_by: "bench".into(),
-    };
+async fn enqueue(store: &Store, env: EnvironmentId) -> String {
+    let job = NewJob::new(JobParams::CachePurge {}, "bench", "bench");
     store
         .enqueue_environment_job(env, 0, job)
         .await
@@ -285,7 +278,7 @@ async fn phases() {
     }
     let t = Instant::now();
     for env in &envs {
-        enqueue(&state.store, *env, node.id).await;
+        enqueue(&state.store, *env).await;
     }
     println!("phase_enqueue_ms={:.3}", t.elapsed().as_secs_f64() * 10.0);
     let t = Instant::now();

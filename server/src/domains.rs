@@ -283,7 +283,7 @@ mod tests {
     fn domain(host: &str, primary: bool, cert: bool, aliases: &[&str]) -> DomainRecord {
         DomainRecord {
             id: DomainId::new(),
-            environment_id: EnvironmentId(uuid::Uuid::nil()),
+            environment_id: EnvironmentId::new(),
             hostname: host.into(),
             aliases: serde_json::to_string(aliases).expect("aliases serialize"),
             is_primary: primary,

@@ -5,7 +5,10 @@ use serde_json::json;
 
 use crate::app::AppState;
 use crate::error::{Error, Reason, Result};
-use crate::model::{EnvironmentId, EnvironmentKind, JobKind, NodeId, NodeStatus, SiteId};
+use crate::model::job::{self, JobParams, PreBackup};
+use crate::model::{
+    BackupTrigger, EnvironmentId, EnvironmentKind, NodeId, NodeStatus, SiteId, drift,
+};
 use crate::s3::S3Target;
 use crate::secrets::{Secret, random_alphanumeric};
 use crate::store::{
@@ -64,21 +67,15 @@ pub async fn create_site(
         php_version.clone(),
         None,
     )?;
-    let job = NewJob {
-        kind: JobKind::SiteCreate,
-        site_id: None,
-        environment_id: None,
-        node_id: node.id,
-        summary: format!("create site {} on {}", input.slug, node.name),
-        params: json!({
-            "wordpress_version": input.wordpress_version,
-            "title": input.title.unwrap_or_else(|| input.name.clone()),
-            "admin_email": input.admin_email.unwrap_or_else(|| actor_email.to_owned()),
-            "admin_user": input.admin_user,
-            "php_version": php_version,
-        }),
-        requested_by: actor.to_owned(),
-    };
+    let params = JobParams::SiteCreate(job::SiteCreate {
+        wordpress_version: input.wordpress_version,
+        title: input.title.unwrap_or_else(|| input.name.clone()),
+        admin_email: input.admin_email.unwrap_or_else(|| actor_email.to_owned()),
+        admin_user: input.admin_user,
+        php_version,
+    });
+    let summary = format!("create site {} on {}", input.slug, node.name);
+    let job = NewJob::new(params, summary, actor);
     state
         .store
         .create_site(
@@ -127,15 +124,10 @@ pub async fn create_environment(
         source.php_version.clone(),
         Some(source.id),
     )?;
-    let job = NewJob {
-        kind: JobKind::EnvCreate,
-        site_id: Some(site_id),
-        environment_id: None,
-        node_id: node.id,
-        summary: format!("clone {} to {name}", source.name),
-        params: json!({ "source_environment_id": source.id.to_string() }),
-        requested_by: actor.to_owned(),
-    };
+    let params = JobParams::EnvCreate(job::EnvCreate {
+        source_environment_id: source.id,
+    });
+    let job = NewJob::new(params, format!("clone {} to {name}", source.name), actor);
     state
         .store
         .create_environment(site_id, &env, &settings.preview_domain, job)
@@ -208,22 +200,16 @@ pub async fn restore_backup(
         // Production's database names production's URLs: rewritten after the import.
         rewrite_from = source.url();
     }
-    let job = NewJob {
-        kind: JobKind::EnvRestore,
-        site_id: None,
-        environment_id: None,
-        node_id: env.node_id,
-        summary: format!("restore backup {} into {}", backup.id, env.name),
-        params: json!({
-            "backup_id_restored": backup.id.to_string(),
-            "object_key": backup.object_key,
-            "sha256": backup.sha256,
-            "scope": backup.scope.as_str(),
-            "rewrite_from": rewrite_from,
-            "pre_backup": "pre_restore",
-        }),
-        requested_by: actor.to_owned(),
-    };
+    let summary = format!("restore backup {} into {}", backup.id, env.name);
+    let params = JobParams::EnvRestore(job::EnvRestore {
+        backup_id_restored: backup.id,
+        object_key: backup.object_key,
+        sha256: backup.sha256,
+        scope: backup.scope,
+        rewrite_from,
+        pre_backup: PreBackup::new(BackupTrigger::PreRestore),
+    });
+    let job = NewJob::new(params, summary, actor);
     state
         .store
         .enqueue_environment_job(env_id, expected_version, job)
@@ -254,19 +240,13 @@ pub async fn check_drift(
                 "there is no baseline yet: it is taken when a staging environment is cloned from production",
             )
         })?;
-    let job = NewJob {
-        kind: JobKind::DriftCheck,
-        site_id: None,
-        environment_id: None,
-        node_id: env.node_id,
-        summary: format!("check {} for drift ({})", env.name, preset.as_str()),
-        params: json!({
-            "preset": preset.as_str(),
-            "baseline": baseline,
-            "ignored_tables": crate::model::drift::ignored_tables(preset, crate::model::drift::TABLE_PREFIX),
-        }),
-        requested_by: actor.to_owned(),
-    };
+    let params = JobParams::DriftCheck(job::DriftCheck {
+        preset,
+        baseline,
+        ignored_tables: drift::ignored_tables(preset, drift::TABLE_PREFIX),
+    });
+    let summary = format!("check {} for drift ({})", env.name, preset.as_str());
+    let job = NewJob::new(params, summary, actor);
     state.store.enqueue_environment_job(env_id, 0, job).await
 }
 
@@ -306,26 +286,19 @@ pub async fn promote(
                 "this environment has no baseline against production: it was not cloned from it",
             )
         })?;
-    let prefix = crate::model::drift::TABLE_PREFIX;
-    let job = NewJob {
-        kind: JobKind::EnvPromote,
-        site_id: None,
-        environment_id: None,
-        node_id: source.node_id,
-        summary: format!(
-            "promote {} to production ({})",
-            source.name,
-            preset.as_str()
-        ),
-        params: json!({
-            "source_environment_id": source_id.to_string(),
-            "preset": preset.as_str(),
-            "baseline": baseline,
-            "ignored_tables": crate::model::drift::ignored_tables(preset, prefix),
-            "pre_backup": "pre_promote",
-        }),
-        requested_by: actor.to_owned(),
-    };
+    let params = JobParams::EnvPromote(job::EnvPromote {
+        source_environment_id: source_id,
+        preset,
+        baseline,
+        ignored_tables: drift::ignored_tables(preset, drift::TABLE_PREFIX),
+        pre_backup: PreBackup::new(BackupTrigger::PrePromote),
+    });
+    let summary = format!(
+        "promote {} to production ({})",
+        source.name,
+        preset.as_str()
+    );
+    let job = NewJob::new(params, summary, actor);
     state
         .store
         .enqueue_environment_job(production, expected_version, job)

@@ -5,7 +5,6 @@ use std::sync::Arc;
 use futures::StreamExt as _;
 use pressluft_proto::v1 as pb;
 use pressluft_proto::v1::site_service_server::SiteService;
-use serde_json::json;
 use tonic::{Request, Status, Streaming};
 
 use super::convert::{self, backup_scope_from, env_kind_from};
@@ -13,12 +12,16 @@ use super::{RpcResult, audit_change, caller, not_yet, ok};
 use crate::app::AppState;
 use crate::error::Error;
 use crate::model::drift::Preset;
+use crate::model::job::{
+    DomainAdd, DomainRemove, EnvCacheToggle, EnvDelete, EnvDeploy, EnvUpdate, HealthCheck,
+    JobParams, PreBackup, ReleaseRollback, ReleaseSource,
+};
 use crate::model::validate::{self, Invalid};
 use crate::model::{
-    BackupId, BackupScope, BackupTrigger, DomainId, EnvironmentId, EnvironmentKind, JobKind,
-    NodeId, ReleaseId, SiteId,
+    BackupId, BackupScope, BackupTrigger, DomainId, EnvironmentId, EnvironmentKind, NodeId,
+    ReleaseId, SiteId,
 };
-use crate::store::{NewJob, PageToken};
+use crate::store::{JobRecord, NewJob, PageToken};
 use crate::{domains, ops, uploads};
 
 /// Handlers of SiteService.
@@ -33,49 +36,34 @@ fn invalid(field: &'static str, message: &str) -> Status {
 }
 
 impl Sites {
-    /// A job on one environment, filled in by the store (site, node) when it is queued.
-    fn env_job(kind: JobKind, actor: String, summary: String, params: serde_json::Value) -> NewJob {
-        NewJob {
-            kind,
-            site_id: None,
-            environment_id: None,
-            // Replaced with the environment's node in the enqueue transaction.
-            node_id: NodeId(uuid::Uuid::nil()),
-            summary,
-            params,
-            requested_by: actor,
-        }
-    }
-
+    /// Queues a job on one environment (the store completes its target: site and node).
     async fn enqueue(
         &self,
         env_id: EnvironmentId,
         expected_version: i64,
-        kind: JobKind,
+        params: JobParams,
         actor: String,
         what: &str,
-        params: serde_json::Value,
-    ) -> Result<pb::Job, Status> {
+    ) -> Result<JobRecord, Status> {
         let env = self.0.store.environment(env_id).await?;
         let site = self.0.store.site(env.site_id).await?;
         let summary = format!("{what} {}/{}", site.slug, env.name);
-        let job = self
+        Ok(self
             .0
             .store
             .enqueue_environment_job(
                 env_id,
                 expected_version,
-                Self::env_job(kind, actor, summary, params),
+                NewJob::new(params, summary, &actor),
             )
-            .await?;
-        Ok(convert::job(&job))
+            .await?)
     }
 }
 
 async fn release_source(
     config: &crate::config::Config,
     source: Option<pb::ReleaseSource>,
-) -> Result<(String, serde_json::Value), Status> {
+) -> Result<(String, ReleaseSource), Status> {
     use pb::release_source::Source;
     let data_dir = &config.data_dir;
     let allow_private = config.allow_private_networks;
@@ -88,7 +76,7 @@ async fn release_source(
             let version = validate::wordpress_version("source.wordpress.version", &w.version)?;
             Ok((
                 format!("wordpress {version}"),
-                json!({"kind": "wordpress", "version": version}),
+                ReleaseSource::Wordpress { version },
             ))
         }
         Some(Source::Git(g)) => {
@@ -100,7 +88,10 @@ async fn release_source(
                     "git {url}@{}",
                     if r#ref.is_empty() { "HEAD" } else { &r#ref }
                 ),
-                json!({"kind": "git", "url": url, "ref": r#ref}),
+                ReleaseSource::Git {
+                    url,
+                    git_ref: r#ref,
+                },
             ))
         }
         Some(Source::Archive(a)) => {
@@ -109,7 +100,7 @@ async fn release_source(
             crate::egress::check_url("source.archive.url", &url, allow_private).await?;
             Ok((
                 format!("archive {url}"),
-                json!({"kind": "archive", "url": url, "sha256": sha256}),
+                ReleaseSource::Archive { url, sha256 },
             ))
         }
         Some(Source::Upload(u)) => {
@@ -117,8 +108,11 @@ async fn release_source(
             let upload = uploads::find(data_dir, id).await?;
             Ok((
                 format!("upload {}", upload.file_name),
-                json!({"kind": "upload", "upload_id": upload.id, "sha256": upload.sha256,
-                       "file_name": upload.file_name}),
+                ReleaseSource::Upload {
+                    upload_id: id,
+                    sha256: upload.sha256,
+                    file_name: upload.file_name,
+                },
             ))
         }
     }
@@ -230,20 +224,10 @@ impl SiteService for Sites {
         let caller = caller(&request)?;
         let r = request.into_inner();
         let id: SiteId = validate::id("site_id", &r.site_id)?;
-        let site = self.0.store.site(id).await?;
-        let job = NewJob {
-            kind: JobKind::SiteDelete,
-            site_id: Some(id),
-            environment_id: None,
-            node_id: NodeId(uuid::Uuid::nil()),
-            summary: format!("delete site {}", site.slug),
-            params: json!({}),
-            requested_by: caller.actor(),
-        };
         let job = self
             .0
             .store
-            .enqueue_site_delete(id, r.expected_version, job)
+            .enqueue_site_delete(id, r.expected_version, &caller.actor())
             .await?;
         ok(pb::DeleteSiteResponse {
             job: Some(convert::job(&job)),
@@ -327,13 +311,14 @@ impl SiteService for Sites {
             .enqueue(
                 id,
                 r.expected_version,
-                JobKind::EnvDelete,
+                JobParams::EnvDelete(EnvDelete::default()),
                 caller.actor(),
                 "delete",
-                json!({}),
             )
             .await?;
-        ok(pb::DeleteEnvironmentResponse { job: Some(job) })
+        ok(pb::DeleteEnvironmentResponse {
+            job: Some(convert::job(&job)),
+        })
     }
 
     async fn reset_environment(
@@ -347,13 +332,14 @@ impl SiteService for Sites {
             .enqueue(
                 id,
                 r.expected_version,
-                JobKind::HealthCheck,
+                JobParams::HealthCheck(HealthCheck { reset: true }),
                 caller.actor(),
                 "re-validate",
-                json!({"reset": true}),
             )
             .await?;
-        ok(pb::ResetEnvironmentResponse { job: Some(job) })
+        ok(pb::ResetEnvironmentResponse {
+            job: Some(convert::job(&job)),
+        })
     }
 
     async fn deploy_environment(
@@ -368,13 +354,14 @@ impl SiteService for Sites {
             .enqueue(
                 id,
                 r.expected_version,
-                JobKind::EnvDeploy,
+                JobParams::EnvDeploy(EnvDeploy { source }),
                 caller.actor(),
                 &format!("deploy {what} to"),
-                json!({"source": source}),
             )
             .await?;
-        ok(pb::DeployEnvironmentResponse { job: Some(job) })
+        ok(pb::DeployEnvironmentResponse {
+            job: Some(convert::job(&job)),
+        })
     }
 
     async fn rollback_environment(
@@ -390,13 +377,17 @@ impl SiteService for Sites {
             .enqueue(
                 id,
                 r.expected_version,
-                JobKind::ReleaseRollback,
+                JobParams::ReleaseRollback(ReleaseRollback {
+                    release_id: target.id,
+                    release_name: target.name.clone(),
+                }),
                 caller.actor(),
                 &format!("roll back to {} on", target.name),
-                json!({"release_id": target.id.to_string(), "release_name": target.name}),
             )
             .await?;
-        ok(pb::RollbackEnvironmentResponse { job: Some(job) })
+        ok(pb::RollbackEnvironmentResponse {
+            job: Some(convert::job(&job)),
+        })
     }
 
     async fn list_releases(
@@ -514,21 +505,26 @@ impl SiteService for Sites {
                 "nothing to update: name a core version, plugins or themes",
             ));
         }
-        let params = json!({
-            "core_version": core.unwrap_or_default(), "plugins": plugins, "all_plugins": r.all_plugins,
-            "themes": themes, "all_themes": r.all_themes, "pre_backup": "pre_update",
+        let params = JobParams::EnvUpdate(EnvUpdate {
+            core_version: core.unwrap_or_default(),
+            plugins,
+            all_plugins: r.all_plugins,
+            themes,
+            all_themes: r.all_themes,
+            pre_backup: PreBackup::new(BackupTrigger::PreUpdate),
         });
         let job = self
             .enqueue(
                 id,
                 r.expected_version,
-                JobKind::EnvUpdate,
+                params,
                 caller.actor(),
                 "update WordPress of",
-                params,
             )
             .await?;
-        ok(pb::UpdateWordPressResponse { job: Some(job) })
+        ok(pb::UpdateWordPressResponse {
+            job: Some(convert::job(&job)),
+        })
     }
 
     async fn create_backup(
@@ -718,27 +714,26 @@ impl SiteService for Sites {
                 _ => Vec::new(),
             }
         };
-        let params = json!({
-            "hostname": hostname,
-            "aliases": aliases,
-            "make_primary": r.make_primary,
-            "skip_dns_check": r.skip_dns_check,
+        let what = format!("add domain {hostname} to");
+        let params = JobParams::DomainAdd(DomainAdd {
+            hostname,
+            aliases,
+            make_primary: r.make_primary,
+            skip_dns_check: r.skip_dns_check,
+            domain_id: None,
         });
         let job = self
-            .enqueue(
-                id,
-                r.expected_version,
-                JobKind::DomainAdd,
-                caller.actor(),
-                &format!("add domain {hostname} to"),
-                params,
-            )
+            .enqueue(id, r.expected_version, params, caller.actor(), &what)
             .await?;
-        let domain_id = job_domain_id(&self.0, &job).await?;
+        // The store decided the domain row when it queued the job.
+        let domain_id = job
+            .params()?
+            .domain()
+            .ok_or_else(|| Error::internal("a domain_add job without its domain"))?;
         let domain = self.0.store.domain(domain_id).await?;
         ok(pb::AddDomainResponse {
             domain: Some(convert::domain(&domain)),
-            job: Some(job),
+            job: Some(convert::job(&job)),
         })
     }
 
@@ -754,13 +749,14 @@ impl SiteService for Sites {
             .enqueue(
                 domain.environment_id,
                 r.expected_version,
-                JobKind::DomainRemove,
+                JobParams::DomainRemove(DomainRemove::new(id)),
                 caller.actor(),
                 &format!("remove domain {} from", domain.hostname),
-                json!({"domain_id": id.to_string()}),
             )
             .await?;
-        ok(pb::RemoveDomainResponse { job: Some(job) })
+        ok(pb::RemoveDomainResponse {
+            job: Some(convert::job(&job)),
+        })
     }
 
     async fn list_domains(
@@ -792,18 +788,22 @@ impl SiteService for Sites {
         if r.page_cache.is_none() && r.object_cache.is_none() {
             return Err(invalid("page_cache", "set page_cache or object_cache"));
         }
-        let params = json!({"page_cache": r.page_cache, "object_cache": r.object_cache});
+        let params = JobParams::EnvCacheToggle(EnvCacheToggle {
+            page_cache: r.page_cache,
+            object_cache: r.object_cache,
+        });
         let job = self
             .enqueue(
                 id,
                 r.expected_version,
-                JobKind::EnvCacheToggle,
+                params,
                 caller.actor(),
                 "change caches of",
-                params,
             )
             .await?;
-        ok(pb::UpdateCacheSettingsResponse { job: Some(job) })
+        ok(pb::UpdateCacheSettingsResponse {
+            job: Some(convert::job(&job)),
+        })
     }
 
     async fn purge_cache(
@@ -816,24 +816,15 @@ impl SiteService for Sites {
             .enqueue(
                 id,
                 0,
-                JobKind::CachePurge,
+                JobParams::CachePurge {},
                 caller.actor(),
                 "purge caches of",
-                json!({}),
             )
             .await?;
-        ok(pb::PurgeCacheResponse { job: Some(job) })
+        ok(pb::PurgeCacheResponse {
+            job: Some(convert::job(&job)),
+        })
     }
-}
-
-/// The domain a domain_add job took (its params say which).
-async fn job_domain_id(state: &AppState, job: &pb::Job) -> Result<DomainId, Status> {
-    let id = job.id.parse().map_err(|_| Status::internal("job id"))?;
-    let record = state.store.job(id).await?;
-    record.params()["domain_id"]
-        .as_str()
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| Error::internal("domain_add job without a domain").into())
 }
 
 fn preset(value: i32) -> Result<Preset, Status> {

@@ -3,6 +3,7 @@
 
 pub mod drift;
 mod ids;
+pub mod job;
 pub mod report;
 mod status;
 pub mod validate;

@@ -32,7 +32,7 @@ pub async fn job_spec_for_bench(
     state: &AppState,
     job: &JobRecord,
 ) -> crate::error::Result<crate::executor::JobSpec> {
-    vars::job_spec(state, job).await
+    vars::job_spec(state, job, &job.params()?).await
 }
 
 /// Worker settings.
@@ -164,7 +164,13 @@ impl JobRunner {
             owner.clone(),
             events_rx,
         ));
-        let outcome = match vars::job_spec(&self.state, &job).await {
+        // The one place a running job's parameters are read from the store.
+        let params = job.params();
+        let spec = match &params {
+            Ok(params) => vars::job_spec(&self.state, &job, params).await,
+            Err(e) => Err(crate::error::Error::internal(e)),
+        };
+        let outcome = match spec {
             Ok(spec) => {
                 let stop = StopSignals {
                     cancel: cancel.clone(),
@@ -199,7 +205,7 @@ impl JobRunner {
             &self.config.retry,
             now_ms(),
         );
-        let fx = effects(job.kind, &job.params(), &end, result.as_ref());
+        let fx = effects(job.kind, params.as_ref().ok(), &end, result.as_ref());
         match store.finish_job(&job, &owner, &end, &fx).await {
             Ok(true) => {
                 tracing::info!(job.id = %job.id, end = ?end_label(&end), "job attempt ended");
@@ -337,7 +343,7 @@ pub async fn recover_expired(state: &AppState, config: &WorkerConfig) {
             &config.retry,
             now_ms(),
         );
-        let fx = effects(job.kind, &job.params(), &end, None);
+        let fx = effects(job.kind, job.params().ok().as_ref(), &end, None);
         match state.store.finish_job(&job, &owner, &end, &fx).await {
             Ok(true) => {
                 tracing::warn!(job.id = %job.id, end = end_label(&end), "recovered a job with an expired lease");

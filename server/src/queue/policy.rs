@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use crate::executor::Outcome;
 use crate::model::drift::DriftItem;
+use crate::model::job::{HealthCheck, JobParams};
 use crate::model::{BackupEvent, EnvEvent, JobKind, NodeEvent, ReleaseHealth};
 use crate::store::{DomainOutcome, JobEnd, ReleaseReport, ResourceEffects};
 
@@ -108,9 +109,10 @@ pub fn decide(
 }
 
 /// The resource changes for a job that ended (`end` is terminal).
+/// `params` is `None` when the stored parameters could not be read (the job failed at setup).
 pub fn effects(
     kind: JobKind,
-    params: &Value,
+    params: Option<&JobParams>,
     end: &JobEnd,
     result: Option<&Value>,
 ) -> ResourceEffects {
@@ -192,7 +194,12 @@ pub fn effects(
         | JobKind::EnvCacheToggle
         | JobKind::EnvDelete => fx.environment = Some(env_end),
         JobKind::HealthCheck => {
-            if succeeded && params["reset"] == Value::Bool(true) {
+            if succeeded
+                && matches!(
+                    params,
+                    Some(JobParams::HealthCheck(HealthCheck { reset: true }))
+                )
+            {
                 fx.environment = Some(EnvEvent::Reset);
             }
         }
@@ -212,7 +219,7 @@ pub fn effects(
 /// What the playbook reported that a job of `kind` records (drift, caches, domains).
 fn result_effects(
     kind: JobKind,
-    params: &Value,
+    params: Option<&JobParams>,
     end: &JobEnd,
     result: Option<&Value>,
     fx: &mut ResourceEffects,
@@ -236,14 +243,14 @@ fn result_effects(
     }
 }
 
-/// What a finished domain job did to its domain (`params.domain_id`).
+/// What a finished domain job did to its domain.
 fn domain_outcome(
     kind: JobKind,
-    params: &Value,
+    params: Option<&JobParams>,
     end: &JobEnd,
     result: Option<&Value>,
 ) -> Option<DomainOutcome> {
-    let id = params["domain_id"].as_str()?.parse().ok()?;
+    let id = params?.domain()?;
     match (kind, end) {
         (JobKind::DomainAdd, JobEnd::Succeeded) => Some(DomainOutcome::Issued {
             id,
@@ -253,7 +260,7 @@ fn domain_outcome(
                     // Jinja may hand the number over as a string.
                     result.and_then(|r| r["domain"]["expires_at"].as_str()?.parse().ok())
                 }),
-            primary: params["make_primary"] == Value::Bool(true),
+            primary: matches!(params, Some(JobParams::DomainAdd(add)) if add.make_primary),
         }),
         (JobKind::DomainAdd, JobEnd::Failed { message, .. }) => Some(DomainOutcome::IssueFailed {
             id,
@@ -468,11 +475,11 @@ mod tests {
             message: String::new(),
         };
         for &kind in JobKind::ALL {
-            let ok = effects(kind, &json!({}), &JobEnd::Succeeded, None);
-            let bad = effects(kind, &json!({}), &failed_end, None);
+            let ok = effects(kind, None, &JobEnd::Succeeded, None);
+            let bad = effects(kind, None, &failed_end, None);
             let cancelled = effects(
                 kind,
-                &json!({}),
+                None,
                 &JobEnd::Cancelled {
                     message: String::new(),
                 },
@@ -496,7 +503,7 @@ mod tests {
             }
             let retry = effects(
                 kind,
-                &json!({}),
+                None,
                 &JobEnd::Retry {
                     run_after: 0,
                     code: String::new(),
@@ -510,18 +517,18 @@ mod tests {
                 "{kind}: a retry keeps resources in progress"
             );
         }
-        let provision = effects(JobKind::NodeProvision, &json!({}), &failed_end, None);
+        let provision = effects(JobKind::NodeProvision, None, &failed_end, None);
         assert_eq!(provision.node, Some(NodeEvent::ProvisionFailed));
         let rolled = effects(
             JobKind::EnvDeploy,
-            &json!({}),
+            None,
             &failed_end,
             Some(&json!({"rolled_back": true})),
         );
         assert_eq!(rolled.environment, Some(EnvEvent::Reverted));
         let create_rolled = effects(
             JobKind::SiteCreate,
-            &json!({}),
+            None,
             &failed_end,
             Some(&json!({"rolled_back": true})),
         );
@@ -532,7 +539,7 @@ mod tests {
         );
         let reset = effects(
             JobKind::HealthCheck,
-            &json!({"reset": true}),
+            Some(&JobParams::HealthCheck(HealthCheck { reset: true })),
             &JobEnd::Succeeded,
             None,
         );
@@ -540,7 +547,7 @@ mod tests {
         assert_eq!(
             effects(
                 JobKind::HealthCheck,
-                &json!({"reset": true}),
+                Some(&JobParams::HealthCheck(HealthCheck { reset: true })),
                 &failed_end,
                 None
             )
@@ -548,7 +555,7 @@ mod tests {
             None
         );
         assert_eq!(
-            effects(JobKind::BackupCreate, &json!({}), &failed_end, None).backup,
+            effects(JobKind::BackupCreate, None, &failed_end, None).backup,
             Some(BackupEvent::Fail)
         );
     }

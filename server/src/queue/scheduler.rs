@@ -5,12 +5,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use crate::app::AppState;
 use crate::error::Error;
-use crate::model::{BackupTrigger, JobKind};
+use crate::model::BackupTrigger;
+use crate::model::job::{BackupCleanup, ExpiredBackup, JobParams};
 use crate::store::NewJob;
 
 /// Scheduler settings.
@@ -123,21 +123,15 @@ impl Scheduler {
                     continue;
                 }
             };
-            let job = NewJob {
-                kind: JobKind::BackupCleanup,
-                site_id: Some(site),
-                environment_id: None,
-                node_id: node,
-                summary: format!("delete {} expired backup(s)", backups.len()),
-                params: json!({
-                    "backups": backups
-                        .iter()
-                        .map(|(id, key)| json!({"id": id.to_string(), "object_key": key}))
-                        .collect::<Vec<_>>()
-                }),
-                requested_by: SCHEDULER.to_owned(),
-            };
-            match self.state.store.enqueue_site_job(&job).await {
+            let summary = format!("delete {} expired backup(s)", backups.len());
+            let params = JobParams::BackupCleanup(BackupCleanup {
+                backups: backups
+                    .into_iter()
+                    .map(|(id, object_key)| ExpiredBackup { id, object_key })
+                    .collect(),
+            });
+            let job = NewJob::new(params, summary, SCHEDULER);
+            match self.state.store.enqueue_site_job(site, node, &job).await {
                 Ok(job) => tracing::info!(job.id = %job.id, "backup cleanup queued"),
                 Err(Error::Precondition { message, .. }) => {
                     tracing::debug!(%message, "backup cleanup deferred");

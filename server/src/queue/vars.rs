@@ -11,23 +11,23 @@ use crate::app::AppState;
 use crate::domains;
 use crate::error::{Error, Result};
 use crate::executor::{JobSpec, NodeTarget};
-use crate::model::{DomainId, EnvironmentId, JobKind, drift};
+use crate::model::job::{EnvDeploy, JobParams, ReleaseSource};
+use crate::model::{EnvironmentId, JobKind, drift};
 use crate::queue::policy::releases_to_prune;
 use crate::secrets::Secret;
 use crate::store::{EnvironmentWithSecrets, JobRecord, NodeWithSettings};
 
-/// The spec of one attempt of `job`.
-pub async fn job_spec(state: &AppState, job: &JobRecord) -> Result<JobSpec> {
+/// The spec of one attempt of `job` (whose parameters are `params`).
+pub async fn job_spec(state: &AppState, job: &JobRecord, params: &JobParams) -> Result<JobSpec> {
     let store = &state.store;
     let NodeWithSettings {
         node,
         releases_to_keep,
         preview_domain,
     } = store.node_with_settings(job.node_id).await?;
-    let params = job.params();
     let mut secrets = Vec::new();
     let mut vars = json!({
-        "job": { "id": job.id.to_string(), "type": job.kind.as_str(), "params": params },
+        "job": { "id": job.id.to_string(), "type": job.kind.as_str(), "params": params.to_json() },
         "node": {
             "id": node.id.to_string(),
             "name": node.name,
@@ -59,24 +59,25 @@ pub async fn job_spec(state: &AppState, job: &JobRecord) -> Result<JobSpec> {
         let site = store.site(site_id).await?;
         vars["site"] = json!({ "id": site.id.to_string(), "name": site.name, "slug": site.slug });
     }
-    if let Some(source) = params["source_environment_id"]
-        .as_str()
-        .and_then(|s| s.parse().ok())
-    {
+    if let Some(source) = params.source_environment() {
         vars["source_env"] = environment_vars(state, source, &mut secrets).await?.0;
     }
-    if let Some(ids) = params["environments"].as_array() {
+    if let JobParams::SiteDelete(delete) = params {
         let mut envs = Vec::new();
-        for id in ids
-            .iter()
-            .filter_map(|v| v.as_str())
-            .filter_map(|s| s.parse().ok())
-        {
-            envs.push(environment_vars(state, id, &mut secrets).await?.0);
+        for id in &delete.environments {
+            envs.push(environment_vars(state, *id, &mut secrets).await?.0);
         }
         vars["envs"] = Value::Array(envs);
     }
-    add_kind_vars(state, job, &mut vars, &mut secrets, releases_to_keep).await?;
+    add_kind_vars(
+        state,
+        job,
+        params,
+        &mut vars,
+        &mut secrets,
+        releases_to_keep,
+    )
+    .await?;
     // A release created by this job gets a name that sorts by time and stays the same when
     // the job is retried: the time-ordered head and the random tail of the job's UUIDv7.
     let id = job.id.0.simple().to_string();
@@ -103,16 +104,17 @@ pub async fn job_spec(state: &AppState, job: &JobRecord) -> Result<JobSpec> {
 async fn add_kind_vars(
     state: &AppState,
     job: &JobRecord,
+    params: &JobParams,
     vars: &mut Value,
     secrets: &mut Vec<Secret>,
     releases_to_keep: i64,
 ) -> Result<()> {
     let store = &state.store;
-    let params = job.params();
-    if let Some(id) = params["source"]["upload_id"]
-        .as_str()
-        .and_then(|s| s.parse().ok())
+    if let JobParams::EnvDeploy(EnvDeploy {
+        source: ReleaseSource::Upload { upload_id: id, .. },
+    }) = params
     {
+        let id = *id;
         // An uploaded archive travels from the control plane to the node with the job.
         let upload = crate::uploads::find(&state.config.data_dir, id).await?;
         vars["upload_path"] = json!(crate::uploads::archive_path(&state.config.data_dir, id));
@@ -162,10 +164,8 @@ async fn add_kind_vars(
             "addresses": state.config.control_plane_addresses,
         });
     }
-    if matches!(job.kind, JobKind::DomainAdd | JobKind::DomainRemove)
-        && let Some(env_id) = job.environment_id
-    {
-        domain_vars(state, env_id, &params, job.kind, vars).await?;
+    if let Some(env_id) = job.environment_id {
+        domain_vars(state, env_id, params, vars).await?;
     }
     if job.kind == JobKind::EnvDeploy
         && let Some(env_id) = job.environment_id
@@ -187,28 +187,28 @@ async fn add_kind_vars(
 }
 
 /// A domain job's domain and the server blocks before, during and after it
-/// (`domains::plan`).
+/// (`domains::plan`); nothing for other jobs.
 async fn domain_vars(
     state: &AppState,
     env_id: EnvironmentId,
-    params: &Value,
-    kind: JobKind,
+    params: &JobParams,
     vars: &mut Value,
 ) -> Result<()> {
-    let id: DomainId = params["domain_id"]
-        .as_str()
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| Error::internal("a domain job without its domain"))?;
+    let (id, make_primary) = match params {
+        JobParams::DomainAdd(add) => (add.domain_id, Some(add.make_primary)),
+        JobParams::DomainRemove(remove) => (Some(remove.domain_id), None),
+        _ => return Ok(()),
+    };
+    let id = id.ok_or_else(|| Error::internal("a domain job without its domain"))?;
     let env = state.store.environment(env_id).await?;
     let live = state.store.live_domains(env_id).await?;
     let domain = state.store.domain(id).await?;
-    let change = if kind == JobKind::DomainAdd {
-        domains::Change::Add {
+    let change = match make_primary {
+        Some(make_primary) => domains::Change::Add {
             domain: &domain,
-            make_primary: params["make_primary"] == Value::Bool(true),
-        }
-    } else {
-        domains::Change::Remove { domain: &domain }
+            make_primary,
+        },
+        None => domains::Change::Remove { domain: &domain },
     };
     let plan = domains::plan(&live, &env.preview_url, change);
     vars["domain"] = json!({

@@ -9,6 +9,7 @@ use super::page::invalid_page_token;
 use super::page::{PageToken, key, paginate};
 use super::{Page, Store, Tx, check_version, now};
 use crate::error::{Error, Reason, Result};
+use crate::model::job::{EnvDelete, JobParams, JobTarget};
 use crate::model::{
     AuditResult, EnvEvent, EnvironmentId, EnvironmentStatus, JobEventKind, JobId, JobKind,
     JobStatus, JobTransition, NodeEvent, NodeId, NodeStatus, SiteId,
@@ -58,9 +59,14 @@ pub struct JobRecord {
 }
 
 impl JobRecord {
-    /// The parameters as JSON.
-    pub fn params(&self) -> serde_json::Value {
-        serde_json::from_str(&self.params).unwrap_or(serde_json::Value::Null)
+    /// The job's typed parameters (decoded from the `params` column, by its `kind`).
+    pub fn params(&self) -> Result<JobParams> {
+        JobParams::from_json(self.kind, &self.params).map_err(|e| Error::internal(e.to_string()))
+    }
+
+    /// What the job acts on.
+    pub const fn target(&self) -> JobTarget {
+        JobTarget::from_columns(self.node_id, self.site_id, self.environment_id)
     }
 }
 
@@ -84,16 +90,27 @@ macro_rules! job_select {
     };
 }
 
-/// A job to enqueue.
+/// A job to enqueue. What it acts on ([`JobTarget`]) is decided by the store function that
+/// queues it, in the queuing transaction.
 #[derive(Debug, Clone)]
 pub struct NewJob {
-    pub kind: JobKind,
-    pub site_id: Option<SiteId>,
-    pub environment_id: Option<EnvironmentId>,
-    pub node_id: NodeId,
+    pub params: JobParams,
     pub summary: String,
-    pub params: serde_json::Value,
     pub requested_by: String,
+}
+
+impl NewJob {
+    pub fn new(params: JobParams, summary: impl Into<String>, requested_by: &str) -> Self {
+        Self {
+            params,
+            summary: summary.into(),
+            requested_by: requested_by.to_owned(),
+        }
+    }
+
+    pub const fn kind(&self) -> JobKind {
+        self.params.kind()
+    }
 }
 
 /// Defaults applied to every new job (see SPEC section 5).
@@ -225,8 +242,14 @@ impl Store {
         Ok(())
     }
 
-    /// Inserts a queued job and its first history event inside `tx`.
-    pub(super) async fn insert_job_tx(&self, tx: &mut Tx, job: &NewJob) -> Result<JobRecord> {
+    /// Inserts a queued job on `target` and its first history event inside `tx`.
+    pub(super) async fn insert_job_tx(
+        &self,
+        tx: &mut Tx,
+        target: JobTarget,
+        job: &NewJob,
+    ) -> Result<JobRecord> {
+        let kind = job.kind();
         let id = JobId::new();
         let now = now();
         let record = sqlx::query_as::<_, JobRecord>(concat!(
@@ -238,16 +261,16 @@ impl Store {
             job_columns!()
         ))
         .bind(id)
-        .bind(job.kind)
-        .bind(job.kind.scope())
-        .bind(job.site_id)
-        .bind(job.environment_id)
-        .bind(job.node_id)
+        .bind(kind)
+        .bind(kind.scope())
+        .bind(target.site())
+        .bind(target.environment())
+        .bind(target.node())
         .bind(&job.summary)
-        .bind(job.params.to_string())
+        .bind(job.params.to_json().to_string())
         .bind(self.job_defaults.max_attempts)
         .bind(now)
-        .bind(self.job_defaults.timeout_secs_of(job.kind))
+        .bind(self.job_defaults.timeout_secs_of(kind))
         .bind(&job.requested_by)
         .bind(now)
         .bind(now)
@@ -259,7 +282,7 @@ impl Store {
             &json!({"status": "queued", "attempt": 0, "message": "queued"}),
             &AuditEntry {
                 actor: job.requested_by.clone(),
-                action: format!("job.{}", job.kind),
+                action: format!("job.{kind}"),
                 resource_type: "job",
                 resource_id: id.to_string(),
                 result: AuditResult::Accepted,
@@ -452,23 +475,23 @@ impl Store {
         match job.kind {
             JobKind::NodeProvision => {
                 let node = Self::node_tx(tx, job.node_id).await?;
-                let previous = job.params()["previous_node_status"]
-                    .as_str()
-                    .and_then(|s| s.parse::<NodeStatus>().ok())
-                    .unwrap_or(NodeStatus::Pending);
+                let previous = match job.params() {
+                    Ok(JobParams::NodeProvision(p)) => p.previous_node_status,
+                    _ => NodeStatus::Pending,
+                };
                 Self::transition_node_tx(tx, &node, NodeEvent::ProvisionDiscarded { previous }, "")
                     .await?;
             }
             JobKind::SiteDelete => {
                 if let Some(site) = job.site_id {
+                    let failed = match job.params() {
+                        Ok(JobParams::SiteDelete(p)) => p.failed_environments,
+                        _ => Vec::new(),
+                    };
                     for env in Self::live_environments_tx(tx, site).await? {
                         if env.status == EnvironmentStatus::Deleting {
                             // A failed environment queued for deletion goes back to failed.
-                            let event = if job.params()["failed_environments"]
-                                .as_array()
-                                .is_some_and(|a| {
-                                    a.iter().any(|v| v.as_str() == Some(&env.id.to_string()))
-                                }) {
+                            let event = if failed.contains(&env.id) {
                                 EnvEvent::Failed
                             } else {
                                 EnvEvent::Reverted
@@ -486,7 +509,10 @@ impl Store {
                             Some(EnvEvent::Discarded)
                         }
                         EnvironmentStatus::Deleting
-                            if job.params()["was_failed"] == json!(true) =>
+                            if matches!(
+                                job.params(),
+                                Ok(JobParams::EnvDelete(EnvDelete { was_failed: true }))
+                            ) =>
                         {
                             Some(EnvEvent::Failed)
                         }

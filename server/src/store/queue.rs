@@ -6,10 +6,11 @@ use serde_json::json;
 use super::jobs::{JobRecord, NewJob};
 use super::{BackupRecord, Store, Tx, now};
 use crate::error::{Error, Reason, Result};
+use crate::model::job::{BackupCreate, JobParams, JobTarget};
 use crate::model::{
     AuditResult, BackupEvent, BackupId, BackupScope, BackupStatus, BackupTrigger, EnvEvent,
     EnvironmentId, EnvironmentStatus, JobEventKind, JobId, JobKind, JobStatus, JobTransition,
-    NodeEvent,
+    NodeEvent, NodeId, SiteId,
 };
 
 /// The condition on `backups b` (one bound parameter: now) for a backup that may be deleted.
@@ -164,9 +165,7 @@ impl Store {
             &json!({"status": "running", "attempt": job.attempts, "message": format!("attempt {} started", job.attempts)}),
         )
         .await?;
-        if job.kind == JobKind::BackupCreate
-            && let Some(backup) = backup_of(&job)
-        {
+        if let Some(backup) = job.params().ok().and_then(|p| p.backup()) {
             Self::transition_backup_tx(&mut tx, backup, BackupEvent::Start, None).await?;
         }
         tx.commit().await?;
@@ -405,14 +404,31 @@ impl Store {
         if let Some(env) = job.environment_id {
             Self::record_environment_results_tx(tx, job, env, effects).await?;
         }
-        if let (Some(event), Some(backup)) = (effects.backup, backup_of(job)) {
+        Self::record_backup_results_tx(tx, job, effects).await
+    }
+
+    /// The backups a job took (its own, a pre-change backup) and the ones it deleted.
+    async fn record_backup_results_tx(
+        tx: &mut Tx,
+        job: &JobRecord,
+        effects: &ResourceEffects,
+    ) -> Result<()> {
+        let params = job.params();
+        if let Err(e) = &params {
+            tracing::error!(job.id = %job.id, error = %e, "the job's backups are left as they are");
+        }
+        let params = params.ok();
+        if let (Some(event), Some(backup)) =
+            (effects.backup, params.as_ref().and_then(JobParams::backup))
+        {
             Self::transition_backup_tx(tx, backup, event, effects.result.as_ref()).await?;
         }
         // A job that backs up first reports that backup as `pre_backup` (a terminal end only:
         // the environment event says the job is over).
-        if let Some(pre) = job.params()["pre_backup_id"]
-            .as_str()
-            .and_then(|s| s.parse::<BackupId>().ok())
+        if let Some(pre) = params
+            .as_ref()
+            .and_then(JobParams::pre_backup)
+            .and_then(|p| p.pre_backup_id)
             && effects.environment.is_some()
         {
             let report = effects.result.as_ref().and_then(|r| r.get("pre_backup"));
@@ -628,9 +644,7 @@ impl Store {
         env: EnvironmentId,
         effects: &ResourceEffects,
     ) -> Result<()> {
-        let other: Option<EnvironmentId> = job.params()["source_environment_id"]
-            .as_str()
-            .and_then(|s| s.parse().ok());
+        let other = job.params().ok().and_then(|p| p.source_environment());
         if let (Some(fingerprint), Some(other)) = (&effects.drift_baseline, other) {
             // A clone (job on staging) or a promotion (job on production) renews the baseline
             // of the staging environment against production.
@@ -794,19 +808,20 @@ impl Store {
         .bind(now)
         .execute(&mut *tx)
         .await?;
-        let job = self.insert_job_tx(
-            &mut tx,
-            &NewJob {
-                kind: JobKind::BackupCreate,
-                site_id: Some(env.site_id),
-                environment_id: Some(env.id),
-                node_id: env.node_id,
-                summary: format!("{trigger} {scope} backup of {}", env.linux_user),
-                params: json!({"backup_id": backup.to_string(), "scope": scope.as_str(), "trigger": trigger.as_str()}),
-                requested_by: actor.to_owned(),
-            },
-        )
-        .await?;
+        let params = JobParams::BackupCreate(BackupCreate {
+            backup_id: backup,
+            scope,
+            trigger,
+        });
+        let target = JobTarget::Environment {
+            site: env.site_id,
+            environment: env.id,
+            node: env.node_id,
+        };
+        let summary = format!("{trigger} {scope} backup of {}", env.linux_user);
+        let job = self
+            .insert_job_tx(&mut tx, target, &NewJob::new(params, summary, actor))
+            .await?;
         sqlx::query("UPDATE backups SET job_id = ? WHERE id = ?")
             .bind(job.id)
             .bind(backup)
@@ -871,14 +886,18 @@ impl Store {
         .await?)
     }
 
-    /// Queues a backup_cleanup job for a site (the site must be idle).
-    pub async fn enqueue_site_job(&self, job: &NewJob) -> Result<JobRecord> {
-        let site = job
-            .site_id
-            .ok_or_else(|| Error::internal("a site job without a site"))?;
+    /// Queues a job on a whole site, run on `node` (backup cleanup; the site must be idle).
+    pub async fn enqueue_site_job(
+        &self,
+        site: SiteId,
+        node: NodeId,
+        job: &NewJob,
+    ) -> Result<JobRecord> {
         let mut tx = self.write().await?;
         Self::ensure_site_idle_tx(&mut tx, site).await?;
-        let job = self.insert_job_tx(&mut tx, job).await?;
+        let job = self
+            .insert_job_tx(&mut tx, JobTarget::Site { site, node }, job)
+            .await?;
         tx.commit().await?;
         self.notify_work(job.id);
         Ok(job)
@@ -920,13 +939,6 @@ fn job_after(job: &JobRecord, end: &JobEnd, now: i64) -> Result<(JobStatus, Stri
         JobEnd::Requeue => (JobStatus::Queued, String::new(), String::new(), now),
     };
     Ok(next)
-}
-
-/// The backup a backup_create job works on.
-fn backup_of(job: &JobRecord) -> Option<BackupId> {
-    job.params()["backup_id"]
-        .as_str()
-        .and_then(|s| s.parse().ok())
 }
 
 #[cfg(test)]

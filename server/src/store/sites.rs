@@ -2,7 +2,6 @@
 //! changes an environment moves it into its in-progress state in the transaction that creates
 //! the job (and the engine moves it out in the transaction that ends the job).
 
-use serde_json::json;
 use sqlx::FromRow;
 
 use super::audit::AuditEntry;
@@ -10,10 +9,13 @@ use super::jobs::{JobRecord, NewJob};
 use super::page::{PageToken, key, paginate};
 use super::{Page, Store, Tx, check_version, now, unique_violation};
 use crate::error::{Error, Reason, Result};
+use crate::model::job::{
+    DomainAdd, DomainRemove, HealthCheck, JobParams, JobTarget, NodeProvision, SiteDelete,
+};
 use crate::model::{
-    AuditResult, BackupId, BackupTrigger, DomainId, DriftStatus, EnvEvent, EnvOperation,
-    EnvironmentId, EnvironmentKind, EnvironmentStatus, JobKind, NodeEvent, NodeId, NodeStatus,
-    ReleaseId, SiteId, SiteStatus,
+    AuditResult, BackupId, DomainId, DriftStatus, EnvEvent, EnvOperation, EnvironmentId,
+    EnvironmentKind, EnvironmentStatus, NodeEvent, NodeId, NodeStatus, ReleaseId, SiteId,
+    SiteStatus,
 };
 
 /// A live domain as the domain jobs' queuing checks see it.
@@ -360,13 +362,13 @@ impl Store {
     }
 
     /// Creates a site, its production environment (status creating) and the site_create job,
-    /// in one transaction. The job's params get the environment's derived names.
+    /// in one transaction.
     pub async fn create_site(
         &self,
         site: &NewSite,
         env: &NewEnvironment,
         preview_domain: &str,
-        mut job: NewJob,
+        job: NewJob,
     ) -> Result<(SiteRecord, EnvironmentRecord, JobRecord)> {
         let mut tx = self.write().await?;
         let site_id = SiteId::new();
@@ -402,9 +404,12 @@ impl Store {
             .bind(site_id)
             .execute(&mut *tx)
             .await?;
-        job.site_id = Some(site_id);
-        job.environment_id = Some(env_record.id);
-        let job = self.insert_job_tx(&mut tx, &job).await?;
+        let target = JobTarget::Environment {
+            site: site_id,
+            environment: env_record.id,
+            node: env_record.node_id,
+        };
+        let job = self.insert_job_tx(&mut tx, target, &job).await?;
         Self::record_audit_tx(
             &mut tx,
             &AuditEntry {
@@ -431,7 +436,7 @@ impl Store {
         site_id: SiteId,
         env: &NewEnvironment,
         preview_domain: &str,
-        mut job: NewJob,
+        job: NewJob,
     ) -> Result<(EnvironmentRecord, JobRecord)> {
         let mut tx = self.write().await?;
         let site = Self::site_tx(&mut tx, site_id).await?;
@@ -467,9 +472,12 @@ impl Store {
                 preview_domain,
             )
             .await?;
-        job.site_id = Some(site_id);
-        job.environment_id = Some(env_record.id);
-        let job = self.insert_job_tx(&mut tx, &job).await?;
+        let target = JobTarget::Environment {
+            site: site_id,
+            environment: env_record.id,
+            node: env_record.node_id,
+        };
+        let job = self.insert_job_tx(&mut tx, target, &job).await?;
         tx.commit().await?;
         self.notify_work(job.id);
         Ok((env_record, job))
@@ -650,13 +658,15 @@ impl Store {
                 format!("node {} is {}", guard.node_name, guard.node_status),
             ));
         }
-        Self::begin_operation_tx(&mut tx, &env, &mut job).await?;
-        job.site_id = Some(env.site_id);
-        job.environment_id = Some(env.id);
-        job.node_id = env.node_id;
-        Self::claim_domain_tx(&mut tx, &env, &mut job).await?;
-        let pre_backup = Self::insert_pre_backup_tx(&mut tx, &env, &mut job).await?;
-        let job = self.insert_job_tx(&mut tx, &job).await?;
+        Self::begin_operation_tx(&mut tx, &env, &mut job.params).await?;
+        Self::claim_domain_tx(&mut tx, &env, &mut job.params).await?;
+        let pre_backup = Self::insert_pre_backup_tx(&mut tx, &env, &mut job.params).await?;
+        let target = JobTarget::Environment {
+            site: env.site_id,
+            environment: env.id,
+            node: env.node_id,
+        };
+        let job = self.insert_job_tx(&mut tx, target, &job).await?;
         if let Some(id) = pre_backup {
             sqlx::query("UPDATE backups SET job_id = ? WHERE id = ?")
                 .bind(job.id)
@@ -673,9 +683,9 @@ impl Store {
     async fn begin_operation_tx(
         tx: &mut Tx,
         env: &EnvironmentRecord,
-        job: &mut NewJob,
+        params: &mut JobParams,
     ) -> Result<()> {
-        match job.kind.environment_operation() {
+        match params.kind().environment_operation() {
             Some(EnvOperation::Delete) => {
                 if env.kind == EnvironmentKind::Production {
                     return Err(Error::precondition(
@@ -692,8 +702,8 @@ impl Store {
                         format!("the environment is {}", env.status),
                     ));
                 }
-                if env.status == EnvironmentStatus::Failed {
-                    job.params["was_failed"] = json!(true);
+                if let JobParams::EnvDelete(delete) = params {
+                    delete.was_failed = env.status == EnvironmentStatus::Failed;
                 }
                 Self::transition_environment_tx(tx, env, EnvEvent::Begin(EnvOperation::Delete), "")
                     .await?;
@@ -707,7 +717,7 @@ impl Store {
                 }
                 Self::transition_environment_tx(tx, env, EnvEvent::Begin(op), "").await?;
             }
-            None if job.kind == JobKind::HealthCheck && job.params["reset"] == json!(true) => {
+            None if matches!(params, JobParams::HealthCheck(HealthCheck { reset: true })) => {
                 if env.status != EnvironmentStatus::Failed {
                     return Err(Error::precondition(
                         Reason::EnvironmentNotFailed,
@@ -732,10 +742,14 @@ impl Store {
 
     /// Domain jobs take their domain in the queuing transaction; the job's params get the
     /// domain's id and what the playbook needs to know.
-    async fn claim_domain_tx(tx: &mut Tx, env: &EnvironmentRecord, job: &mut NewJob) -> Result<()> {
-        match job.kind {
-            JobKind::DomainAdd => Self::claim_added_domain_tx(tx, env, job).await,
-            JobKind::DomainRemove => Self::claim_removed_domain_tx(tx, env, job).await,
+    async fn claim_domain_tx(
+        tx: &mut Tx,
+        env: &EnvironmentRecord,
+        params: &mut JobParams,
+    ) -> Result<()> {
+        match params {
+            JobParams::DomainAdd(add) => Self::claim_added_domain_tx(tx, env, add).await,
+            JobParams::DomainRemove(remove) => Self::claim_removed_domain_tx(tx, env, remove).await,
             _ => Ok(()),
         }
     }
@@ -746,14 +760,11 @@ impl Store {
     async fn claim_added_domain_tx(
         tx: &mut Tx,
         env: &EnvironmentRecord,
-        job: &mut NewJob,
+        add: &mut DomainAdd,
     ) -> Result<()> {
-        let hostname = job.params["hostname"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned();
-        let aliases = job.params["aliases"].to_string();
-        let make_primary = job.params["make_primary"] == json!(true);
+        let hostname = add.hostname.clone();
+        let aliases = serde_json::to_string(&add.aliases).map_err(Error::internal)?;
+        let make_primary = add.make_primary;
         let existing = sqlx::query_as::<_, LiveDomain>(
             "SELECT id, environment_id, hostname, is_primary, tls_expires_at FROM domains
              WHERE hostname = ? AND removed_at IS NULL",
@@ -814,8 +825,8 @@ impl Store {
         .bind(env.id)
         .fetch_one(&mut **tx)
         .await?;
-        job.params["domain_id"] = json!(id.to_string());
-        job.params["make_primary"] = json!(make_primary || !has_primary);
+        add.domain_id = Some(id);
+        add.make_primary = make_primary || !has_primary;
         Ok(())
     }
 
@@ -823,12 +834,9 @@ impl Store {
     async fn claim_removed_domain_tx(
         tx: &mut Tx,
         env: &EnvironmentRecord,
-        job: &mut NewJob,
+        remove: &mut DomainRemove,
     ) -> Result<()> {
-        let id: DomainId = job.params["domain_id"]
-            .as_str()
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| Error::internal("domain_remove without a domain id"))?;
+        let id = remove.domain_id;
         let d = sqlx::query_as::<_, LiveDomain>(
             "SELECT id, environment_id, hostname, is_primary, tls_expires_at FROM domains
              WHERE id = ? AND removed_at IS NULL",
@@ -838,9 +846,9 @@ impl Store {
         .await?
         .filter(|d| d.environment_id == env.id)
         .ok_or_else(|| Error::not_found("domain", &id))?;
-        job.params["hostname"] = json!(d.hostname);
-        job.params["was_primary"] = json!(d.is_primary);
-        job.params["has_certificate"] = json!(d.tls_expires_at.is_some());
+        remove.hostname = d.hostname;
+        remove.was_primary = d.is_primary;
+        remove.has_certificate = d.tls_expires_at.is_some();
         Ok(())
     }
 
@@ -849,12 +857,12 @@ impl Store {
     async fn insert_pre_backup_tx(
         tx: &mut Tx,
         env: &EnvironmentRecord,
-        job: &mut NewJob,
+        params: &mut JobParams,
     ) -> Result<Option<BackupId>> {
-        let Some(trigger) = job.params["pre_backup"].as_str() else {
+        let Some(pre_backup) = params.pre_backup_mut() else {
             return Ok(None);
         };
-        let trigger: BackupTrigger = trigger.parse().map_err(Error::internal)?;
+        let trigger = pre_backup.trigger;
         let target: String = sqlx::query_scalar("SELECT s3_endpoint FROM settings WHERE id = 1")
             .fetch_one(&mut **tx)
             .await?;
@@ -876,7 +884,7 @@ impl Store {
         .bind(now())
         .execute(&mut **tx)
         .await?;
-        job.params["pre_backup_id"] = json!(id.to_string());
+        pre_backup.pre_backup_id = Some(id);
         Ok(Some(id))
     }
 
@@ -886,7 +894,7 @@ impl Store {
         &self,
         site_id: SiteId,
         expected_version: i64,
-        mut job: NewJob,
+        actor: &str,
     ) -> Result<JobRecord> {
         let mut tx = self.write().await?;
         let site = Self::site_tx(&mut tx, site_id).await?;
@@ -902,7 +910,7 @@ impl Store {
         let mut failed = Vec::new();
         for env in &envs {
             if env.status == EnvironmentStatus::Failed {
-                failed.push(env.id.to_string());
+                failed.push(env.id);
             }
             Self::transition_environment_tx(
                 &mut tx,
@@ -918,13 +926,16 @@ impl Store {
             .ok_or_else(|| {
                 Error::internal(format!("site {site_id} has no production environment"))
             })?;
-        job.site_id = Some(site_id);
-        job.environment_id = None;
-        job.node_id = production.node_id;
-        job.params["failed_environments"] = json!(failed);
-        job.params["environments"] =
-            json!(envs.iter().map(|e| e.id.to_string()).collect::<Vec<_>>());
-        let job = self.insert_job_tx(&mut tx, &job).await?;
+        let target = JobTarget::Site {
+            site: site_id,
+            node: production.node_id,
+        };
+        let params = JobParams::SiteDelete(SiteDelete {
+            environments: envs.iter().map(|e| e.id).collect(),
+            failed_environments: failed,
+        });
+        let job = NewJob::new(params, format!("delete site {}", site.slug), actor);
+        let job = self.insert_job_tx(&mut tx, target, &job).await?;
         tx.commit().await?;
         self.notify_work(job.id);
         Ok(job)
@@ -953,16 +964,13 @@ impl Store {
             ));
         }
         Self::transition_node_tx(&mut tx, &node, NodeEvent::ProvisionRequested, "").await?;
-        let job = NewJob {
-            kind: JobKind::NodeProvision,
-            site_id: None,
-            environment_id: None,
-            node_id,
-            summary: format!("provision node {}", node.name),
-            params: json!({"previous_node_status": node.status.as_str()}),
-            requested_by: actor.to_owned(),
-        };
-        let job = self.insert_job_tx(&mut tx, &job).await?;
+        let params = JobParams::NodeProvision(NodeProvision {
+            previous_node_status: node.status,
+        });
+        let job = NewJob::new(params, format!("provision node {}", node.name), actor);
+        let job = self
+            .insert_job_tx(&mut tx, JobTarget::Node(node_id), &job)
+            .await?;
         tx.commit().await?;
         self.notify_work(job.id);
         Ok(job)
@@ -1012,6 +1020,7 @@ impl Store {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::model::JobKind;
     use crate::store::nodes::tests::new_node;
     use crate::store::test_support::store;
 
@@ -1027,16 +1036,13 @@ pub(crate) mod tests {
         }
     }
 
-    pub fn job(kind: JobKind, node: NodeId) -> NewJob {
-        NewJob {
-            kind,
-            site_id: None,
-            environment_id: None,
-            node_id: node,
-            summary: kind.to_string(),
-            params: json!({}),
-            requested_by: "tester".to_owned(),
-        }
+    /// A job of `kind` with example parameters (the store decides its target).
+    pub fn job(kind: JobKind) -> NewJob {
+        let params = crate::model::job::tests::every_job()
+            .into_iter()
+            .find(|p| p.kind() == kind)
+            .expect("every job type has an example");
+        NewJob::new(params, kind.to_string(), "tester")
     }
 
     #[test]
@@ -1066,7 +1072,7 @@ pub(crate) mod tests {
                 },
                 &new_env(node.id),
                 "",
-                job(JobKind::SiteCreate, node.id),
+                job(JobKind::SiteCreate),
             )
             .await
             .expect("create");
@@ -1086,7 +1092,7 @@ pub(crate) mod tests {
                 },
                 &new_env(node.id),
                 "",
-                job(JobKind::SiteCreate, node.id),
+                job(JobKind::SiteCreate),
             )
             .await;
         assert!(matches!(again, Err(Error::AlreadyExists(_))));
@@ -1102,7 +1108,7 @@ pub(crate) mod tests {
 
         // The site is busy while its create job is queued.
         let busy = store
-            .enqueue_environment_job(env.id, 0, job(JobKind::BackupCreate, node.id))
+            .enqueue_environment_job(env.id, 0, job(JobKind::BackupCreate))
             .await;
         assert!(matches!(
             busy,
@@ -1133,7 +1139,7 @@ pub(crate) mod tests {
                 },
                 &new_env(node.id),
                 "",
-                job(JobKind::SiteCreate, node.id),
+                job(JobKind::SiteCreate),
             )
             .await
             .expect("slug is free again");
@@ -1152,7 +1158,7 @@ pub(crate) mod tests {
                 },
                 &new_env(node.id),
                 "",
-                job(JobKind::SiteCreate, node.id),
+                job(JobKind::SiteCreate),
             )
             .await
             .expect("create");
@@ -1171,16 +1177,12 @@ pub(crate) mod tests {
 
         // Stale version: ABORTED, nothing changes.
         let stale = store
-            .enqueue_environment_job(
-                env.id,
-                env.state_version + 7,
-                job(JobKind::EnvDeploy, node.id),
-            )
+            .enqueue_environment_job(env.id, env.state_version + 7, job(JobKind::EnvDeploy))
             .await;
         assert!(matches!(stale, Err(Error::VersionConflict { .. })));
 
         let deploy = store
-            .enqueue_environment_job(env.id, env.state_version, job(JobKind::EnvDeploy, node.id))
+            .enqueue_environment_job(env.id, env.state_version, job(JobKind::EnvDeploy))
             .await
             .expect("deploy");
         assert_eq!(
@@ -1197,8 +1199,7 @@ pub(crate) mod tests {
         );
 
         // Reset needs a failed environment.
-        let mut reset = job(JobKind::HealthCheck, node.id);
-        reset.params = json!({"reset": true});
+        let reset = job(JobKind::HealthCheck);
         assert!(matches!(
             store.enqueue_environment_job(env.id, 0, reset).await,
             Err(Error::Precondition {
@@ -1209,7 +1210,7 @@ pub(crate) mod tests {
         // Production cannot be deleted on its own.
         assert!(matches!(
             store
-                .enqueue_environment_job(env.id, 0, job(JobKind::EnvDelete, node.id))
+                .enqueue_environment_job(env.id, 0, job(JobKind::EnvDelete))
                 .await,
             Err(Error::Precondition {
                 reason: Reason::ProductionEnvironment,
