@@ -23,6 +23,8 @@ use tokio::sync::mpsc;
 
 use super::untrusted::untrusted_json;
 use super::{ExecEvent, Executor, JobSpec, Outcome, Redactor, StopSignals, parse_line};
+use crate::model::JobKind;
+use crate::model::report::JobReport;
 
 /// Settings of the Ansible executor.
 #[derive(Debug, Clone)]
@@ -161,7 +163,7 @@ impl AnsibleExecutor {
         drop(line_tx);
 
         let redactor = Redactor::new(&spec.secrets);
-        let mut output = OutputState::new(self.config.max_log_lines, event_token);
+        let mut output = OutputState::new(spec.kind, self.config.max_log_lines, event_token);
         let deadline = tokio::time::sleep(spec.timeout);
         tokio::pin!(deadline);
         let mut stopped: Option<Outcome> = None;
@@ -221,15 +223,18 @@ struct OutputState {
     dropped: usize,
     max_lines: usize,
     tail: VecDeque<String>,
-    result: Option<serde_json::Value>,
+    /// The job's type, which says what its report holds.
+    kind: JobKind,
+    result: Option<JobReport>,
     host_key_mismatch: bool,
     /// This attempt's event token.
     event_token: String,
 }
 
 impl OutputState {
-    fn new(max_lines: usize, event_token: String) -> Self {
+    fn new(kind: JobKind, max_lines: usize, event_token: String) -> Self {
         Self {
+            kind,
             event_token,
             stored: 0,
             dropped: 0,
@@ -276,10 +281,10 @@ impl OutputState {
                 }
                 self.stored += 1;
             }
-            // Reported from the node: brought into a bounded, printable shape before any of it
-            // is stored or passed on.
+            // Reported from the node: parsed and checked here, once, before any of it is
+            // stored or passed on.
             ExecEvent::Result(value) => {
-                self.result = Some(crate::model::report::clean_report(value));
+                self.result = Some(JobReport::parse(self.kind, value));
             }
             ExecEvent::Step { .. } | ExecEvent::Spawned { .. } => {}
         }
@@ -436,7 +441,7 @@ mod tests {
     use super::*;
 
     fn outcome(code: Option<i32>, lines: &[&str]) -> Outcome {
-        let mut state = OutputState::new(100, "t".into());
+        let mut state = OutputState::new(JobKind::CachePurge, 100, "t".into());
         for l in lines {
             state.tail.push_back((*l).to_owned());
             if l.contains("Host key verification failed") {

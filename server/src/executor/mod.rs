@@ -16,6 +16,7 @@ pub use redact::Redactor;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::model::report::JobReport;
 use crate::model::{JobId, JobKind};
 use crate::secrets::Secret;
 
@@ -46,14 +47,14 @@ pub struct JobSpec {
 /// How an attempt ended.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
-    /// The playbook succeeded; `result` is the last `pressluft_result` fact it set.
-    Succeeded { result: Option<serde_json::Value> },
+    /// The playbook succeeded; `result` is the last `pressluft_result` fact it set, parsed.
+    Succeeded { result: Option<JobReport> },
     /// The playbook failed. `retryable` follows SPEC section 5 (exit 1, 2, 4 are retryable).
     Failed {
         code: String,
         message: String,
         retryable: bool,
-        result: Option<serde_json::Value>,
+        result: Option<JobReport>,
     },
     /// The job ran past its timeout and was terminated (retryable).
     TimedOut,

@@ -3,13 +3,12 @@
 
 use std::time::Duration;
 
-use serde_json::Value;
-
 use crate::executor::Outcome;
 use crate::model::drift::DriftItem;
 use crate::model::job::{HealthCheck, JobParams};
+use crate::model::report::JobReport;
 use crate::model::{BackupEvent, EnvEvent, JobKind, NodeEvent, ReleaseHealth};
-use crate::store::{DomainOutcome, JobEnd, ReleaseReport, ResourceEffects};
+use crate::store::{DomainOutcome, JobEnd, ResourceEffects};
 
 /// Retry settings.
 #[derive(Debug, Clone)]
@@ -79,20 +78,11 @@ pub fn decide(
         } => {
             // A playbook that put everything back (`rolled_back`) failed on its own terms: a
             // retry would repeat the same change and the same undo.
-            let undone = result
-                .as_ref()
-                .and_then(|r| r.get("rolled_back"))
-                .and_then(Value::as_bool)
-                == Some(true);
+            let undone = result.as_ref().is_some_and(|r| r.rolled_back);
             // A playbook may name its failure (`error_code`, e.g. ACME_FAILED).
             let code = result
                 .as_ref()
-                .and_then(|r| r.get("error_code"))
-                .and_then(Value::as_str)
-                .filter(|c| {
-                    (1..=40).contains(&c.len())
-                        && c.bytes().all(|b| b.is_ascii_uppercase() || b == b'_')
-                })
+                .and_then(|r| r.error_code.as_deref())
                 .unwrap_or(code);
             retry_or_fail(code, message.clone(), *retryable && !undone)
         }
@@ -114,39 +104,23 @@ pub fn effects(
     kind: JobKind,
     params: Option<&JobParams>,
     end: &JobEnd,
-    result: Option<&Value>,
+    result: Option<&JobReport>,
 ) -> ResourceEffects {
     let succeeded = matches!(end, JobEnd::Succeeded);
-    let rolled_back = !succeeded
-        && result
-            .and_then(|r| r.get("rolled_back"))
-            .and_then(Value::as_bool)
-            == Some(true);
+    let rolled_back = !succeeded && result.is_some_and(|r| r.rolled_back);
     let mut fx = ResourceEffects {
-        result: result.cloned(),
+        report: result.cloned().unwrap_or_default(),
         // A release the job built: live when the job succeeded; a failed deploy reports its
         // unhealthy release so it is recorded (and never counted as good).
         release: result
-            .and_then(release_report)
+            .and_then(|r| r.release.clone())
             .filter(|r| if succeeded { r.healthy } else { !r.healthy }),
         current_release: result
             .filter(|_| succeeded)
-            .and_then(|r| r.get("current_release"))
-            .and_then(Value::as_str)
-            .filter(|n| is_release_name(n))
-            .map(str::to_owned),
+            .and_then(|r| r.current_release.clone()),
         pruned_releases: result
             .filter(|_| succeeded)
-            .and_then(|r| r.get("pruned"))
-            .and_then(Value::as_array)
-            .map(|names| {
-                names
-                    .iter()
-                    .filter_map(Value::as_str)
-                    .filter(|n| is_release_name(n))
-                    .map(str::to_owned)
-                    .collect()
-            })
+            .map(|r| r.pruned.clone())
             .unwrap_or_default(),
         ..ResourceEffects::default()
     };
@@ -221,19 +195,16 @@ fn result_effects(
     kind: JobKind,
     params: Option<&JobParams>,
     end: &JobEnd,
-    result: Option<&Value>,
+    result: Option<&JobReport>,
     fx: &mut ResourceEffects,
 ) {
     let succeeded = matches!(end, JobEnd::Succeeded);
     match kind {
         JobKind::EnvCreate | JobKind::EnvPromote if succeeded => {
-            fx.drift_baseline = result.and_then(|r| r.get("baseline")).cloned();
+            fx.drift_baseline = result.and_then(|r| r.baseline.clone());
         }
         JobKind::DriftCheck if succeeded => fx.drift = drift_verdict(result),
-        JobKind::EnvCacheToggle if succeeded => {
-            let flag = |name: &str| result.and_then(|r| r.get(name)).and_then(Value::as_bool);
-            fx.caches = flag("page_cache").zip(flag("object_cache"));
-        }
+        JobKind::EnvCacheToggle if succeeded => fx.caches = result.and_then(|r| r.caches),
         // A promotion refused for drift says what drifted.
         JobKind::EnvPromote => fx.drift = drift_verdict(result),
         JobKind::DomainAdd | JobKind::DomainRemove => {
@@ -248,24 +219,20 @@ fn domain_outcome(
     kind: JobKind,
     params: Option<&JobParams>,
     end: &JobEnd,
-    result: Option<&Value>,
+    result: Option<&JobReport>,
 ) -> Option<DomainOutcome> {
     let id = params?.domain()?;
+    let domain = result.and_then(|r| r.domain.as_ref());
     match (kind, end) {
         (JobKind::DomainAdd, JobEnd::Succeeded) => Some(DomainOutcome::Issued {
             id,
-            expires_at: result
-                .and_then(|r| r["domain"]["expires_at"].as_i64())
-                .or_else(|| {
-                    // Jinja may hand the number over as a string.
-                    result.and_then(|r| r["domain"]["expires_at"].as_str()?.parse().ok())
-                }),
+            expires_at: domain.and_then(|d| d.expires_at),
             primary: matches!(params, Some(JobParams::DomainAdd(add)) if add.make_primary),
         }),
         (JobKind::DomainAdd, JobEnd::Failed { message, .. }) => Some(DomainOutcome::IssueFailed {
             id,
-            message: result
-                .and_then(|r| r["domain"]["error"].as_str())
+            message: domain
+                .map(|d| d.error.as_str())
                 .filter(|e| !e.is_empty())
                 .unwrap_or_else(|| message.lines().next().unwrap_or_default())
                 .chars()
@@ -306,49 +273,13 @@ pub fn releases_to_prune(
 }
 
 /// A drift check's verdict from the items the node reported (`None` when it reported none).
-fn drift_verdict(result: Option<&Value>) -> Option<(bool, Vec<DriftItem>)> {
-    let items: Vec<DriftItem> = result?
-        .get("items")?
-        .as_array()?
-        .iter()
-        .filter_map(DriftItem::from_report)
-        .collect();
+fn drift_verdict(result: Option<&JobReport>) -> Option<(bool, Vec<DriftItem>)> {
+    let items = result?.drift_items.clone()?;
     Some((!items.is_empty(), items))
-}
-
-/// Whether a name a playbook reported can be a release directory (it ends up in paths).
-fn is_release_name(name: &str) -> bool {
-    (1..=64).contains(&name.len())
-        && !name.starts_with('.')
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
-}
-
-/// The release a playbook reports as created and live: `{"release": {"name", "source_kind",
-/// "source", "resolved_ref"}}`.
-fn release_report(result: &Value) -> Option<ReleaseReport> {
-    let r = result.get("release")?;
-    Some(ReleaseReport {
-        name: r
-            .get("name")?
-            .as_str()
-            .filter(|n| is_release_name(n))?
-            .to_owned(),
-        source_kind: r.get("source_kind")?.as_str()?.parse().ok()?,
-        source: r.get("source").cloned().unwrap_or(Value::Null),
-        resolved_ref: r
-            .get("resolved_ref")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned(),
-        healthy: r.get("healthy").and_then(Value::as_bool).unwrap_or(true),
-    })
 }
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
 
     use super::*;
 
@@ -436,7 +367,10 @@ mod tests {
             code: "PLAYBOOK_FAILED".into(),
             message: "switched back".into(),
             retryable: true,
-            result: Some(serde_json::json!({"rolled_back": true})),
+            result: Some(JobReport {
+                rolled_back: true,
+                ..JobReport::default()
+            }),
         };
         assert!(matches!(
             decide(&undone, 1, 3, &p, 0),
@@ -523,14 +457,20 @@ mod tests {
             JobKind::EnvDeploy,
             None,
             &failed_end,
-            Some(&json!({"rolled_back": true})),
+            Some(&JobReport {
+                rolled_back: true,
+                ..JobReport::default()
+            }),
         );
         assert_eq!(rolled.environment, Some(EnvEvent::Reverted));
         let create_rolled = effects(
             JobKind::SiteCreate,
             None,
             &failed_end,
-            Some(&json!({"rolled_back": true})),
+            Some(&JobReport {
+                rolled_back: true,
+                ..JobReport::default()
+            }),
         );
         assert_eq!(
             create_rolled.environment,

@@ -7,6 +7,7 @@ use super::jobs::{JobRecord, NewJob};
 use super::{BackupRecord, Store, Tx, now};
 use crate::error::{Error, Reason, Result};
 use crate::model::job::{BackupCreate, JobParams, JobTarget};
+use crate::model::report::{JobReport, StoredBackup};
 use crate::model::{
     AuditResult, BackupEvent, BackupId, BackupScope, BackupStatus, BackupTrigger, EnvEvent,
     EnvironmentId, EnvironmentStatus, JobEventKind, JobId, JobKind, JobStatus, JobTransition,
@@ -52,8 +53,8 @@ pub struct ResourceEffects {
     pub node: Option<NodeEvent>,
     /// Event for the job's backup (backup_create).
     pub backup: Option<BackupEvent>,
-    /// Fields the playbook reported (`pressluft_result`).
-    pub result: Option<serde_json::Value>,
+    /// What the playbook reported (empty when it reported nothing).
+    pub report: JobReport,
     /// A release the job created and switched to.
     pub release: Option<ReleaseReport>,
     /// An existing release (by name) the job switched to (rollbacks).
@@ -89,15 +90,7 @@ pub enum DomainOutcome {
     Removed { id: crate::model::DomainId },
 }
 
-/// A release reported by a playbook (`pressluft_result.release`).
-#[derive(Debug, Clone, PartialEq)]
-pub struct ReleaseReport {
-    pub name: String,
-    pub source_kind: crate::model::ReleaseSourceKind,
-    pub source: serde_json::Value,
-    pub resolved_ref: String,
-    pub healthy: bool,
-}
+pub use crate::model::report::ReleaseReport;
 
 impl Store {
     /// Claims the next runnable job for `owner`, atomically: oldest first by priority, never
@@ -383,11 +376,10 @@ impl Store {
                 Ok(_) => {
                     Self::transition_node_tx(tx, &node, event, message).await?;
                     if event == NodeEvent::ProvisionSucceeded {
-                        let php = effects
-                            .result
-                            .as_ref()
-                            .and_then(|r| r.get("php_versions"))
-                            .map_or_else(|| "[]".to_owned(), ToString::to_string);
+                        let php = serde_json::to_string(
+                            effects.report.php_versions.as_deref().unwrap_or_default(),
+                        )
+                        .map_err(Error::internal)?;
                         sqlx::query(
                             "UPDATE nodes SET last_seen_at = ?, php_versions = ? WHERE id = ?",
                         )
@@ -421,7 +413,7 @@ impl Store {
         if let (Some(event), Some(backup)) =
             (effects.backup, params.as_ref().and_then(JobParams::backup))
         {
-            Self::transition_backup_tx(tx, backup, event, effects.result.as_ref()).await?;
+            Self::transition_backup_tx(tx, backup, event, effects.report.backup.as_ref()).await?;
         }
         // A job that backs up first reports that backup as `pre_backup` (a terminal end only:
         // the environment event says the job is over).
@@ -431,7 +423,7 @@ impl Store {
             .and_then(|p| p.pre_backup_id)
             && effects.environment.is_some()
         {
-            let report = effects.result.as_ref().and_then(|r| r.get("pre_backup"));
+            let report = effects.report.pre_backup.as_ref();
             if report.is_some() {
                 Self::transition_backup_tx(tx, pre, BackupEvent::Start, None).await?;
                 Self::transition_backup_tx(tx, pre, BackupEvent::Complete, report).await?;
@@ -440,18 +432,8 @@ impl Store {
             }
         }
         // backup_cleanup reports the backups it deleted from storage.
-        if job.kind == JobKind::BackupCleanup
-            && let Some(deleted) = effects
-                .result
-                .as_ref()
-                .and_then(|r| r.get("deleted"))
-                .and_then(|d| d.as_array())
-        {
-            for id in deleted
-                .iter()
-                .filter_map(|v| v.as_str())
-                .filter_map(|s| s.parse::<BackupId>().ok())
-            {
+        if job.kind == JobKind::BackupCleanup {
+            for &id in &effects.report.deleted_backups {
                 let site: Option<Option<crate::model::SiteId>> =
                     sqlx::query_scalar("SELECT site_id FROM backups WHERE id = ?")
                         .bind(id)
@@ -693,7 +675,7 @@ impl Store {
         tx: &mut Tx,
         id: BackupId,
         event: BackupEvent,
-        result: Option<&serde_json::Value>,
+        stored: Option<&StoredBackup>,
     ) -> Result<()> {
         let (status, env, retention): (BackupStatus, EnvironmentId, i64) = sqlx::query_as(
             "SELECT b.status, b.environment_id, e.backup_retention_secs
@@ -711,26 +693,16 @@ impl Store {
             }
         };
         let now = now();
-        let text = |k: &str| {
-            result
-                .and_then(|r| r.get(k))
-                .and_then(|v| v.as_str())
-                .unwrap_or_default()
-                .to_owned()
-        };
-        let size = result
-            .and_then(|r| r.get("size_bytes"))
-            .and_then(serde_json::Value::as_i64)
-            .unwrap_or(0);
+        let stored = stored.cloned().unwrap_or_default();
         if next == BackupStatus::Completed {
             sqlx::query(
                 "UPDATE backups SET status = ?, object_key = ?, size_bytes = ?, sha256 = ?, completed_at = ?,
                         expires_at = ?, state_version = state_version + 1 WHERE id = ?",
             )
             .bind(next)
-            .bind(text("object_key"))
-            .bind(size)
-            .bind(text("sha256"))
+            .bind(&stored.object_key)
+            .bind(stored.size_bytes)
+            .bind(&stored.sha256)
             .bind(now)
             .bind(now + retention * 1000)
             .bind(id)
