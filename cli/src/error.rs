@@ -4,6 +4,7 @@
 //! precondition, 6 server or node unavailable, 7 the followed job failed or was cancelled
 //! (`--wait`, `job watch`, `job logs --follow`), 130 stopped watching with Ctrl-C.
 
+use pressluft_proto::v1::ErrorReason;
 use std::fmt;
 
 use pressluft_client::{Error, ErrorKind};
@@ -155,7 +156,7 @@ impl From<Error> for CliError {
             }
             Error::UnknownContext { .. } => Some("list contexts with `pressluft context list`"),
             _ if err.kind() == ErrorKind::Auth => Some("run `pressluft login`"),
-            _ => err.reason().and_then(reason_hint),
+            _ => err.error_reason().and_then(reason_hint),
         };
         CliError {
             kind: Kind::Client(err.kind()),
@@ -166,33 +167,37 @@ impl From<Error> for CliError {
 }
 
 /// What to do about a refusal, by the server's reason code.
-fn reason_hint(reason: &str) -> Option<&'static str> {
+fn reason_hint(reason: ErrorReason) -> Option<&'static str> {
     Some(match reason {
-        "SITE_BUSY" => {
+        ErrorReason::SiteBusy => {
             "wait for that job (`pressluft job watch ID`) or cancel it (`pressluft job cancel ID`)"
         }
-        "ENVIRONMENT_NOT_ACTIVE" => {
+        ErrorReason::EnvironmentNotActive => {
             "see `pressluft env show ID`; a failed environment is re-checked with `pressluft env reset ID`"
         }
-        "ENVIRONMENT_NOT_FAILED" => "only a failed environment needs a reset",
-        "BACKUP_TARGET_MISSING" => "set one with `pressluft settings backup-target`",
-        "NODE_NOT_READY" => "provision the node first: `pressluft node provision ID --wait`",
-        "NODE_HAS_ENVIRONMENTS" => "delete the sites on it first",
-        "NO_DEFAULT_NODE" => {
+        ErrorReason::EnvironmentNotFailed => "only a failed environment needs a reset",
+        ErrorReason::BackupTargetMissing => "set one with `pressluft settings backup-target`",
+        ErrorReason::NodeNotReady => {
+            "provision the node first: `pressluft node provision ID --wait`"
+        }
+        ErrorReason::NodeHasEnvironments => "delete the sites on it first",
+        ErrorReason::NoDefaultNode => {
             "pass --node, or set a default: `pressluft settings set --default-node ID`"
         }
-        "VERSION_CONFLICT" => "it changed meanwhile: look at it again and retry",
-        "DNS_MISMATCH" => {
+        ErrorReason::VersionConflict => "it changed meanwhile: look at it again and retry",
+        ErrorReason::DnsMismatch => {
             "point the name's A/AAAA record at the node's public IP, or pass --skip-dns-check for a private setup"
         }
-        "NO_DRIFT_BASELINE" => {
+        ErrorReason::NoDriftBaseline => {
             "clone a staging from production first: `pressluft env clone ID --name staging`"
         }
-        "HOST_KEY_MISMATCH" => {
+        ErrorReason::HostKeyMismatch => {
             "if the node was reinstalled, pin its new key: `pressluft node update ID --host-key KEY`"
         }
-        "LOGIN_RATE_LIMITED" => "too many failed logins: wait a few minutes",
-        "PRODUCTION_ENVIRONMENT" => "production goes with its site: `pressluft site delete ID`",
+        ErrorReason::LoginRateLimited => "too many failed logins: wait a few minutes",
+        ErrorReason::ProductionEnvironment => {
+            "production goes with its site: `pressluft site delete ID`"
+        }
         _ => return None,
     })
 }

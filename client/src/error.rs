@@ -4,6 +4,7 @@
 //! gRPC status) becomes an [`Error`] whose `Display` is one human line and whose
 //! [`ErrorKind`] decides, for the CLI, the exit code.
 
+use pressluft_proto::v1::ErrorReason;
 use std::path::PathBuf;
 
 use tonic::Code;
@@ -112,12 +113,17 @@ impl Error {
         }
     }
 
-    /// The stable reason from the server's `ErrorInfo` detail (e.g. `SITE_BUSY`).
+    /// The stable reason from the server's `ErrorInfo` detail as sent (e.g. `SITE_BUSY`).
     pub fn reason(&self) -> Option<&str> {
         match self {
             Error::Rpc { reason, .. } => reason.as_deref(),
             _ => None,
         }
+    }
+
+    /// The reason as the contract's enum (`None` for none, or one this client does not know).
+    pub fn error_reason(&self) -> Option<ErrorReason> {
+        self.reason().and_then(ErrorReason::from_wire_name)
     }
 
     /// Builds a [`Error::Connect`] from a transport error, flattening its source chain into
@@ -162,7 +168,7 @@ impl From<tonic::Status> for Error {
 /// Classifies a status code; the reason refines codes whose meaning depends on it.
 fn kind_of(code: Code, reason: Option<&str>) -> ErrorKind {
     // A node the server cannot reach is "unavailable" whatever code carried it.
-    if reason == Some("NODE_UNREACHABLE") {
+    if reason.and_then(ErrorReason::from_wire_name) == Some(ErrorReason::NodeUnreachable) {
         return ErrorKind::Unavailable;
     }
     // No `_` arm: a new code must be classified on purpose.

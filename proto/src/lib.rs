@@ -11,3 +11,40 @@ pub mod v1 {
 /// Encoded `FileDescriptorSet` of the contract, for gRPC server reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/pressluft_descriptor.bin"));
+
+impl v1::ErrorReason {
+    /// The spelling in a status's `google.rpc.ErrorInfo.reason`: the value's name without the
+    /// `ERROR_REASON_` prefix (`SITE_BUSY`).
+    pub fn wire_name(self) -> &'static str {
+        let name = self.as_str_name();
+        name.strip_prefix("ERROR_REASON_").unwrap_or(name)
+    }
+
+    /// The reason an `ErrorInfo.reason` names, if it is one of the contract's.
+    pub fn from_wire_name(reason: &str) -> Option<Self> {
+        Self::from_str_name(&format!("ERROR_REASON_{reason}")).filter(|r| *r != Self::Unspecified)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::v1::ErrorReason;
+
+    #[test]
+    fn reasons_travel_by_their_short_names() {
+        assert_eq!(ErrorReason::SiteBusy.wire_name(), "SITE_BUSY");
+        assert_eq!(
+            ErrorReason::from_wire_name("SITE_BUSY"),
+            Some(ErrorReason::SiteBusy)
+        );
+        assert_eq!(ErrorReason::from_wire_name("UNSPECIFIED"), None);
+        assert_eq!(ErrorReason::from_wire_name("site_busy"), None);
+        for value in 1..=31 {
+            let reason = ErrorReason::try_from(value).expect("dense values");
+            assert_eq!(
+                ErrorReason::from_wire_name(reason.wire_name()),
+                Some(reason)
+            );
+        }
+    }
+}

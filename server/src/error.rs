@@ -13,57 +13,9 @@ use crate::model::validate::Invalid;
 /// Domain of the ErrorInfo details.
 pub const ERROR_DOMAIN: &str = "pressluft.v1";
 
-macro_rules! reasons {
-    ($($variant:ident => $s:literal),* $(,)?) => {
-        /// Stable machine-readable error reasons (the ErrorInfo `reason`).
-        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-        pub enum Reason { $($variant),* }
-
-        impl Reason {
-            /// Every reason, for documentation tests.
-            pub const ALL: &'static [Self] = &[$(Self::$variant),*];
-
-            /// The wire spelling.
-            pub const fn as_str(self) -> &'static str {
-                match self { $(Self::$variant => $s),* }
-            }
-        }
-    };
-}
-
-reasons! {
-    InvalidArgument => "INVALID_ARGUMENT",
-    NotFound => "NOT_FOUND",
-    AlreadyExists => "ALREADY_EXISTS",
-    VersionConflict => "VERSION_CONFLICT",
-    Unauthenticated => "UNAUTHENTICATED",
-    LoginRateLimited => "LOGIN_RATE_LIMITED",
-    UploadQuotaExceeded => "UPLOAD_QUOTA_EXCEEDED",
-    SiteBusy => "SITE_BUSY",
-    NodeBusy => "NODE_BUSY",
-    NodeNotReady => "NODE_NOT_READY",
-    NodeHasEnvironments => "NODE_HAS_ENVIRONMENTS",
-    NodeUnreachable => "NODE_UNREACHABLE",
-    HostKeyMismatch => "HOST_KEY_MISMATCH",
-    SiteNotActive => "SITE_NOT_ACTIVE",
-    EnvironmentNotActive => "ENVIRONMENT_NOT_ACTIVE",
-    EnvironmentNotFailed => "ENVIRONMENT_NOT_FAILED",
-    ProductionEnvironment => "PRODUCTION_ENVIRONMENT",
-    IllegalStateTransition => "ILLEGAL_STATE_TRANSITION",
-    JobNotCancellable => "JOB_NOT_CANCELLABLE",
-    NoDefaultNode => "NO_DEFAULT_NODE",
-    NodeQueryTimeout => "NODE_QUERY_TIMEOUT",
-    NodeQueryFailed => "NODE_QUERY_FAILED",
-    BackupTargetMissing => "BACKUP_TARGET_MISSING",
-    BackupTargetUnreachable => "BACKUP_TARGET_UNREACHABLE",
-    BackupNotRestorable => "BACKUP_NOT_RESTORABLE",
-    NoDriftBaseline => "NO_DRIFT_BASELINE",
-    PhpVersionUnavailable => "PHP_VERSION_UNAVAILABLE",
-    NoRollbackTarget => "NO_ROLLBACK_TARGET",
-    DnsMismatch => "DNS_MISMATCH",
-    NotImplemented => "NOT_IMPLEMENTED",
-    Internal => "INTERNAL",
-}
+/// Stable machine-readable error reasons (the ErrorInfo `reason`), defined by the contract
+/// (`ErrorReason` in proto/pressluft/v1/errors.proto) and sent as [`Reason::wire_name`].
+pub use pressluft_proto::v1::ErrorReason as Reason;
 
 /// Errors of the server crate.
 #[derive(Debug, thiserror::Error)]
@@ -208,7 +160,7 @@ impl From<Error> for tonic::Status {
             }
         };
         let mut details = ErrorDetails::with_error_info(
-            reason.as_str(),
+            reason.wire_name(),
             ERROR_DOMAIN,
             std::collections::HashMap::<String, String>::new(),
         );

@@ -8,6 +8,7 @@ import { timestampDate, type Timestamp } from "@bufbuild/protobuf/wkt";
 
 import { AuditService } from "./gen/pressluft/v1/audit_pb.js";
 import { AuthService } from "./gen/pressluft/v1/auth_pb.js";
+import { ErrorReason } from "./gen/pressluft/v1/errors_pb.js";
 import { JobService } from "./gen/pressluft/v1/job_pb.js";
 import { NodeService } from "./gen/pressluft/v1/node_pb.js";
 import { NodeQueryService } from "./gen/pressluft/v1/node_query_pb.js";
@@ -66,15 +67,20 @@ export const api: {
   settings: createClient(SettingsService, transport),
 };
 
-/** The server's stable reason code (google.rpc.ErrorInfo.reason), if it sent one. */
-export function reasonOf(error: unknown): string | undefined {
+/** The server's stable reason (google.rpc.ErrorInfo.reason, the contract's ErrorReason), if
+ * it sent one this UI knows. */
+export function reasonOf(error: unknown): ErrorReason | undefined {
   if (!(error instanceof ConnectError)) return undefined;
   for (const detail of error.details) {
     if ("type" in detail && detail.type === "google.rpc.ErrorInfo") {
       const reader = new BinaryReader(detail.value);
       while (reader.pos < reader.len) {
         const [field, wireType] = reader.tag();
-        if (field === 1) return reader.string();
+        // The wire name is the enum value's name without its ERROR_REASON_ prefix.
+        if (field === 1) {
+          const name = reader.string();
+          return name in ErrorReason ? ErrorReason[name as keyof typeof ErrorReason] : undefined;
+        }
         reader.skip(wireType);
       }
     }
@@ -82,14 +88,16 @@ export function reasonOf(error: unknown): string | undefined {
   return undefined;
 }
 
-const HINTS: Record<string, string> = {
-  SITE_BUSY: "Another job is working on this site; wait for it or cancel it on the Jobs page.",
-  ENVIRONMENT_NOT_ACTIVE: "The environment is not active; a failed one can be reset.",
-  BACKUP_TARGET_MISSING: "Set a backup target first (Settings).",
-  NODE_NOT_READY: "Provision the node first.",
-  DNS_MISMATCH: "Point the domain's DNS at the node, or skip the DNS check for a private setup.",
-  NO_DRIFT_BASELINE: "Clone a staging environment from production first.",
-  VERSION_CONFLICT: "It changed meanwhile; reload and try again.",
+const HINTS: Partial<Record<ErrorReason, string>> = {
+  [ErrorReason.SITE_BUSY]:
+    "Another job is working on this site; wait for it or cancel it on the Jobs page.",
+  [ErrorReason.ENVIRONMENT_NOT_ACTIVE]: "The environment is not active; a failed one can be reset.",
+  [ErrorReason.BACKUP_TARGET_MISSING]: "Set a backup target first (Settings).",
+  [ErrorReason.NODE_NOT_READY]: "Provision the node first.",
+  [ErrorReason.DNS_MISMATCH]:
+    "Point the domain's DNS at the node, or skip the DNS check for a private setup.",
+  [ErrorReason.NO_DRIFT_BASELINE]: "Clone a staging environment from production first.",
+  [ErrorReason.VERSION_CONFLICT]: "It changed meanwhile; reload and try again.",
 };
 
 /** An error as one readable sentence (with what to do, where known). */
@@ -97,7 +105,7 @@ export function describeError(error: unknown): string {
   if (error instanceof ConnectError) {
     if (error.code === Code.Unavailable) return "The server cannot be reached right now.";
     const reason = reasonOf(error);
-    const hint = reason ? HINTS[reason] : undefined;
+    const hint = reason === undefined ? undefined : HINTS[reason];
     return hint ? `${error.rawMessage} ${hint}` : error.rawMessage;
   }
   return error instanceof Error ? error.message : String(error);
