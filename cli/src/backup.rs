@@ -1,10 +1,10 @@
 //! `backup create|list|show|restore|schedule`.
 
 use clap::{Args, Subcommand, ValueEnum};
-use pressluft_client::labels::{backup_scope, backup_status, backup_trigger, short_time};
+use pressluft_client::labels::{label, short_time};
 use pressluft_proto::v1::{
-    Backup, BackupSchedule, BackupScope, CreateBackupRequest, GetBackupRequest, ListBackupsRequest,
-    RestoreBackupRequest, UpdateBackupScheduleRequest,
+    Backup, BackupSchedule, BackupScope, BackupStatus, BackupTrigger, CreateBackupRequest,
+    GetBackupRequest, ListBackupsRequest, RestoreBackupRequest, UpdateBackupScheduleRequest,
 };
 use serde_json::{Value, json};
 
@@ -197,7 +197,7 @@ pub async fn run(ctx: &Ctx, command: BackupCommand) -> Result<(), CliError> {
                         "enabled": schedule.enabled,
                         "interval_secs": schedule.interval.map(|d| d.seconds),
                         "retention_secs": schedule.retention.map(|d| d.seconds),
-                        "scope": backup_scope(schedule.scope),
+                        "scope": label::<BackupScope>(schedule.scope),
                     })
                 },
             )
@@ -258,7 +258,7 @@ fn schedule_text(schedule: &BackupSchedule) -> String {
     }
     format!(
         "Scheduled backups: {} every {}, kept {}\n",
-        backup_scope(schedule.scope),
+        label::<BackupScope>(schedule.scope),
         duration_text(schedule.interval.as_ref()),
         duration_text(schedule.retention.as_ref())
     )
@@ -285,9 +285,9 @@ fn backups_table(backups: &[Backup], wide: bool) -> String {
     for b in backups {
         table.row([
             b.id.clone(),
-            backup_scope(b.scope),
-            backup_status(b.status),
-            backup_trigger(b.trigger),
+            label::<BackupScope>(b.scope),
+            label::<BackupStatus>(b.status),
+            label::<BackupTrigger>(b.trigger),
             if b.size_bytes > 0 {
                 bytes(b.size_bytes)
             } else {
@@ -314,9 +314,9 @@ fn backup_details(b: &Backup) -> String {
     Details::new()
         .field("ID", &b.id)
         .field("Environment", &b.environment_id)
-        .field("Scope", backup_scope(b.scope))
-        .field("Status", backup_status(b.status))
-        .field("Trigger", backup_trigger(b.trigger))
+        .field("Scope", label::<BackupScope>(b.scope))
+        .field("Status", label::<BackupStatus>(b.status))
+        .field("Trigger", label::<BackupTrigger>(b.trigger))
         .field("Size", bytes(b.size_bytes))
         .field("SHA-256", or_dash(&b.sha256))
         .field("Object", or_dash(&b.object_key))
@@ -333,9 +333,9 @@ pub fn backup_json(b: &Backup) -> Value {
         "id": b.id,
         "environment_id": b.environment_id,
         "site_id": b.site_id,
-        "scope": backup_scope(b.scope),
-        "status": backup_status(b.status),
-        "trigger": backup_trigger(b.trigger),
+        "scope": label::<BackupScope>(b.scope),
+        "status": label::<BackupStatus>(b.status),
+        "trigger": label::<BackupTrigger>(b.trigger),
         "object_key": opt_str(&b.object_key),
         "size_bytes": b.size_bytes,
         "sha256": opt_str(&b.sha256),

@@ -1,10 +1,10 @@
 //! `domain add|list|remove` and `cache set|purge`.
 
 use clap::{Subcommand, ValueEnum};
-use pressluft_client::labels::{short_time, tls_status};
+use pressluft_client::labels::{label, short_time};
 use pressluft_proto::v1::{
     AddDomainRequest, Domain, ListDomainsRequest, PurgeCacheRequest, RemoveDomainRequest,
-    UpdateCacheSettingsRequest,
+    TlsStatus, UpdateCacheSettingsRequest,
 };
 use serde_json::{Value, json};
 
@@ -189,7 +189,7 @@ pub async fn run_cache(ctx: &Ctx, command: CacheCommand) -> Result<(), CliError>
 
 /// The certificate column: its state, and a warning when it expires within 14 days.
 fn tls_text(d: &Domain) -> String {
-    let state = tls_status(d.tls_status);
+    let state = label::<TlsStatus>(d.tls_status);
     if d.tls_expires_soon {
         format!("{state} (expires soon!)")
     } else {
@@ -238,7 +238,7 @@ pub fn domain_json(d: &Domain) -> Value {
         "hostname": d.hostname,
         "aliases": d.aliases,
         "is_primary": d.is_primary,
-        "tls_status": tls_status(d.tls_status),
+        "tls_status": label::<TlsStatus>(d.tls_status),
         "tls_expire_time": time(d.tls_expire_time.as_ref()),
         "tls_check_time": time(d.tls_check_time.as_ref()),
         "tls_expires_soon": d.tls_expires_soon,

@@ -1,21 +1,19 @@
 //! `env ...`: environments, their releases and deploys, updates, drift and promotion, and the
 //! node queries about them (magic login, PHP, disk, WordPress).
 
+use pressluft_proto::v1::{
+    ArchiveSource, CheckDriftRequest, CreateEnvironmentRequest, CreateMagicLoginRequest,
+    DeleteEnvironmentRequest, DeployEnvironmentRequest, DriftReport, DriftStatus, Environment,
+    EnvironmentKind, EnvironmentStatus, GetDiskUsageRequest, GetDriftReportRequest,
+    GetEnvironmentRequest, GetPhpVersionRequest, GetWordPressInfoRequest, GitSource,
+    ListEnvironmentsRequest, ListReleasesRequest, PromoteEnvironmentRequest, PromotionPreset,
+    Release, ReleaseHealth, ReleaseSource, ResetEnvironmentRequest, RollbackEnvironmentRequest,
+    UpdateWordPressRequest, UploadSource, WordPressSource, release_source,
+};
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand, ValueEnum};
-use pressluft_client::labels::{
-    drift_status, environment_kind, environment_status, release_health, short_time,
-};
-use pressluft_proto::v1::{
-    ArchiveSource, CheckDriftRequest, CreateEnvironmentRequest, CreateMagicLoginRequest,
-    DeleteEnvironmentRequest, DeployEnvironmentRequest, DriftReport, Environment, EnvironmentKind,
-    GetDiskUsageRequest, GetDriftReportRequest, GetEnvironmentRequest, GetPhpVersionRequest,
-    GetWordPressInfoRequest, GitSource, ListEnvironmentsRequest, ListReleasesRequest,
-    PromoteEnvironmentRequest, PromotionPreset, Release, ReleaseSource, ResetEnvironmentRequest,
-    RollbackEnvironmentRequest, UpdateWordPressRequest, UploadSource, WordPressSource,
-    release_source,
-};
+use pressluft_client::labels::{label, short_time};
 use serde_json::{Value, json};
 
 use crate::all_pages;
@@ -656,13 +654,13 @@ fn environments_table(envs: &[Environment], wide: bool) -> String {
             table.row([
                 env.id.clone(),
                 env.name.clone(),
-                environment_kind(env.kind),
-                environment_status(env.status),
+                label::<EnvironmentKind>(env.kind),
+                label::<EnvironmentStatus>(env.status),
                 or_dash(&env.node_id),
                 or_dash(&env.php_version),
                 or_dash(&env.url),
                 or_dash(&env.current_release_id),
-                drift_status(env.drift_status),
+                label::<DriftStatus>(env.drift_status),
                 short_time(env.last_backup_time.as_ref()),
             ]);
         }
@@ -673,8 +671,8 @@ fn environments_table(envs: &[Environment], wide: bool) -> String {
         table.row([
             env.id.clone(),
             env.name.clone(),
-            environment_kind(env.kind),
-            environment_status(env.status),
+            label::<EnvironmentKind>(env.kind),
+            label::<EnvironmentStatus>(env.status),
             or_dash(&env.url),
         ]);
     }
@@ -709,8 +707,8 @@ fn environment_details(env: &Environment) -> String {
     Details::new()
         .field("ID", &env.id)
         .field("Name", &env.name)
-        .field("Kind", environment_kind(env.kind))
-        .field("Status", environment_status(env.status))
+        .field("Kind", label::<EnvironmentKind>(env.kind))
+        .field("Status", label::<EnvironmentStatus>(env.status))
         .field_if("Message", &env.status_message)
         .field("Site", &env.site_id)
         .field("Node", or_dash(&env.node_id))
@@ -718,7 +716,7 @@ fn environment_details(env: &Environment) -> String {
         .field("Preview URL", or_dash(&env.preview_url))
         .field("PHP", or_dash(&env.php_version))
         .field("Release", or_dash(&env.current_release_id))
-        .field("Drift", drift_status(env.drift_status))
+        .field("Drift", label::<DriftStatus>(env.drift_status))
         .field("Cache", cache)
         .field("Backups", schedule)
         .field("Last backup", short_time(env.last_backup_time.as_ref()))
@@ -758,7 +756,7 @@ fn releases_table(releases: &[Release], wide: bool) -> String {
         table.row([
             r.id.clone(),
             if r.is_current { "*" } else { "" }.to_owned(),
-            release_health(r.health),
+            label::<ReleaseHealth>(r.health),
             source_text(r.source.as_ref()),
             short_time(r.create_time.as_ref()),
             reference,
@@ -775,7 +773,7 @@ pub fn release_json(r: &Release) -> Value {
         "source": source_text(r.source.as_ref()),
         "resolved_ref": opt_str(&r.resolved_ref),
         "path": opt_str(&r.path),
-        "health": release_health(r.health),
+        "health": label::<ReleaseHealth>(r.health),
         "is_current": r.is_current,
         "job_id": opt_str(&r.job_id),
         "create_time": time(r.create_time.as_ref()),
@@ -789,7 +787,7 @@ pub fn release_json(r: &Release) -> Value {
 fn drift_text(report: &DriftReport) -> String {
     let mut text = Details::new()
         .field("Environment", &report.environment_id)
-        .field("Drift", drift_status(report.status))
+        .field("Drift", label::<DriftStatus>(report.status))
         .field("Checked", short_time(report.check_time.as_ref()))
         .field_if("Job", &report.job_id)
         .render();
@@ -811,7 +809,7 @@ fn drift_text(report: &DriftReport) -> String {
 fn drift_json(report: &DriftReport) -> Value {
     json!({
         "environment_id": report.environment_id,
-        "status": drift_status(report.status),
+        "status": label::<DriftStatus>(report.status),
         "check_time": time(report.check_time.as_ref()),
         "job_id": opt_str(&report.job_id),
         "items": report.items.iter().map(|i| json!({

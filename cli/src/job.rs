@@ -4,9 +4,9 @@
 //! when Ctrl-C stopped them (the job keeps running); see `watch`.
 
 use clap::{Args, Subcommand, ValueEnum};
-use pressluft_client::labels::{job_status, job_type, short_time};
+use pressluft_client::labels::{label, short_time};
 use pressluft_proto::v1::{
-    CancelJobRequest, GetJobRequest, Job, JobProgress, JobStatus, ListJobsRequest,
+    CancelJobRequest, GetJobRequest, Job, JobProgress, JobStatus, JobType, ListJobsRequest,
 };
 use serde_json::{Value, json};
 
@@ -200,8 +200,8 @@ fn jobs_table(jobs: &[Job]) -> String {
     for job in jobs {
         table.row([
             job.id.clone(),
-            job_type(job.r#type),
-            job_status(job.status),
+            label::<JobType>(job.r#type),
+            label::<JobStatus>(job.status),
             progress(job.progress.as_ref()),
             short_time(job.create_time.as_ref()),
             or_dash(&job.summary),
@@ -243,13 +243,13 @@ pub fn job_details(job: &Job) -> String {
         (code, message) => format!("{code}: {message}"),
     };
     let status = if job.cancel_requested && job.status == JobStatus::Running as i32 {
-        format!("{} (cancel requested)", job_status(job.status))
+        format!("{} (cancel requested)", label::<JobStatus>(job.status))
     } else {
-        job_status(job.status)
+        label::<JobStatus>(job.status)
     };
     Details::new()
         .field("ID", &job.id)
-        .field("Type", job_type(job.r#type))
+        .field("Type", label::<JobType>(job.r#type))
         .field("Status", status)
         .field_if("Summary", &job.summary)
         .field_if("Error", error)
@@ -270,8 +270,8 @@ pub fn job_details(job: &Job) -> String {
 pub fn job_json(job: &Job) -> Value {
     json!({
         "id": job.id,
-        "type": job_type(job.r#type),
-        "status": job_status(job.status),
+        "type": label::<JobType>(job.r#type),
+        "status": label::<JobStatus>(job.status),
         "site_id": opt_str(&job.site_id),
         "environment_id": opt_str(&job.environment_id),
         "node_id": opt_str(&job.node_id),
@@ -400,7 +400,7 @@ mod tests {
                 .expect("visible")
                 .get_name()
                 .to_owned();
-            assert_eq!(job_status(JobStatus::from(*arg) as i32), name);
+            assert_eq!(label::<JobStatus>(JobStatus::from(*arg) as i32), name);
         }
     }
 }

@@ -1,11 +1,12 @@
 //! `node list|show|add|update|provision|decommission|key|php|db`.
 
 use clap::{Args, Subcommand};
-use pressluft_client::labels::{node_status, short_time};
+use pressluft_client::labels::{label, short_time};
 use pressluft_proto::v1::{
     CreateNodeRequest, DecommissionNodeRequest, GetControlPlaneKeyRequest,
     GetControlPlaneKeyResponse, GetDatabaseStatusRequest, GetNodeRequest, GetPhpVersionRequest,
-    ListNodesRequest, Node, ProvisionNodeRequest, ScanNodeHostKeyRequest, UpdateNodeRequest,
+    ListNodesRequest, Node, NodeStatus, ProvisionNodeRequest, ScanNodeHostKeyRequest,
+    UpdateNodeRequest,
 };
 use serde_json::{Value, json};
 
@@ -341,7 +342,7 @@ fn nodes_table(nodes: &[Node]) -> String {
             node.id.clone(),
             node.name.clone(),
             node.hostname.clone(),
-            node_status(node.status),
+            label::<NodeStatus>(node.status),
             or_dash(&node.php_versions.join(",")),
             short_time(node.last_seen_time.as_ref()),
         ]);
@@ -353,7 +354,7 @@ fn node_details(node: &Node) -> String {
     Details::new()
         .field("ID", &node.id)
         .field("Name", &node.name)
-        .field("Status", node_status(node.status))
+        .field("Status", label::<NodeStatus>(node.status))
         .field_if("Message", &node.status_message)
         .field(
             "SSH",
@@ -382,7 +383,7 @@ pub fn node_json(node: &Node) -> Value {
         "is_local": node.is_local,
         "host_key": opt_str(&node.host_key),
         "host_key_fingerprint": opt_str(&node.host_key_fingerprint),
-        "status": node_status(node.status),
+        "status": label::<NodeStatus>(node.status),
         "status_message": opt_str(&node.status_message),
         "php_versions": node.php_versions,
         "last_seen_time": time(node.last_seen_time.as_ref()),

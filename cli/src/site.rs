@@ -1,13 +1,11 @@
 //! `site list|show|create|rename|delete`.
 
 use clap::{Args, Subcommand};
-use pressluft_client::labels::{
-    drift_status, environment_kind, environment_status, job_status, job_type, short_time,
-    site_status,
-};
+use pressluft_client::labels::{label, short_time};
 use pressluft_proto::v1::{
-    CreateSiteRequest, CreateSiteResponse, DeleteSiteRequest, Environment, GetSiteRequest,
-    ListSitesRequest, Site, UpdateSiteRequest,
+    CreateSiteRequest, CreateSiteResponse, DeleteSiteRequest, DriftStatus, Environment,
+    EnvironmentKind, EnvironmentStatus, GetSiteRequest, JobStatus, JobType, ListSitesRequest, Site,
+    SiteStatus, UpdateSiteRequest,
 };
 use serde_json::{Value, json};
 
@@ -198,7 +196,7 @@ fn sites_table(sites: &[Site]) -> String {
             site.id.clone(),
             site.slug.clone(),
             site.name.clone(),
-            site_status(site.status),
+            label::<SiteStatus>(site.status),
             or_dash(production_url(site)),
         ]);
     }
@@ -210,7 +208,7 @@ fn site_fields(site: &Site) -> Details {
         .field("ID", &site.id)
         .field("Slug", &site.slug)
         .field("Name", &site.name)
-        .field("Status", site_status(site.status))
+        .field("Status", label::<SiteStatus>(site.status))
         .field("URL", or_dash(production_url(site)))
         .field("Created", short_time(site.create_time.as_ref()))
         .field("Updated", short_time(site.update_time.as_ref()))
@@ -225,8 +223,8 @@ fn site_details(site: &Site) -> String {
         table.row([
             env.id.clone(),
             env.name.clone(),
-            environment_kind(env.kind),
-            environment_status(env.status),
+            label::<EnvironmentKind>(env.kind),
+            label::<EnvironmentStatus>(env.status),
             or_dash(&env.node_id),
             or_dash(&env.php_version),
             or_dash(&env.url),
@@ -246,8 +244,8 @@ fn created_text(response: &CreateSiteResponse) -> String {
             format!(
                 "{} ({}, {})",
                 job.id,
-                job_type(job.r#type),
-                job_status(job.status)
+                label::<JobType>(job.r#type),
+                label::<JobStatus>(job.status)
             ),
         );
     }
@@ -268,7 +266,7 @@ pub fn site_json(site: &Site) -> Value {
         "id": site.id,
         "name": site.name,
         "slug": site.slug,
-        "status": site_status(site.status),
+        "status": label::<SiteStatus>(site.status),
         "production_environment_id": opt_str(&site.production_environment_id),
         "environments": site.environments.iter().map(environment_json).collect::<Vec<_>>(),
         "create_time": time(site.create_time.as_ref()),
@@ -283,8 +281,8 @@ pub fn environment_json(env: &Environment) -> Value {
         "id": env.id,
         "site_id": env.site_id,
         "name": env.name,
-        "kind": environment_kind(env.kind),
-        "status": environment_status(env.status),
+        "kind": label::<EnvironmentKind>(env.kind),
+        "status": label::<EnvironmentStatus>(env.status),
         "status_message": opt_str(&env.status_message),
         "node_id": opt_str(&env.node_id),
         "linux_user": opt_str(&env.linux_user),
@@ -296,7 +294,7 @@ pub fn environment_json(env: &Environment) -> Value {
         "url": opt_str(&env.url),
         "current_release_id": opt_str(&env.current_release_id),
         "source_environment_id": opt_str(&env.source_environment_id),
-        "drift_status": drift_status(env.drift_status),
+        "drift_status": label::<DriftStatus>(env.drift_status),
         "drift_check_time": time(env.drift_check_time.as_ref()),
         "cache": env.cache.as_ref().map(|cache| json!({
             "page_cache": cache.page_cache,

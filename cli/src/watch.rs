@@ -22,7 +22,7 @@ use std::time::Duration;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use pressluft_client::Clients;
-use pressluft_client::labels::{job_status, job_step_status};
+use pressluft_client::labels::label;
 use pressluft_proto::v1::job_event::Event;
 use pressluft_proto::v1::{
     GetJobRequest, Job, JobEvent, JobStateChange, JobStatus, JobStep, JobStepStatus,
@@ -366,7 +366,7 @@ fn state_text(change: &JobStateChange) -> Option<String> {
         }
         JobStatus::Queued | JobStatus::Running => Some(message),
         JobStatus::Succeeded | JobStatus::Failed | JobStatus::Cancelled => None,
-        JobStatus::Unspecified => Some(joined(&job_status(change.status), &code, &message)),
+        JobStatus::Unspecified => Some(joined(&label::<JobStatus>(change.status), &code, &message)),
     }
 }
 
@@ -388,7 +388,7 @@ pub fn event_json(event: &JobEvent) -> Value {
             "sequence": sequence,
             "time": at,
             "type": "state",
-            "status": job_status(change.status),
+            "status": label::<JobStatus>(change.status),
             "attempt": change.attempt,
             "error_code": opt_str(&change.error_code),
             "message": change.message,
@@ -400,7 +400,7 @@ pub fn event_json(event: &JobEvent) -> Value {
             "index": step.index,
             "total": step.total,
             "name": step.name,
-            "status": job_step_status(step.status),
+            "status": label::<JobStepStatus>(step.status),
         }),
         Some(Event::LogLine(line)) => json!({
             "sequence": sequence,
@@ -444,7 +444,7 @@ pub fn outcome(job: &Job, first_start: Option<&Timestamp>) -> Result<String, Cli
         JobStatus::Queued | JobStatus::Running | JobStatus::Unspecified => {
             Err(CliError::unavailable(format!(
                 "the server stopped streaming before job {id} ended (it is {})",
-                job_status(job.status)
+                label::<JobStatus>(job.status)
             ))
             .with_hint(Some(&format!(
                 "`pressluft job watch {id}` resumes watching"

@@ -10,96 +10,51 @@ use pressluft_proto::v1::{
 };
 use prost_types::Timestamp;
 
-fn short(value: i32, name: Option<&'static str>, prefix: &str) -> String {
-    match name {
-        Some(name) => name
-            .strip_prefix(prefix)
-            .unwrap_or(name)
-            .to_ascii_lowercase(),
-        None => format!("unknown({value})"),
-    }
+/// A proto enum of the contract: its values' names (`NODE_STATUS_ACTIVE`).
+pub trait ProtoEnum: TryFrom<i32> {
+    /// The value's name in the proto file.
+    fn proto_name(&self) -> &'static str;
 }
 
-/// "pending", "provisioning", "active", "unreachable", "failed", "decommissioned".
-pub fn node_status(value: i32) -> String {
-    let name = NodeStatus::try_from(value).ok().map(|v| v.as_str_name());
-    short(value, name, "NODE_STATUS_")
+macro_rules! proto_enums {
+    ($($name:ident),* $(,)?) => {$(
+        impl ProtoEnum for $name {
+            fn proto_name(&self) -> &'static str {
+                self.as_str_name()
+            }
+        }
+    )*};
 }
 
-/// "creating", "active", "failed", "deleting", "deleted".
-pub fn site_status(value: i32) -> String {
-    let name = SiteStatus::try_from(value).ok().map(|v| v.as_str_name());
-    short(value, name, "SITE_STATUS_")
-}
+proto_enums!(
+    BackupScope,
+    BackupStatus,
+    BackupTrigger,
+    DriftStatus,
+    EnvironmentKind,
+    EnvironmentStatus,
+    JobStatus,
+    JobStepStatus,
+    JobType,
+    NodeStatus,
+    ReleaseHealth,
+    SiteStatus,
+    TlsStatus,
+);
 
-/// "creating", "cloning", "active", "deploying", ...
-pub fn environment_status(value: i32) -> String {
-    let name = EnvironmentStatus::try_from(value)
-        .ok()
-        .map(|v| v.as_str_name());
-    short(value, name, "ENVIRONMENT_STATUS_")
-}
-
-/// "production", "staging", "clone".
-pub fn environment_kind(value: i32) -> String {
-    let name = EnvironmentKind::try_from(value)
-        .ok()
-        .map(|v| v.as_str_name());
-    short(value, name, "ENVIRONMENT_KIND_")
-}
-
-/// "unknown", "clean", "drifted".
-pub fn drift_status(value: i32) -> String {
-    let name = DriftStatus::try_from(value).ok().map(|v| v.as_str_name());
-    short(value, name, "DRIFT_STATUS_")
-}
-
-/// "unknown", "healthy", "unhealthy".
-pub fn release_health(value: i32) -> String {
-    let name = ReleaseHealth::try_from(value).ok().map(|v| v.as_str_name());
-    short(value, name, "RELEASE_HEALTH_")
-}
-
-/// "pending", "running", "completed", "failed", "expired".
-pub fn backup_status(value: i32) -> String {
-    let name = BackupStatus::try_from(value).ok().map(|v| v.as_str_name());
-    short(value, name, "BACKUP_STATUS_")
-}
-
-/// "db", "files", "full".
-pub fn backup_scope(value: i32) -> String {
-    let name = BackupScope::try_from(value).ok().map(|v| v.as_str_name());
-    short(value, name, "BACKUP_SCOPE_")
-}
-
-/// "manual", "scheduled", "pre_restore", ...
-pub fn backup_trigger(value: i32) -> String {
-    let name = BackupTrigger::try_from(value).ok().map(|v| v.as_str_name());
-    short(value, name, "BACKUP_TRIGGER_")
-}
-
-/// "pending", "active", "failed", "disabled".
-pub fn tls_status(value: i32) -> String {
-    let name = TlsStatus::try_from(value).ok().map(|v| v.as_str_name());
-    short(value, name, "TLS_STATUS_")
-}
-
-/// "queued", "running", "succeeded", "failed", "cancelled".
-pub fn job_status(value: i32) -> String {
-    let name = JobStatus::try_from(value).ok().map(|v| v.as_str_name());
-    short(value, name, "JOB_STATUS_")
-}
-
-/// "started", "ok", "changed", "failed", "skipped".
-pub fn job_step_status(value: i32) -> String {
-    let name = JobStepStatus::try_from(value).ok().map(|v| v.as_str_name());
-    short(value, name, "JOB_STEP_STATUS_")
-}
-
-/// The job type as its playbook name: "`node_provision`", "`site_create`", ...
-pub fn job_type(value: i32) -> String {
-    let name = JobType::try_from(value).ok().map(|v| v.as_str_name());
-    short(value, name, "JOB_TYPE_")
+/// The short label of `value` of enum `E`: its name without the enum's prefix (the zero
+/// value's name up to `UNSPECIFIED`), lowercased: "active", "node_provision", "unspecified".
+pub fn label<E: ProtoEnum>(value: i32) -> String {
+    let Ok(known) = E::try_from(value) else {
+        return format!("unknown({value})");
+    };
+    let name = known.proto_name();
+    let prefix = E::try_from(0)
+        .map(|zero| zero.proto_name().trim_end_matches("UNSPECIFIED"))
+        .unwrap_or_default();
+    name.strip_prefix(prefix)
+        .unwrap_or(name)
+        .to_ascii_lowercase()
 }
 
 /// RFC 3339 in UTC, e.g. "2026-11-25T17:29:03.500Z"; `None` when unset.
@@ -125,23 +80,32 @@ mod tests {
 
     #[test]
     fn enum_labels_are_short_and_lowercase() {
-        assert_eq!(node_status(NodeStatus::Active as i32), "active");
+        assert_eq!(label::<NodeStatus>(NodeStatus::Active as i32), "active");
         assert_eq!(
-            node_status(NodeStatus::Decommissioned as i32),
+            label::<NodeStatus>(NodeStatus::Decommissioned as i32),
             "decommissioned"
         );
-        assert_eq!(site_status(SiteStatus::Creating as i32), "creating");
+        assert_eq!(label::<SiteStatus>(SiteStatus::Creating as i32), "creating");
         assert_eq!(
-            environment_status(EnvironmentStatus::Deploying as i32),
+            label::<EnvironmentStatus>(EnvironmentStatus::Deploying as i32),
             "deploying"
         );
-        assert_eq!(environment_kind(EnvironmentKind::Staging as i32), "staging");
-        assert_eq!(drift_status(DriftStatus::Drifted as i32), "drifted");
-        assert_eq!(job_status(JobStatus::Cancelled as i32), "cancelled");
-        assert_eq!(job_type(JobType::NodeProvision as i32), "node_provision");
-        assert_eq!(job_step_status(JobStepStatus::Changed as i32), "changed");
-        assert_eq!(job_status(0), "unspecified");
-        assert_eq!(job_status(99), "unknown(99)");
+        assert_eq!(
+            label::<EnvironmentKind>(EnvironmentKind::Staging as i32),
+            "staging"
+        );
+        assert_eq!(label::<DriftStatus>(DriftStatus::Drifted as i32), "drifted");
+        assert_eq!(label::<JobStatus>(JobStatus::Cancelled as i32), "cancelled");
+        assert_eq!(
+            label::<JobType>(JobType::NodeProvision as i32),
+            "node_provision"
+        );
+        assert_eq!(
+            label::<JobStepStatus>(JobStepStatus::Changed as i32),
+            "changed"
+        );
+        assert_eq!(label::<JobStatus>(0), "unspecified");
+        assert_eq!(label::<JobStatus>(99), "unknown(99)");
     }
 
     #[test]

@@ -2,15 +2,15 @@
 //! [`App::update`] → [`Effect`]s the loop carries out. Nothing here touches the network or
 //! the terminal.
 
+use pressluft_proto::v1::{
+    AuditEvent, Backup, BackupScope, BackupTrigger, Domain, DriftStatus, EnvironmentKind, Job,
+    JobEvent, JobStatus, JobStepStatus, Node, Release, Site, job_event,
+};
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use pressluft_client::labels::{drift_status, environment_kind, job_status};
-use pressluft_proto::v1::{
-    AuditEvent, Backup, Domain, DriftStatus, EnvironmentKind, Job, JobEvent, JobStatus, Node,
-    Release, Site, job_event,
-};
+use pressluft_client::labels::label;
 
 use crate::event::{Outcome, Update};
 use crate::lists::{List, LoadState, Move, merge_jobs, upsert_job};
@@ -791,7 +791,7 @@ impl App {
             } else {
                 self.notice = Some(format!(
                     "job is {}; nothing to cancel",
-                    job_status(job.status)
+                    label::<JobStatus>(job.status)
                 ));
             }
         }
@@ -977,8 +977,8 @@ impl App {
                         label: format!(
                             "{}  {}  {}",
                             pressluft_client::labels::short_time(b.create_time.as_ref()),
-                            pressluft_client::labels::backup_scope(b.scope),
-                            pressluft_client::labels::backup_trigger(b.trigger)
+                            label::<BackupScope>(b.scope),
+                            label::<BackupTrigger>(b.trigger)
                         ),
                         then: Next::Confirm(Command::Restore {
                             env_id: env_id.to_owned(),
@@ -1015,7 +1015,7 @@ impl App {
             Ok(report) => {
                 let mut lines = vec![format!(
                     "Production drift: {} (checked {})",
-                    drift_status(report.status),
+                    label::<DriftStatus>(report.status),
                     pressluft_client::labels::short_time(report.check_time.as_ref())
                 )];
                 lines.extend(
@@ -1087,7 +1087,7 @@ impl App {
         }
         match event.event {
             Some(job_event::Event::Step(step)) => {
-                let status = pressluft_client::labels::job_step_status(step.status);
+                let status = label::<JobStepStatus>(step.status);
                 match view.steps.iter_mut().find(|s| s.index == step.index) {
                     Some(row) => {
                         if status != "started" {
@@ -1107,7 +1107,7 @@ impl App {
             }
             Some(job_event::Event::LogLine(line)) => view.log.push(line.text),
             Some(job_event::Event::StateChange(change)) => {
-                let mut line = format!("── {}", job_status(change.status));
+                let mut line = format!("── {}", label::<JobStatus>(change.status));
                 if !change.error_code.is_empty() {
                     let _ = write!(line, " ({})", change.error_code);
                 }
@@ -1126,7 +1126,7 @@ impl App {
 
     /// The kind label of an environment, for views.
     pub fn env_kind(kind: i32) -> String {
-        environment_kind(kind)
+        label::<EnvironmentKind>(kind)
     }
 }
 

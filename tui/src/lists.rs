@@ -1,8 +1,10 @@
 //! A list the dashboard shows: items, a filter (`/`), a sort order (`s`) and a selection that
 //! follows its item through reloads, filtering and sorting.
 
-use pressluft_client::labels::{job_status, job_type, node_status, site_status};
-use pressluft_proto::v1::{AuditEvent, Job, Node, Site};
+use pressluft_client::labels::label;
+use pressluft_proto::v1::{
+    AuditEvent, Job, JobStatus, JobType, Node, NodeStatus, Site, SiteStatus,
+};
 
 /// Jobs kept in memory; older ones drop off the end.
 pub const MAX_JOBS: usize = 500;
@@ -39,14 +41,14 @@ impl Item for Node {
             "{} {} {} {}",
             self.name,
             self.hostname,
-            node_status(self.status),
+            label::<NodeStatus>(self.status),
             self.php_versions.join(" ")
         )
     }
     const SORTS: &'static [&'static str] = &["name", "status"];
     fn sort_key(&self, index: usize) -> String {
         match index {
-            1 => format!("{}\0{}", node_status(self.status), self.name),
+            1 => format!("{}\0{}", label::<NodeStatus>(self.status), self.name),
             _ => self.name.clone(),
         }
     }
@@ -66,14 +68,14 @@ impl Item for Site {
             "{} {} {} {}",
             self.slug,
             self.name,
-            site_status(self.status),
+            label::<SiteStatus>(self.status),
             envs.join(" ")
         )
     }
     const SORTS: &'static [&'static str] = &["slug", "status", "newest"];
     fn sort_key(&self, index: usize) -> String {
         match index {
-            1 => format!("{}\0{}", site_status(self.status), self.slug),
+            1 => format!("{}\0{}", label::<SiteStatus>(self.status), self.slug),
             2 => newest_first(self.create_time.as_ref()),
             _ => self.slug.clone(),
         }
@@ -88,8 +90,8 @@ impl Item for Job {
         format!(
             "{} {} {} {}",
             self.id,
-            job_type(self.r#type),
-            job_status(self.status),
+            label::<JobType>(self.r#type),
+            label::<JobStatus>(self.status),
             self.summary
         )
     }
@@ -97,8 +99,8 @@ impl Item for Job {
     fn sort_key(&self, index: usize) -> String {
         let newest = newest_first(self.create_time.as_ref());
         match index {
-            1 => format!("{}\0{newest}", job_status(self.status)),
-            2 => format!("{}\0{newest}", job_type(self.r#type)),
+            1 => format!("{}\0{newest}", label::<JobStatus>(self.status)),
+            2 => format!("{}\0{newest}", label::<JobType>(self.r#type)),
             _ => newest,
         }
     }

@@ -2,13 +2,13 @@
 //! Colour is only ever an addition: with `NO_COLOR` (or a monochrome terminal) states are told
 //! apart by words and bold/dim/reversed text.
 
+use pressluft_proto::v1::{
+    AuditEvent, AuditResult, DriftStatus, Environment, EnvironmentStatus, Job, JobStatus, JobType,
+    Node, NodeStatus, ReleaseHealth, Site, SiteStatus, TlsStatus,
+};
 use std::fmt::Write as _;
 
-use pressluft_client::labels::{
-    drift_status, environment_status, job_status, job_type, node_status, release_health,
-    short_time, site_status, tls_status,
-};
-use pressluft_proto::v1::{AuditEvent, AuditResult, Environment, Job, Node, Site};
+use pressluft_client::labels::{label, short_time};
 use ratatui::Frame;
 use ratatui::layout::{Alignment, Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style, Stylize as _};
@@ -261,7 +261,7 @@ fn status_style(app: &App, status: &str) -> Style {
 }
 
 fn node_row(app: &App, node: &Node) -> Row<'static> {
-    let status = node_status(node.status);
+    let status = label::<NodeStatus>(node.status);
     let free = app
         .node_free
         .get(&node.id)
@@ -277,7 +277,7 @@ fn node_row(app: &App, node: &Node) -> Row<'static> {
 }
 
 fn site_row(app: &App, site: &Site) -> Row<'static> {
-    let status = site_status(site.status);
+    let status = label::<SiteStatus>(site.status);
     let url = site
         .environments
         .iter()
@@ -293,7 +293,7 @@ fn site_row(app: &App, site: &Site) -> Row<'static> {
 }
 
 fn job_row(app: &App, job: &Job) -> Row<'static> {
-    let status = job_status(job.status);
+    let status = label::<JobStatus>(job.status);
     let step = match &job.progress {
         Some(p) if p.current_step > 0 && p.total_steps > 0 => {
             format!("{}/{}", p.current_step, p.total_steps)
@@ -302,7 +302,7 @@ fn job_row(app: &App, job: &Job) -> Row<'static> {
     };
     Row::new([
         Cell::from(short_id(&job.id)),
-        Cell::from(job_type(job.r#type)),
+        Cell::from(label::<JobType>(job.r#type)),
         Cell::from(status.clone()).style(status_style(app, &status)),
         Cell::from(step),
         Cell::from(duration(app, job)),
@@ -367,7 +367,7 @@ fn draw_site(frame: &mut Frame, area: Rect, app: &App) {
         " {} · {} · {} ",
         clean(&site.slug),
         clean(&site.name),
-        site_status(site.status)
+        label::<SiteStatus>(site.status)
     );
     let rows = site.environments.iter().map(|env| env_row(app, env));
     let table = Table::new(
@@ -402,7 +402,7 @@ fn draw_site(frame: &mut Frame, area: Rect, app: &App) {
 }
 
 fn env_row(app: &App, env: &Environment) -> Row<'static> {
-    let status = environment_status(env.status);
+    let status = label::<EnvironmentStatus>(env.status);
     let node = app
         .nodes
         .items
@@ -413,11 +413,11 @@ fn env_row(app: &App, env: &Environment) -> Row<'static> {
         Some(Ok(releases)) => releases
             .iter()
             .find(|r| r.is_current)
-            .map_or_else(|| "-".to_owned(), |r| release_health(r.health)),
+            .map_or_else(|| "-".to_owned(), |r| label::<ReleaseHealth>(r.health)),
         _ if env.current_release_id.is_empty() => "-".to_owned(),
         _ => "…".to_owned(),
     };
-    let drift = drift_status(env.drift_status);
+    let drift = label::<DriftStatus>(env.drift_status);
     let backup = env.last_backup_time.as_ref().map_or_else(
         || "never".to_owned(),
         |t| short_time(Some(t)).chars().take(10).collect(),
@@ -461,7 +461,7 @@ fn draw_domains(frame: &mut Frame, area: Rect, app: &App) {
         return;
     };
     let rows = domains.iter().map(|d| {
-        let mut tls = tls_status(d.tls_status);
+        let mut tls = label::<TlsStatus>(d.tls_status);
         if d.tls_expires_soon {
             tls.push_str(" EXPIRES SOON");
         }
@@ -497,9 +497,9 @@ fn draw_domains(frame: &mut Frame, area: Rect, app: &App) {
 
 fn draw_job(frame: &mut Frame, area: Rect, app: &App, view: &JobView) {
     let job = app.jobs.items.iter().find(|j| j.id == view.job_id);
-    let status = job.map_or_else(|| "…".to_owned(), |j| job_status(j.status));
+    let status = job.map_or_else(|| "…".to_owned(), |j| label::<JobStatus>(j.status));
     let mut head = vec![Line::from(vec![
-        Span::raw(job.map_or_else(|| "job".to_owned(), |j| job_type(j.r#type))).bold(),
+        Span::raw(job.map_or_else(|| "job".to_owned(), |j| label::<JobType>(j.r#type))).bold(),
         Span::raw(" "),
         Span::styled(status.clone(), status_style(app, &status)),
         Span::raw(format!(
