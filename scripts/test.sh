@@ -32,6 +32,8 @@ echo "== cargo test"
 threads=${PRESSLUFT_TEST_THREADS:-4}
 case $threads in '' | *[!0-9]* | 0) echo "PRESSLUFT_TEST_THREADS must be a positive number" >&2; exit 2 ;; esac
 cargo build --workspace --bins
+echo "== cargo test as a newcomer runs it (unprivileged, no test bed)"
+scripts/test-newcomer.sh
 log=$(mktemp)
 times=$(mktemp)
 # Every test binary, run directly from its package's directory (as cargo would) so each one's
@@ -47,7 +49,9 @@ for line in "${binaries[@]}"; do
   echo "-- $name ($kind) with $threads threads"
   start=$(date +%s)
   status=0
-  (cd "$dir" && RUSTC_BOOTSTRAP=1 "$exe" --test-threads "$threads" -Z unstable-options --report-time) 2>&1 |
+  # --include-ignored: the real-node tests (ignored by a plain `cargo test`) run here.
+  (cd "$dir" && RUSTC_BOOTSTRAP=1 "$exe" --include-ignored --test-threads "$threads" \
+    -Z unstable-options --report-time) 2>&1 |
     tee -a "$log" || status=$?
   printf '%s\t%s (%s)\n' "$(($(date +%s) - start))" "$name" "$kind" >>"$times"
   ((status == 0)) || failed+=("$name")
@@ -62,7 +66,9 @@ sed -n 's/^test \([^ ]*\) \.\.\. [a-zA-Z]* <\([0-9.]*\)s>$/\1 \2/p' "$log" |
        END { for (f in sum) printf "%8.1f  %s\n", sum[f], f }' | sort -rn
 echo "== slowest tests"
 sed -n 's/^test \([^ ]*\) \.\.\. [a-zA-Z]* <\([0-9.]*\)s>$/\2 \1/p' "$log" | sort -rn | awk 'NR <= 10'
-awk '/^test result:/ { p += $4; f += $6 } END { printf "cargo tests: %d passed, %d failed\n", p, f }' "$log"
+awk '/^test result:/ { p += $4; f += $6; i += $8 }
+     END { printf "cargo tests: %d passed, %d failed, %d ignored\n", p, f, i; if (i > 0) exit 1 }' "$log" ||
+  failed+=("(a test was ignored: the suite runs every test)")
 if ((${#failed[@]})); then
   echo "FAILED: ${failed[*]}" >&2
   exit 1

@@ -504,6 +504,7 @@ fn after_details(stdout: &str) -> (&str, Vec<&str>) {
 }
 
 #[test]
+#[ignore = "real node: needs the test bed (scripts/test.sh runs it)"]
 fn provision_wait_follows_the_job_to_success_and_logs_show_its_output() {
     let node = TestNode::from_env();
     let playbooks = Playbooks::new(&[("node_provision.yml", HELLO_PLAYBOOK)]);
@@ -571,6 +572,7 @@ fn provision_wait_follows_the_job_to_success_and_logs_show_its_output() {
 }
 
 #[test]
+#[ignore = "real node: needs the test bed (scripts/test.sh runs it)"]
 fn a_failing_job_makes_wait_exit_with_7() {
     let node = TestNode::from_env();
     let playbooks = Playbooks::new(&[("node_provision.yml", FAILING_PLAYBOOK)]);
@@ -683,6 +685,7 @@ fn documented_walkthrough() -> String {
 /// playbooks on the loopback node: login, node add + provision, site create, queries, caches,
 /// an S3 backup, a staging clone, jobs and audit, site delete, logout.
 #[test]
+#[ignore = "real node: needs the test bed (scripts/test.sh runs it)"]
 fn the_documented_walkthrough_runs_against_a_real_node() {
     let node = TestNode::from_env();
     let s3 = |name: &str| {
@@ -782,6 +785,7 @@ fn the_documented_walkthrough_runs_against_a_real_node() {
 /// output, tokens (shown once, revoked tokens refused), settings, confirmations that refuse
 /// to act without a terminal or --yes, errors per class, completions and the man page.
 #[test]
+#[ignore = "real node: needs the test bed (scripts/test.sh runs it)"]
 fn tokens_settings_yaml_confirmations_and_generated_docs() {
     let server = Server::start();
     let cli = Cli::with_token(&server, &server.create_token("ci"));

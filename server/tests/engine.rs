@@ -66,6 +66,7 @@ pub(crate) async fn environment(c: &mut Clients, id: &str) -> pb::Environment {
 /// A job runs its playbook over SSH; WatchJob replays and streams its history in order; the
 /// environment and site leave their in-progress state in the job's final transaction.
 #[tokio::test]
+#[ignore = "real node: needs the test bed (scripts/test.sh runs it)"]
 async fn a_job_runs_its_playbook_and_streams_ordered_steps() {
     let server = TestServer::start_engine(|_| {}).await;
     let mut c = server.clients();
@@ -169,6 +170,7 @@ async fn a_job_runs_its_playbook_and_streams_ordered_steps() {
 /// A retryable failure retries after the backoff and can then succeed; one that keeps failing
 /// ends failed after max_attempts, leaving the half-made environment failed.
 #[tokio::test]
+#[ignore = "real node: needs the test bed (scripts/test.sh runs it)"]
 async fn retryable_failures_retry_then_succeed_or_fail_for_good() {
     let server = TestServer::start_engine(|_| {}).await;
     let mut c = server.clients();
@@ -216,6 +218,7 @@ async fn retryable_failures_retry_then_succeed_or_fail_for_good() {
 /// A changed host key is refused by ssh (StrictHostKeyChecking against the pinned key) and
 /// fails the job at once with a clear code: no retries against a possible impostor.
 #[tokio::test]
+#[ignore = "real node: needs the test bed (scripts/test.sh runs it)"]
 async fn a_changed_host_key_fails_the_job_for_good() {
     let server = TestServer::start_engine(|_| {}).await;
     let mut c = server.clients();
@@ -261,6 +264,7 @@ async fn a_changed_host_key_fails_the_job_for_good() {
 /// Cancelling a running job terminates the playbook's whole process group (ansible and its
 /// ssh children) and leaves the environment failed (not stuck in an in-progress state).
 #[tokio::test]
+#[ignore = "real node: needs the test bed (scripts/test.sh runs it)"]
 async fn cancel_terminates_the_running_playbook() {
     let server = TestServer::start_engine(|_| {}).await;
     let mut c = server.clients();
@@ -316,6 +320,7 @@ async fn cancel_terminates_the_running_playbook() {
 /// A playbook that runs past the job timeout is stopped; the timeout is retryable, so with
 /// one attempt allowed the job fails with JOB_TIMEOUT.
 #[tokio::test]
+#[ignore = "real node: needs the test bed (scripts/test.sh runs it)"]
 async fn a_job_past_its_timeout_is_stopped() {
     // Only the job under test gets the short timeout: provisioning the node takes minutes.
     let server = TestServer::start_engine(|c| {
@@ -346,6 +351,7 @@ async fn a_job_past_its_timeout_is_stopped() {
 /// Secrets from the extra-vars never reach stored logs or API responses, even when a playbook
 /// prints them; the per-job files are gone afterwards.
 #[tokio::test]
+#[ignore = "real node: needs the test bed (scripts/test.sh runs it)"]
 async fn secrets_printed_by_a_playbook_are_redacted() {
     let server = TestServer::start_engine(|_| {}).await;
     let mut c = server.clients();
@@ -419,6 +425,7 @@ async fn secrets_printed_by_a_playbook_are_redacted() {
 /// history: 50 concurrent requests on one site admit one; jobs on several sites overlap at
 /// most `max_per_node` at a time and never with a provisioning of their node.
 #[tokio::test]
+#[ignore = "real node: needs the test bed (scripts/test.sh runs it)"]
 async fn concurrency_limits_hold_under_load() {
     let server = TestServer::start_engine(|c| c.jobs.max_per_node = 2).await;
     let mut c = server.clients();
@@ -555,6 +562,7 @@ async fn concurrency_limits_hold_under_load() {
 /// and not before; expired ones are deleted from storage by the scheduler's backup_cleanup,
 /// which never deletes an environment's newest completed backup.
 #[tokio::test]
+#[ignore = "real node: needs the test bed (scripts/test.sh runs it)"]
 async fn scheduled_backups_fire_on_time_and_cleanup_deletes_only_expired_objects() {
     // Longer than a backup takes on a quiet machine, so firing early is seen (a backup that
     // runs longer delays the next one, which the upper bound allows).
@@ -784,6 +792,7 @@ async fn scheduled_backups_fire_on_time_and_cleanup_deletes_only_expired_objects
 /// recovered, the orphaned playbook is stopped, the job runs again and re-attaches to the
 /// detached step still running on the node instead of starting a second copy.
 #[tokio::test]
+#[ignore = "real node: needs the test bed (scripts/test.sh runs it)"]
 async fn a_killed_server_recovers_its_job_without_duplicating_detached_work() {
     let bed = testbed();
     let dir = tempfile::tempdir().unwrap();
@@ -942,6 +951,7 @@ async fn a_killed_server_recovers_its_job_without_duplicating_detached_work() {
 /// The real node_provision playbook configures the loopback node (nginx, PHP-FPM, MariaDB,
 /// Redis, fail2ban, helpers) through the API, and provisioning again changes nothing.
 #[tokio::test]
+#[ignore = "real node: needs the test bed (scripts/test.sh runs it)"]
 async fn node_provision_configures_the_stack_and_a_rerun_changes_nothing() {
     let server = TestServer::start_engine(|c| {
         c.playbooks_dir = repo_root().join("playbooks");
@@ -1068,6 +1078,7 @@ pub(crate) fn run(cmd: &str, args: &[&str]) -> std::process::Output {
 /// nginx from its own release, users/pools/databases are isolated, and deleting the sites
 /// leaves nothing on the node.
 #[tokio::test]
+#[ignore = "real node: needs the test bed (scripts/test.sh runs it)"]
 async fn sites_are_created_isolated_and_deleted_for_real() {
     let (server, tag) = TestServer::start_real(|_| {}).await;
     let tag = tag.as_str();
@@ -1502,6 +1513,7 @@ fn a_tenant_changes_only_what_it_must_write(a: &pb::Environment, b: &pb::Environ
 /// A failed environment becomes active only through ResetEnvironment, whose health_check job
 /// (HTTP through the vhost, WordPress installed, a query as the site's database user) passes.
 #[tokio::test]
+#[ignore = "real node: needs the test bed (scripts/test.sh runs it)"]
 async fn reset_revalidates_a_failed_environment_with_real_health_checks() {
     let (server, tag) = TestServer::start_real(|_| {}).await;
     let tag = tag.as_str();
@@ -1615,6 +1627,7 @@ pub(crate) fn get_release(host: &str) -> (u16, String) {
 /// a request loop running throughout sees only 200s, first from the old release, then from
 /// the new one.
 #[tokio::test]
+#[ignore = "real node: needs the test bed (scripts/test.sh runs it)"]
 async fn a_deploy_switches_releases_with_zero_downtime() {
     let (server, tag) = TestServer::start_real(|_| {}).await;
     let tag = tag.as_str();
@@ -1883,6 +1896,7 @@ fn wordpress_archive(dir: &std::path::Path, name: &str, index_php: Option<&str>)
 /// environment ends active, the previous release still serves, and the new one is recorded
 /// unhealthy. A good archive then deploys.
 #[tokio::test]
+#[ignore = "real node: needs the test bed (scripts/test.sh runs it)"]
 async fn failing_deploys_never_stay_live() {
     let (server, tag) = TestServer::start_real(|c| c.jobs.max_attempts = 1).await;
     let tag = tag.as_str();
@@ -2144,6 +2158,7 @@ fn php_unserialize(serialized: &str) -> String {
 /// databases; the clone's URLs are rewritten without breaking serialized data; staging says
 /// noindex; deleting it leaves nothing behind and production keeps serving.
 #[tokio::test]
+#[ignore = "real node: needs the test bed (scripts/test.sh runs it)"]
 async fn a_clone_to_staging_is_isolated_rewritten_and_deleted_cleanly() {
     let (server, tag) = TestServer::start_real(|_| {}).await;
     let mut c = server.clients();
@@ -2425,6 +2440,7 @@ fn git(dir: &std::path::Path, args: &[&str]) -> String {
 /// leaves the repository metadata out, and records the commit. A ref that does not exist
 /// fails the job and leaves the live release serving.
 #[tokio::test]
+#[ignore = "real node: needs the test bed (scripts/test.sh runs it)"]
 async fn deploys_from_git_check_out_the_ref_and_run_composer() {
     let (server, tag) = TestServer::start_real(|_| {}).await;
     let mut c = server.clients();
@@ -2589,6 +2605,7 @@ fn upload_messages(bytes: &[u8], declared: i64) -> Vec<pb::UploadArchiveRequest>
 /// An archive uploaded through the API (streamed in chunks, size and format checked, SHA-256
 /// returned) deploys like one fetched by URL; bad uploads and unknown ids are refused.
 #[tokio::test]
+#[ignore = "real node: needs the test bed (scripts/test.sh runs it)"]
 async fn an_uploaded_archive_deploys() {
     use sha2::Digest as _;
     let (server, tag) = TestServer::start_real(|_| {}).await;
@@ -2675,6 +2692,7 @@ async fn an_uploaded_archive_deploys() {
 /// SetBackupTarget saves a target only after a test upload through it worked; the secret is
 /// sealed, never returned, and a target that fails its upload changes nothing.
 #[tokio::test]
+#[ignore = "real node: needs the test bed (scripts/test.sh runs it)"]
 async fn a_backup_target_is_saved_only_after_a_test_upload() {
     let server = TestServer::start().await;
     let mut c = server.clients();
@@ -2821,6 +2839,7 @@ pub(crate) async fn backup_now(c: &mut Clients, env: &str, scope: pb::BackupScop
 /// A full backup lands in the bucket as one tar (database dump, files, sums, manifest) whose
 /// size and SHA-256 the server records.
 #[tokio::test]
+#[ignore = "real node: needs the test bed (scripts/test.sh runs it)"]
 async fn a_full_backup_is_stored_with_its_checksum() {
     use sha2::Digest as _;
     let (server, tag) =
@@ -2937,6 +2956,7 @@ fn add_post(env: &pb::Environment, title: &str) {
 /// A full backup restores exactly (posts, uploads and tables as they were; what came later is
 /// gone) after a pre-restore backup; a corrupted object is refused before anything changes.
 #[tokio::test]
+#[ignore = "real node: needs the test bed (scripts/test.sh runs it)"]
 async fn a_restore_puts_back_exactly_the_backup_and_refuses_a_corrupt_one() {
     let (server, tag) = TestServer::start_real(|_| {}).await;
     let mut c = server.clients();
@@ -3130,6 +3150,7 @@ async fn a_restore_puts_back_exactly_the_backup_and_refuses_a_corrupt_one() {
 /// step keeps running on the node, the job's retry re-attaches to it instead of starting a
 /// second upload, and the stored object is whole.
 #[tokio::test]
+#[ignore = "real node: needs the test bed (scripts/test.sh runs it)"]
 async fn a_backup_survives_a_cut_ssh_connection() {
     use sha2::Digest as _;
     let (server, tag) = TestServer::start_real(|_| {}).await;
@@ -3312,6 +3333,7 @@ pub(crate) async fn check_drift(
 /// content (posts) and WordPress's own bookkeeping (transients) are not drift; an option or
 /// the live code changing is, and the report says what.
 #[tokio::test]
+#[ignore = "real node: needs the test bed (scripts/test.sh runs it)"]
 async fn drift_checks_report_what_a_promotion_would_overwrite() {
     let (server, tag) = TestServer::start_real(|_| {}).await;
     let mut c = server.clients();
@@ -3487,6 +3509,7 @@ async fn promote_with(c: &mut Clients, staging: &str, preset: pb::PromotionPrese
 /// posts and orders (content-protect), after a pre-promotion backup; a drifted production is
 /// refused with nothing changed; a promotion that breaks production is undone completely.
 #[tokio::test]
+#[ignore = "real node: needs the test bed (scripts/test.sh runs it)"]
 async fn promotion_keeps_protected_content_and_refuses_drift() {
     let (server, tag) = TestServer::start_real(|_| {}).await;
     let mut c = server.clients();

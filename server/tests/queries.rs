@@ -68,6 +68,7 @@ fn magic_ttl() -> Duration {
 }
 
 #[tokio::test]
+#[ignore = "real node: needs the test bed (scripts/test.sh runs it)"]
 async fn node_queries_answer_fast_log_in_once_and_stop_at_the_cap() {
     let (server, tag) = TestServer::start_real(|c| {
         c.node_query_timeout = Duration::from_secs(3);

@@ -25,6 +25,7 @@ fn uploads_of(backup_id: &str) -> usize {
 }
 
 #[tokio::test]
+#[ignore = "real node: needs the test bed (scripts/test.sh runs it)"]
 async fn a_server_killed_during_a_real_backup_upload_recovers_it_without_a_second_upload() {
     let dir = tempfile::tempdir().unwrap();
     let tag = uuid::Uuid::new_v4().simple().to_string()[..6].to_owned();

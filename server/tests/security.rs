@@ -55,6 +55,7 @@ async fn accepted_or_refused(
 /// Every free-text or URL field of the mutating RPCs carries a template payload; each job
 /// runs (or the request is refused as invalid); no payload ever runs on the control plane.
 #[tokio::test]
+#[ignore = "real node: needs the test bed (scripts/test.sh runs it)"]
 async fn template_payloads_in_job_data_never_run() {
     let (server, tag) = TestServer::start_real(|_| {}).await;
     let mut c = server.clients();
@@ -603,6 +604,7 @@ fn as_tenant(user: &str, script: &str) -> bool {
 /// no template runs, no root-only or neighbour's content reaches any copy or backup, no file
 /// outside the tree changes, and every job ends (succeeded, or failed with its reason).
 #[tokio::test]
+#[ignore = "real node: needs the test bed (scripts/test.sh runs it)"]
 async fn a_hostile_tenant_gains_nothing_from_the_platforms_root_steps() {
     use crate::engine::{
         backup_now, check_drift, clone_to_staging, live_site, mysql_root, promote, s3_cat,

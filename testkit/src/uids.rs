@@ -26,15 +26,21 @@ const COUNTER: &str = "/var/tmp/pressluft-test-uids";
 /// When the counter file cannot be used or every block is occupied: both mean the test
 /// node is not what the suite expects, and a random base would only fail later.
 pub fn block() -> u32 {
+    block_from(Path::new(COUNTER))
+}
+
+/// [`block`] with the counter kept in `counter`.
+fn block_from(counter: &Path) -> u32 {
+    let shown = counter.display();
     let mut file = OpenOptions::new()
         .read(true)
         .write(true)
         .create(true)
         .truncate(false)
-        .open(COUNTER)
-        .unwrap_or_else(|e| panic!("cannot open {COUNTER}: {e}"));
+        .open(counter)
+        .unwrap_or_else(|e| panic!("cannot open {shown}: {e}"));
     file.lock()
-        .unwrap_or_else(|e| panic!("cannot lock {COUNTER}: {e}"));
+        .unwrap_or_else(|e| panic!("cannot lock {shown}: {e}"));
     let next = read_counter(&mut file);
     let taken = ids_in(Path::new("/etc/passwd"), 2)
         .chain(ids_in(Path::new("/etc/group"), 2))
@@ -48,14 +54,14 @@ pub fn block() -> u32 {
     file.set_len(0)
         .and_then(|()| file.seek(SeekFrom::Start(0)).map(drop))
         .and_then(|()| write!(file, "{following}"))
-        .unwrap_or_else(|e| panic!("cannot write {COUNTER}: {e}"));
+        .unwrap_or_else(|e| panic!("cannot write {shown}: {e}"));
     start
 }
 
 fn read_counter(file: &mut File) -> u32 {
     let mut text = String::new();
     file.read_to_string(&mut text)
-        .unwrap_or_else(|e| panic!("cannot read {COUNTER}: {e}"));
+        .unwrap_or_else(|e| panic!("cannot read the UID counter: {e}"));
     text.trim().parse().unwrap_or(0)
 }
 
@@ -75,7 +81,10 @@ mod tests {
 
     #[test]
     fn blocks_taken_in_turn_never_overlap() {
-        let blocks: Vec<u32> = (0..5).map(|_| block()).collect();
+        // A counter of its own: the machine's is root's, and this test needs no test bed.
+        let counter = std::env::temp_dir().join(format!("pressluft-uids-{}", std::process::id()));
+        let blocks: Vec<u32> = (0..5).map(|_| block_from(&counter)).collect();
+        let _ = std::fs::remove_file(&counter);
         for (i, a) in blocks.iter().enumerate() {
             assert!(
                 RANGE.contains(a) && a + BLOCK <= RANGE.end,
