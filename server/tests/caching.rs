@@ -6,7 +6,6 @@
 
 use pressluft_proto::v1 as pb;
 
-use crate::engine::{environment, live_site, mysql_root, run};
 use crate::support::*;
 
 /// Status and headers of a request to the environment's preview host through nginx.

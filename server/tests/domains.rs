@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use pressluft_proto::v1 as pb;
 
-use crate::engine::{environment, live_site, option_of, run};
 use crate::support::*;
 
 /// Lines added to /etc/hosts for one test, taken out again when dropped.

@@ -1,5 +1,7 @@
-//! The server's one integration-test binary: API tests against a real server, and job-engine
-//! tests that run real `ansible-playbook` against a real OpenSSH server on loopback.
+//! The server's one integration-test binary: API tests against a real server (hermetic), and
+//! real-node tests by feature that run real `ansible-playbook` against the loopback node
+//! (`#[ignore = "real node: ..."]`: `cargo test` lists them as ignored; scripts/test.sh runs
+//! them with --include-ignored).
 
 // Tests favour plain, linear assertions over pedantic style.
 #![allow(
@@ -13,12 +15,17 @@
 
 mod admin;
 mod api;
+mod backups;
 mod caching;
+mod deploys;
 mod domains;
 mod engine;
+mod promotion;
+mod provision;
 mod queries;
 mod recovery;
 mod security;
+mod sites;
 mod support;
 mod updates;
 mod web;

@@ -9,7 +9,6 @@ use pressluft_proto::v1 as pb;
 
 use pressluft_testkit::{limit, scaled, until};
 
-use crate::engine::{live_site, mysql_root};
 use crate::support::*;
 
 /// Status line, headers and body of a GET through nginx on loopback, with a cookie jar.

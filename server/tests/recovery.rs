@@ -6,7 +6,6 @@ use std::time::{Duration, Instant};
 use pressluft_proto::v1 as pb;
 use pressluft_testkit::{limit, scaled};
 
-use crate::engine::{live_site, s3_cat, watch_all};
 use crate::support::*;
 
 /// The rclone uploads running for backup `id` (its job's work directory names it).

@@ -3,7 +3,6 @@
 
 use pressluft_proto::v1 as pb;
 
-use crate::engine::environment;
 use crate::support::*;
 
 /// A Jinja expression that, if Ansible ever renders it, creates `/tmp/pressluft-pwn-<name>`
@@ -591,7 +590,7 @@ fn files_holding(dir: &std::path::Path, secrets: &[&str]) -> Vec<String> {
 
 /// Runs `script` as `user` on the node; its success.
 fn as_tenant(user: &str, script: &str) -> bool {
-    crate::engine::run("sudo", &["-n", "-u", user, "bash", "-c", script])
+    run("sudo", &["-n", "-u", user, "bash", "-c", script])
         .status
         .success()
 }
@@ -606,9 +605,6 @@ fn as_tenant(user: &str, script: &str) -> bool {
 #[tokio::test]
 #[ignore = "real node: needs the test bed (scripts/test.sh runs it)"]
 async fn a_hostile_tenant_gains_nothing_from_the_platforms_root_steps() {
-    use crate::engine::{
-        backup_now, check_drift, clone_to_staging, live_site, mysql_root, promote, s3_cat,
-    };
     // Updates look for new versions here (empty: nothing to update), not on wordpress.org.
     let updates = tempfile::tempdir().unwrap();
     let updates_dir = updates.path().to_owned();
@@ -824,7 +820,7 @@ async fn a_hostile_tenant_gains_nothing_from_the_platforms_root_steps() {
             dir,
         ],
     ] {
-        let out = crate::engine::run("tar", &args);
+        let out = run("tar", &args);
         assert!(out.status.success(), "{out:?}");
     }
     assert_eq!(
@@ -833,7 +829,7 @@ async fn a_hostile_tenant_gains_nothing_from_the_platforms_root_steps() {
         "a secret in the backup"
     );
     // Nothing set-uid anywhere in the environment's tree.
-    let suid = crate::engine::run(
+    let suid = run(
         "find",
         &[
             root, "-perm", "/6000", "-type", "f", "!", "-path", "*/tmp/*",

@@ -7,10 +7,6 @@ use std::path::Path;
 
 use pressluft_proto::v1 as pb;
 
-use crate::engine::{
-    assert_steps_in_order, environment, live_site, mysql_root, option_of, releases_of, run, s3_cat,
-    watch_all,
-};
 use crate::support::*;
 
 const FIXTURE: &str = "pressluft-fixture";
