@@ -351,3 +351,102 @@ pub(crate) mod test_support {
         (store, dir)
     }
 }
+
+#[cfg(test)]
+mod schema_tests {
+    use super::test_support::store;
+    use crate::model::*;
+    use crate::store::NewSite;
+    use crate::store::nodes::tests::new_node;
+    use crate::store::sites::tests::{job, new_env};
+
+    /// Every value of every enum goes into its column (the migrations' CHECK constraints, as
+    /// they stand after all migrations), and a value of none is refused.
+    #[tokio::test]
+    async fn every_enum_value_fits_its_column() {
+        let (store, _dir) = store().await;
+        let node = store.create_node(&new_node("n")).await.expect("node");
+        let site = NewSite {
+            name: "Shop".into(),
+            slug: "shop".into(),
+        };
+        let (_site, env, _job) = store
+            .create_site(&site, &new_env(node.id), "", job(JobKind::SiteCreate))
+            .await
+            .expect("site");
+        let user = store
+            .create_user("a@example.com", "A", None)
+            .await
+            .expect("user");
+        store
+            .insert_token(user.id, "t", TokenKind::Api, "hash", None)
+            .await
+            .expect("token");
+        let (id, env_id, now) = (uuid::Uuid::now_v7().to_string(), env.id, now_ms());
+        for insert in [
+            "INSERT INTO releases (id, environment_id, name, source_kind, source, resolved_ref, created_at)
+             VALUES (?1, ?2, 'r1', 'wordpress', '{}', '', ?3)",
+            "INSERT INTO backups (id, environment_id, site_id, scope, status, trigger_kind, created_at)
+             VALUES (?1, ?2, (SELECT site_id FROM environments WHERE id = ?2), 'full', 'pending', 'manual', ?3)",
+            "INSERT INTO domains (id, environment_id, hostname, aliases, created_at)
+             VALUES (?1, ?2, 'shop.example.com', '[]', ?3)",
+            "INSERT INTO drift_reports (id, environment_id, status, checked_at) VALUES (?1, ?2, 'clean', ?3)",
+        ] {
+            sqlx::query(insert)
+                .bind(&id)
+                .bind(env_id)
+                .bind(now)
+                .execute(&store.pool)
+                .await
+                .expect(insert);
+        }
+        macro_rules! columns {
+            ($(($table:literal, $column:literal, $t:ty)),* $(,)?) => {{
+                let mut checked = Vec::new();
+                $(
+                    let values: Vec<&str> = <$t>::ALL.iter().map(|v| v.as_str()).collect();
+                    checked.push(($table, $column, values));
+                )*
+                checked
+            }};
+        }
+        let checked = columns!(
+            ("nodes", "status", NodeStatus),
+            ("sites", "status", SiteStatus),
+            ("environments", "kind", EnvironmentKind),
+            ("environments", "status", EnvironmentStatus),
+            ("environments", "drift_status", DriftStatus),
+            ("environments", "backup_scope", BackupScope),
+            ("releases", "source_kind", ReleaseSourceKind),
+            ("releases", "health", ReleaseHealth),
+            ("backups", "scope", BackupScope),
+            ("backups", "status", BackupStatus),
+            ("backups", "trigger_kind", BackupTrigger),
+            ("domains", "tls_status", TlsStatus),
+            ("drift_reports", "status", DriftStatus),
+            ("jobs", "kind", JobKind),
+            ("jobs", "status", JobStatus),
+            ("jobs", "scope", JobScope),
+            ("job_events", "kind", JobEventKind),
+            ("api_tokens", "kind", TokenKind),
+            ("audit_log", "result", AuditResult),
+        );
+        for (table, column, values) in checked {
+            for value in values.iter().copied().chain(["bogus"]) {
+                let mut tx = store.pool.begin().await.expect("tx");
+                // Table and column names are the literals above.
+                let sql = sqlx::AssertSqlSafe(format!("UPDATE {table} SET {column} = ?"));
+                let updated = sqlx::query(sql).bind(value).execute(&mut *tx).await;
+                if value == "bogus" {
+                    assert!(updated.is_err(), "{table}.{column} took a value of no enum");
+                } else {
+                    let rows = updated
+                        .unwrap_or_else(|e| panic!("{table}.{column} refused {value}: {e}"))
+                        .rows_affected();
+                    assert!(rows > 0, "{table} has no row to check");
+                }
+                tx.rollback().await.expect("rollback");
+            }
+        }
+    }
+}
