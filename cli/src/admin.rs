@@ -7,15 +7,15 @@ use pressluft_client::labels::short_time;
 use pressluft_proto::v1::{
     ApiToken, AuditEvent, AuditResult, CreateApiTokenRequest, CreateUserRequest,
     GetSettingsRequest, ListApiTokensRequest, ListAuditEventsRequest, ListUsersRequest,
-    RevokeApiTokenRequest, SetBackupTargetRequest, Settings, UpdateSettingsRequest, User,
+    RevokeApiTokenRequest, SetBackupTargetRequest, Settings, UpdateSettingsRequest,
 };
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::all_pages;
 use crate::backup::parse_duration;
 use crate::error::CliError;
 use crate::global::Ctx;
-use crate::output::{Details, Table, opt_str, or_dash, time, yes_no};
+use crate::output::{Details, Table, message, or_dash, yes_no};
 
 const PAGE_SIZE: i32 = 500;
 
@@ -140,7 +140,7 @@ pub async fn run_token(ctx: &Ctx, command: TokenCommand) -> Result<(), CliError>
                         token_details(&token)
                     )
                 },
-                || json!({"secret": created.secret, "token": token_json(&token)}),
+                || json!({"secret": created.secret, "token": message(&token)}),
             )
         }
         TokenCommand::List => {
@@ -167,7 +167,7 @@ pub async fn run_token(ctx: &Ctx, command: TokenCommand) -> Result<(), CliError>
                     }
                     table.render()
                 },
-                || json!({"tokens": tokens.iter().map(token_json).collect::<Vec<_>>()}),
+                || json!({"tokens": tokens.iter().map(message).collect::<Vec<_>>()}),
             )
         }
         TokenCommand::Revoke { id } => {
@@ -178,7 +178,7 @@ pub async fn run_token(ctx: &Ctx, command: TokenCommand) -> Result<(), CliError>
                 .into_inner()
                 .token
                 .unwrap_or_default();
-            ctx.emit(|| token_details(&token), || token_json(&token))
+            ctx.emit(|| token_details(&token), || message(&token))
         }
     }
 }
@@ -191,17 +191,6 @@ fn token_details(t: &ApiToken) -> String {
         .field("Expires", short_time(t.expire_time.as_ref()))
         .field("Revoked", short_time(t.revoke_time.as_ref()))
         .render()
-}
-
-fn token_json(t: &ApiToken) -> Value {
-    json!({
-        "id": t.id,
-        "name": t.name,
-        "create_time": time(t.create_time.as_ref()),
-        "expire_time": time(t.expire_time.as_ref()),
-        "last_use_time": time(t.last_use_time.as_ref()),
-        "revoke_time": time(t.revoke_time.as_ref()),
-    })
 }
 
 /// Runs a `user` subcommand.
@@ -230,7 +219,7 @@ pub async fn run_user(ctx: &Ctx, command: UserCommand) -> Result<(), CliError> {
                     }
                     table.render()
                 },
-                || json!({"users": users.iter().map(user_json).collect::<Vec<_>>()}),
+                || json!({"users": users.iter().map(message).collect::<Vec<_>>()}),
             )
         }
         UserCommand::Create {
@@ -263,20 +252,10 @@ pub async fn run_user(ctx: &Ctx, command: UserCommand) -> Result<(), CliError> {
                         .field("Password", yes_no(user.has_password))
                         .render()
                 },
-                || user_json(&user),
+                || message(&user),
             )
         }
     }
-}
-
-fn user_json(u: &User) -> Value {
-    json!({
-        "id": u.id,
-        "email": u.email,
-        "display_name": opt_str(&u.display_name),
-        "has_password": u.has_password,
-        "create_time": time(u.create_time.as_ref()),
-    })
 }
 
 /// A secret from stdin, without its trailing newline.
@@ -344,7 +323,7 @@ pub async fn run_settings(ctx: &Ctx, command: SettingsCommand) -> Result<(), Cli
         }
     }
     .unwrap_or_default();
-    ctx.emit(|| settings_details(&settings), || settings_json(&settings))
+    ctx.emit(|| settings_details(&settings), || message(&settings))
 }
 
 fn settings_details(s: &Settings) -> String {
@@ -365,24 +344,6 @@ fn settings_details(s: &Settings) -> String {
         .field_if("Backup prefix", &target.path_prefix)
         .field("Version", s.version.to_string())
         .render()
-}
-
-fn settings_json(s: &Settings) -> Value {
-    json!({
-        "preview_domain": opt_str(&s.preview_domain),
-        "default_node_id": opt_str(&s.default_node_id),
-        "default_php_version": opt_str(&s.default_php_version),
-        "releases_to_keep": s.releases_to_keep,
-        "backup_target": s.backup_target.as_ref().filter(|t| !t.endpoint.is_empty()).map(|t| json!({
-            "endpoint": t.endpoint,
-            "bucket": t.bucket,
-            "region": opt_str(&t.region),
-            "path_prefix": opt_str(&t.path_prefix),
-            "access_key_id": t.access_key_id,
-            "verify_time": time(t.verify_time.as_ref()),
-        })),
-        "version": s.version,
-    })
 }
 
 /// Arguments of `pressluft audit`.
@@ -415,7 +376,7 @@ pub async fn run_audit(ctx: &Ctx, args: AuditArgs) -> Result<(), CliError> {
         .events;
     ctx.emit(
         || audit_table(&events, ctx.wide()),
-        || json!({"events": events.iter().map(audit_json).collect::<Vec<_>>()}),
+        || json!({"events": events.iter().map(message).collect::<Vec<_>>()}),
     )
 }
 
@@ -447,18 +408,4 @@ fn audit_table(events: &[AuditEvent], wide: bool) -> String {
         ]);
     }
     table.render()
-}
-
-fn audit_json(e: &AuditEvent) -> Value {
-    json!({
-        "id": e.id,
-        "time": time(e.time.as_ref()),
-        "actor": e.actor,
-        "action": e.action,
-        "resource_type": e.resource_type,
-        "resource_id": e.resource_id,
-        "result": audit_result(e.result),
-        "detail": opt_str(&e.detail),
-        "job_id": opt_str(&e.job_id),
-    })
 }

@@ -6,11 +6,11 @@ use clap::Args;
 use pressluft_client::target::TokenSource;
 use pressluft_client::{Config, ErrorKind, Overrides, Target, Token};
 use pressluft_proto::v1::{GetCurrentUserRequest, LoginRequest, LogoutRequest, User};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::error::CliError;
 use crate::global::Ctx;
-use crate::output::{Details, time};
+use crate::output::{Details, message, time};
 
 /// Environment variable holding the password for `login`.
 const PASSWORD_ENV: &str = "PRESSLUFT_PASSWORD";
@@ -77,7 +77,7 @@ pub async fn login(ctx: &mut Ctx, args: LoginArgs) -> Result<(), CliError> {
         },
         || {
             json!({
-                "user": user_json(&user),
+                "user": message(&user),
                 "context": context,
                 "server": target.server,
                 "expire_time": time(expires.as_ref()),
@@ -180,7 +180,7 @@ pub async fn whoami(ctx: &Ctx) -> Result<(), CliError> {
         || whoami_details(&user, &response.token_name, &target.server),
         || {
             json!({
-                "user": user_json(&user),
+                "user": message(&user),
                 "token_name": crate::output::opt_str(&response.token_name),
                 "server": target.server,
             })
@@ -201,17 +201,6 @@ fn whoami_details(user: &User, token_name: &str, server: &str) -> String {
         .field("Via", token)
         .field("Server", server)
         .render()
-}
-
-/// A user as JSON.
-pub fn user_json(user: &User) -> Value {
-    json!({
-        "id": user.id,
-        "email": user.email,
-        "display_name": user.display_name,
-        "has_password": user.has_password,
-        "create_time": time(user.create_time.as_ref()),
-    })
 }
 
 #[cfg(test)]
@@ -250,7 +239,7 @@ mod tests {
     #[test]
     fn user_json_has_rfc3339_times() {
         assert_eq!(
-            user_json(&user()),
+            message(&user()),
             json!({
                 "id": "u-1",
                 "email": "ada@example.com",

@@ -6,14 +6,14 @@ use pressluft_proto::v1::{
     Backup, BackupSchedule, BackupScope, BackupStatus, BackupTrigger, CreateBackupRequest,
     GetBackupRequest, ListBackupsRequest, RestoreBackupRequest, UpdateBackupScheduleRequest,
 };
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::all_pages;
 use crate::env::bytes;
 use crate::error::CliError;
 use crate::global::Ctx;
 use crate::job::started;
-use crate::output::{Details, Table, opt_str, or_dash, time};
+use crate::output::{Details, Table, message, or_dash};
 use crate::watch::WaitArgs;
 
 const PAGE_SIZE: i32 = 500;
@@ -135,12 +135,12 @@ pub async fn run(ctx: &Ctx, command: BackupCommand) -> Result<(), CliError> {
             );
             ctx.emit(
                 || backups_table(&backups, ctx.wide()),
-                || json!({ "backups": backups.iter().map(backup_json).collect::<Vec<_>>() }),
+                || json!({ "backups": backups.iter().map(message).collect::<Vec<_>>() }),
             )
         }
         BackupCommand::Show { id } => {
             let backup = get(&mut clients, id).await?;
-            ctx.emit(|| backup_details(&backup), || backup_json(&backup))
+            ctx.emit(|| backup_details(&backup), || message(&backup))
         }
         BackupCommand::Restore {
             id,
@@ -325,25 +325,6 @@ fn backup_details(b: &Backup) -> String {
         .field("Completed", short_time(b.complete_time.as_ref()))
         .field("Expires", short_time(b.expire_time.as_ref()))
         .render()
-}
-
-/// A backup as JSON.
-pub fn backup_json(b: &Backup) -> Value {
-    json!({
-        "id": b.id,
-        "environment_id": b.environment_id,
-        "site_id": b.site_id,
-        "scope": label::<BackupScope>(b.scope),
-        "status": label::<BackupStatus>(b.status),
-        "trigger": label::<BackupTrigger>(b.trigger),
-        "object_key": opt_str(&b.object_key),
-        "size_bytes": b.size_bytes,
-        "sha256": opt_str(&b.sha256),
-        "job_id": opt_str(&b.job_id),
-        "create_time": time(b.create_time.as_ref()),
-        "complete_time": time(b.complete_time.as_ref()),
-        "expire_time": time(b.expire_time.as_ref()),
-    })
 }
 
 #[cfg(test)]

@@ -6,13 +6,13 @@ use pressluft_proto::v1::{
     AddDomainRequest, Domain, ListDomainsRequest, PurgeCacheRequest, RemoveDomainRequest,
     TlsStatus, UpdateCacheSettingsRequest,
 };
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::all_pages;
 use crate::error::CliError;
 use crate::global::Ctx;
 use crate::job::started;
-use crate::output::{Details, Table, time, yes_no};
+use crate::output::{Details, Table, message, yes_no};
 use crate::watch::WaitArgs;
 
 const PAGE_SIZE: i32 = 500;
@@ -117,7 +117,7 @@ pub async fn run(ctx: &Ctx, command: DomainCommand) -> Result<(), CliError> {
                 &mut clients,
                 &job.id,
                 || domain_details(&domain) + &format!("Job:      {} ({})\n", job.id, job.summary),
-                || json!({"domain": domain_json(&domain), "job": crate::job::job_json(&job)}),
+                || json!({"domain": message(&domain), "job": message(&job)}),
             )
             .await
         }
@@ -132,7 +132,7 @@ pub async fn run(ctx: &Ctx, command: DomainCommand) -> Result<(), CliError> {
             );
             ctx.emit(
                 || domains_table(&domains, ctx.wide()),
-                || json!({ "domains": domains.iter().map(domain_json).collect::<Vec<_>>() }),
+                || json!({ "domains": domains.iter().map(message).collect::<Vec<_>>() }),
             )
         }
         DomainCommand::Remove { id, wait } => {
@@ -230,23 +230,6 @@ pub fn domain_details(d: &Domain) -> String {
         .render()
 }
 
-/// A domain as JSON.
-pub fn domain_json(d: &Domain) -> Value {
-    json!({
-        "id": d.id,
-        "environment_id": d.environment_id,
-        "hostname": d.hostname,
-        "aliases": d.aliases,
-        "is_primary": d.is_primary,
-        "tls_status": label::<TlsStatus>(d.tls_status),
-        "tls_expire_time": time(d.tls_expire_time.as_ref()),
-        "tls_check_time": time(d.tls_check_time.as_ref()),
-        "tls_expires_soon": d.tls_expires_soon,
-        "tls_message": d.tls_message,
-        "create_time": time(d.create_time.as_ref()),
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -271,7 +254,7 @@ mod tests {
             domains_table(std::slice::from_ref(&d), true)
                 .contains("example.com (+www.example.com)")
         );
-        assert_eq!(domain_json(&d)["tls_status"], "active");
+        assert_eq!(message(&d)["tls_status"], "TLS_STATUS_ACTIVE");
         assert!(domain_details(&d).contains("Aliases:   www.example.com\n"));
     }
 }

@@ -14,14 +14,13 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand, ValueEnum};
 use pressluft_client::labels::{label, short_time};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::all_pages;
 use crate::error::CliError;
 use crate::global::Ctx;
 use crate::job::started;
-use crate::output::{Details, Table, opt_str, or_dash, time, yes_no};
-use crate::site::environment_json;
+use crate::output::{Details, Table, message, or_dash, time, yes_no};
 use crate::watch::WaitArgs;
 
 const PAGE_SIZE: i32 = 500;
@@ -240,7 +239,7 @@ pub async fn run(ctx: &Ctx, command: EnvCommand) -> Result<(), CliError> {
                 .into_inner()
                 .environment
                 .unwrap_or_default();
-            ctx.emit(|| environment_details(&env), || environment_json(&env))
+            ctx.emit(|| environment_details(&env), || message(&env))
         }
         EnvCommand::Clone(args) => clone_env(ctx, &mut clients, args).await,
         EnvCommand::Delete { id, wait } => {
@@ -337,7 +336,7 @@ async fn list(
     );
     ctx.emit(
         || environments_table(&envs, ctx.wide()),
-        || json!({ "environments": envs.iter().map(environment_json).collect::<Vec<_>>() }),
+        || json!({ "environments": envs.iter().map(message).collect::<Vec<_>>() }),
     )
 }
 
@@ -356,7 +355,7 @@ async fn releases(
     );
     ctx.emit(
         || releases_table(&releases, ctx.wide()),
-        || json!({ "releases": releases.iter().map(release_json).collect::<Vec<_>>() }),
+        || json!({ "releases": releases.iter().map(message).collect::<Vec<_>>() }),
     )
 }
 
@@ -396,7 +395,7 @@ async fn clone_env(
             clients,
             &job.id,
             || environment_details(&env) + &format!("Job:          {} ({})\n", job.id, job.summary),
-            || json!({"environment": environment_json(&env), "job": crate::job::job_json(&job)}),
+            || json!({"environment": message(&env), "job": message(&job)}),
         )
         .await
 }
@@ -561,7 +560,7 @@ async fn drift(
         .into_inner()
         .report
         .unwrap_or_default();
-    ctx.emit(|| drift_text(&report), || drift_json(&report))
+    ctx.emit(|| drift_text(&report), || message(&report))
 }
 
 async fn deploy(
@@ -765,25 +764,6 @@ fn releases_table(releases: &[Release], wide: bool) -> String {
     table.render()
 }
 
-/// A release as JSON.
-pub fn release_json(r: &Release) -> Value {
-    json!({
-        "id": r.id,
-        "environment_id": r.environment_id,
-        "source": source_text(r.source.as_ref()),
-        "resolved_ref": opt_str(&r.resolved_ref),
-        "path": opt_str(&r.path),
-        "health": label::<ReleaseHealth>(r.health),
-        "is_current": r.is_current,
-        "job_id": opt_str(&r.job_id),
-        "create_time": time(r.create_time.as_ref()),
-        "activate_time": time(r.activate_time.as_ref()),
-        "updates": r.updates.iter().map(|u| json!({
-            "kind": u.kind, "slug": u.slug, "from": u.from_version, "to": u.to_version,
-        })).collect::<Vec<_>>(),
-    })
-}
-
 fn drift_text(report: &DriftReport) -> String {
     let mut text = Details::new()
         .field("Environment", &report.environment_id)
@@ -804,18 +784,6 @@ fn drift_text(report: &DriftReport) -> String {
         text.push_str(&table.render());
     }
     text
-}
-
-fn drift_json(report: &DriftReport) -> Value {
-    json!({
-        "environment_id": report.environment_id,
-        "status": label::<DriftStatus>(report.status),
-        "check_time": time(report.check_time.as_ref()),
-        "job_id": opt_str(&report.job_id),
-        "items": report.items.iter().map(|i| json!({
-            "category": i.category, "name": i.name, "detail": i.detail,
-        })).collect::<Vec<_>>(),
-    })
 }
 
 #[cfg(test)]
@@ -850,6 +818,6 @@ mod tests {
             "ID  CURRENT  HEALTH   SOURCE                               CREATED  REF\n\
              r1  *        healthy  git https://example.com/site.git@v1  -        0123456789ab\n"
         );
-        assert_eq!(release_json(&release)["health"], "healthy");
+        assert_eq!(message(&release)["health"], "RELEASE_HEALTH_HEALTHY");
     }
 }

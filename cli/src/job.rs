@@ -8,11 +8,11 @@ use pressluft_client::labels::{label, short_time};
 use pressluft_proto::v1::{
     CancelJobRequest, GetJobRequest, Job, JobProgress, JobStatus, JobType, ListJobsRequest,
 };
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::error::CliError;
 use crate::global::Ctx;
-use crate::output::{Details, Table, opt_str, or_dash, time};
+use crate::output::{Details, Table, message, opt_str, or_dash};
 use crate::watch::{self, View};
 
 /// Subcommands of `pressluft job`.
@@ -143,7 +143,7 @@ pub async fn run(ctx: &Ctx, command: JobCommand) -> Result<(), CliError> {
                 || jobs_table(&page.jobs),
                 || {
                     json!({
-                        "jobs": page.jobs.iter().map(job_json).collect::<Vec<_>>(),
+                        "jobs": page.jobs.iter().map(message).collect::<Vec<_>>(),
                         "next_page_token": opt_str(&page.next_page_token),
                     })
                 },
@@ -157,7 +157,7 @@ pub async fn run(ctx: &Ctx, command: JobCommand) -> Result<(), CliError> {
                 .into_inner()
                 .job
                 .unwrap_or_default();
-            ctx.emit(|| job_details(&job), || job_json(&job))
+            ctx.emit(|| job_details(&job), || message(&job))
         }
         JobCommand::Cancel { id } => {
             let job = clients
@@ -170,7 +170,7 @@ pub async fn run(ctx: &Ctx, command: JobCommand) -> Result<(), CliError> {
                 .into_inner()
                 .job
                 .unwrap_or_default();
-            ctx.emit(|| job_details(&job), || job_json(&job))
+            ctx.emit(|| job_details(&job), || message(&job))
         }
         JobCommand::Watch { id, logs } => {
             watch::follow(&mut clients, &id, View::for_watch(ctx), logs).await
@@ -223,7 +223,7 @@ pub async fn started(
         clients,
         &job.id,
         || job_details(&job),
-        || job_json(&job),
+        || message(&job),
     )
     .await
 }
@@ -264,35 +264,6 @@ pub fn job_details(job: &Job) -> String {
         .field("Started", short_time(job.start_time.as_ref()))
         .field("Finished", short_time(job.finish_time.as_ref()))
         .render()
-}
-
-/// A job as JSON.
-pub fn job_json(job: &Job) -> Value {
-    json!({
-        "id": job.id,
-        "type": label::<JobType>(job.r#type),
-        "status": label::<JobStatus>(job.status),
-        "site_id": opt_str(&job.site_id),
-        "environment_id": opt_str(&job.environment_id),
-        "node_id": opt_str(&job.node_id),
-        "summary": job.summary,
-        "attempt": job.attempt,
-        "max_attempts": job.max_attempts,
-        "run_after": time(job.run_after.as_ref()),
-        "create_time": time(job.create_time.as_ref()),
-        "start_time": time(job.start_time.as_ref()),
-        "finish_time": time(job.finish_time.as_ref()),
-        "progress": job.progress.as_ref().map(|p| json!({
-            "current_step": p.current_step,
-            "total_steps": p.total_steps,
-            "step_name": p.step_name,
-        })),
-        "error_code": opt_str(&job.error_code),
-        "error_message": opt_str(&job.error_message),
-        "requested_by": opt_str(&job.requested_by),
-        "cancel_requested": job.cancel_requested,
-        "version": job.version,
-    })
 }
 
 #[cfg(test)]
@@ -381,15 +352,15 @@ mod tests {
 
     #[test]
     fn json_has_typed_fields() {
-        let value = job_json(&running());
-        assert_eq!(value["type"], "node_provision");
-        assert_eq!(value["status"], "running");
-        assert_eq!(value["site_id"], Value::Null);
+        let value = message(&running());
+        assert_eq!(value["type"], "JOB_TYPE_NODE_PROVISION");
+        assert_eq!(value["status"], "JOB_STATUS_RUNNING");
+        assert!(value.get("site_id").is_none(), "unset fields are left out");
         assert_eq!(value["node_id"], "n1");
         assert_eq!(value["start_time"], "2025-11-25T17:29:04Z");
-        assert_eq!(value["finish_time"], Value::Null);
+        assert!(value.get("finish_time").is_none());
         assert_eq!(value["progress"]["total_steps"], 12);
-        assert_eq!(job_json(&failed())["error_code"], "PLAYBOOK_FAILED");
+        assert_eq!(message(&failed())["error_code"], "PLAYBOOK_FAILED");
     }
 
     #[test]

@@ -8,11 +8,11 @@ use pressluft_proto::v1::{
     ListNodesRequest, Node, NodeStatus, ProvisionNodeRequest, ScanNodeHostKeyRequest,
     UpdateNodeRequest,
 };
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::error::CliError;
 use crate::global::Ctx;
-use crate::output::{Details, Table, opt_str, or_dash, time, yes_no};
+use crate::output::{Details, Table, message, opt_str, or_dash, yes_no};
 use crate::watch::WaitArgs;
 
 /// Page size for listing everything (the server's maximum).
@@ -130,7 +130,7 @@ pub async fn run(ctx: &Ctx, command: NodeCommand) -> Result<(), CliError> {
             );
             ctx.emit(
                 || nodes_table(&nodes),
-                || json!({ "nodes": nodes.iter().map(node_json).collect::<Vec<_>>() }),
+                || json!({ "nodes": nodes.iter().map(message).collect::<Vec<_>>() }),
             )
         }
         NodeCommand::Show { id } => {
@@ -141,7 +141,7 @@ pub async fn run(ctx: &Ctx, command: NodeCommand) -> Result<(), CliError> {
                 .into_inner()
                 .node
                 .unwrap_or_default();
-            ctx.emit(|| node_details(&node), || node_json(&node))
+            ctx.emit(|| node_details(&node), || message(&node))
         }
         NodeCommand::Add(args) => add(ctx, &mut clients, args).await,
         NodeCommand::Update(args) => update(ctx, &mut clients, args).await,
@@ -156,7 +156,7 @@ pub async fn run(ctx: &Ctx, command: NodeCommand) -> Result<(), CliError> {
                 .into_inner()
                 .node
                 .unwrap_or_default();
-            ctx.emit(|| node_details(&node), || node_json(&node))
+            ctx.emit(|| node_details(&node), || message(&node))
         }
         NodeCommand::Php { id } => php(ctx, &mut clients, id).await,
         NodeCommand::Db { id } => database(ctx, &mut clients, id).await,
@@ -176,7 +176,7 @@ pub async fn run(ctx: &Ctx, command: NodeCommand) -> Result<(), CliError> {
                 &mut clients,
                 &job.id,
                 || crate::job::job_details(&job),
-                || crate::job::job_json(&job),
+                || message(&job),
             )
             .await
         }
@@ -186,7 +186,7 @@ pub async fn run(ctx: &Ctx, command: NodeCommand) -> Result<(), CliError> {
                 .get_control_plane_key(GetControlPlaneKeyRequest {})
                 .await?
                 .into_inner();
-            ctx.emit(|| key_text(&key), || key_json(&key))
+            ctx.emit(|| key_text(&key), || message(&key))
         }
     }
 }
@@ -215,7 +215,7 @@ async fn add(
         .into_inner()
         .node
         .unwrap_or_default();
-    ctx.emit(|| node_details(&node), || node_json(&node))
+    ctx.emit(|| node_details(&node), || message(&node))
 }
 
 async fn update(
@@ -238,7 +238,7 @@ async fn update(
         .into_inner()
         .node
         .unwrap_or_default();
-    ctx.emit(|| node_details(&node), || node_json(&node))
+    ctx.emit(|| node_details(&node), || message(&node))
 }
 
 async fn php(
@@ -371,28 +371,6 @@ fn node_details(node: &Node) -> String {
         .render()
 }
 
-/// A node as JSON.
-pub fn node_json(node: &Node) -> Value {
-    json!({
-        "id": node.id,
-        "name": node.name,
-        "hostname": node.hostname,
-        "ssh_port": node.ssh_port,
-        "ssh_user": node.ssh_user,
-        "public_ip": opt_str(&node.public_ip),
-        "is_local": node.is_local,
-        "host_key": opt_str(&node.host_key),
-        "host_key_fingerprint": opt_str(&node.host_key_fingerprint),
-        "status": label::<NodeStatus>(node.status),
-        "status_message": opt_str(&node.status_message),
-        "php_versions": node.php_versions,
-        "last_seen_time": time(node.last_seen_time.as_ref()),
-        "create_time": time(node.create_time.as_ref()),
-        "update_time": time(node.update_time.as_ref()),
-        "version": node.version,
-    })
-}
-
 /// The key line first, so `pressluft node key | head -1 >> authorized_keys` works.
 fn key_text(key: &GetControlPlaneKeyResponse) -> String {
     format!(
@@ -400,10 +378,6 @@ fn key_text(key: &GetControlPlaneKeyResponse) -> String {
         crate::output::clean(&key.public_key),
         crate::output::clean(&key.fingerprint)
     )
-}
-
-fn key_json(key: &GetControlPlaneKeyResponse) -> Value {
-    json!({ "public_key": key.public_key, "fingerprint": key.fingerprint })
 }
 
 #[cfg(test)]
@@ -475,12 +449,12 @@ mod tests {
     }
 
     #[test]
-    fn json_uses_lowercase_statuses_rfc3339_and_nulls() {
-        let value = node_json(&node());
-        assert_eq!(value["status"], "active");
+    fn json_is_the_canonical_mapping_with_proto_field_names() {
+        let value = message(&node());
+        assert_eq!(value["status"], "NODE_STATUS_ACTIVE");
         assert_eq!(value["last_seen_time"], "2025-11-25T17:29:03.250Z");
-        assert_eq!(value["update_time"], Value::Null);
-        assert_eq!(value["status_message"], Value::Null);
+        assert!(value.get("update_time").is_none());
+        assert!(value.get("status_message").is_none());
         assert_eq!(value["php_versions"], json!(["8.2", "8.3"]));
         assert_eq!(value["ssh_port"], 22);
         assert_eq!(value["version"], 3);
@@ -496,6 +470,6 @@ mod tests {
             key_text(&key),
             "ssh-ed25519 AAAAC3 pressluft\nFingerprint: SHA256:xyz\n"
         );
-        assert_eq!(key_json(&key)["fingerprint"], "SHA256:xyz");
+        assert_eq!(message(&key)["fingerprint"], "SHA256:xyz");
     }
 }

@@ -112,6 +112,14 @@ pub fn clean(text: &str) -> String {
         .collect()
 }
 
+/// A message of the contract as JSON: its canonical protobuf JSON mapping (field names as in
+/// the .proto files, enums by value name, RFC 3339 times, unset fields left out; see
+/// docs/cli.md), the same for every message instead of one serialiser each.
+pub fn message<M: prost::Message + prost::Name>(message: &M) -> Value {
+    pressluft_proto::json::to_json(message)
+        .unwrap_or_else(|error| serde_json::json!({ "error": error }))
+}
+
 /// "-" for empty values in tables.
 pub fn or_dash(text: &str) -> String {
     if text.is_empty() {

@@ -3,15 +3,14 @@
 use clap::{Args, Subcommand};
 use pressluft_client::labels::{label, short_time};
 use pressluft_proto::v1::{
-    CreateSiteRequest, CreateSiteResponse, DeleteSiteRequest, DriftStatus, Environment,
-    EnvironmentKind, EnvironmentStatus, GetSiteRequest, JobStatus, JobType, ListSitesRequest, Site,
-    SiteStatus, UpdateSiteRequest,
+    CreateSiteRequest, CreateSiteResponse, DeleteSiteRequest, EnvironmentKind, EnvironmentStatus,
+    GetSiteRequest, JobStatus, JobType, ListSitesRequest, Site, SiteStatus, UpdateSiteRequest,
 };
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::error::CliError;
 use crate::global::Ctx;
-use crate::output::{Details, Table, opt_str, or_dash, time};
+use crate::output::{Details, Table, message, or_dash};
 use crate::watch::WaitArgs;
 
 /// Page size for listing everything (the server's maximum).
@@ -90,7 +89,7 @@ pub async fn run(ctx: &Ctx, command: SiteCommand) -> Result<(), CliError> {
             );
             ctx.emit(
                 || sites_table(&sites),
-                || json!({ "sites": sites.iter().map(site_json).collect::<Vec<_>>() }),
+                || json!({ "sites": sites.iter().map(message).collect::<Vec<_>>() }),
             )
         }
         SiteCommand::Show { id } => {
@@ -101,7 +100,7 @@ pub async fn run(ctx: &Ctx, command: SiteCommand) -> Result<(), CliError> {
                 .into_inner()
                 .site
                 .unwrap_or_default();
-            ctx.emit(|| site_details(&site), || site_json(&site))
+            ctx.emit(|| site_details(&site), || message(&site))
         }
         SiteCommand::Rename { id, name } => {
             let site = clients
@@ -115,7 +114,7 @@ pub async fn run(ctx: &Ctx, command: SiteCommand) -> Result<(), CliError> {
                 .into_inner()
                 .site
                 .unwrap_or_default();
-            ctx.emit(|| site_details(&site), || site_json(&site))
+            ctx.emit(|| site_details(&site), || message(&site))
         }
         SiteCommand::Delete { id, yes, wait } => delete(ctx, &mut clients, id, yes, wait).await,
         SiteCommand::Create(args) => {
@@ -140,7 +139,7 @@ pub async fn run(ctx: &Ctx, command: SiteCommand) -> Result<(), CliError> {
                     &mut clients,
                     job_id,
                     || created_text(&response),
-                    || created_json(&response),
+                    || message(&response),
                 )
                 .await
         }
@@ -252,66 +251,10 @@ fn created_text(response: &CreateSiteResponse) -> String {
     details.render()
 }
 
-fn created_json(response: &CreateSiteResponse) -> Value {
-    json!({
-        "site": response.site.as_ref().map(site_json),
-        "environment": response.environment.as_ref().map(environment_json),
-        "job": response.job.as_ref().map(crate::job::job_json),
-    })
-}
-
-/// A site, with its environments, as JSON.
-pub fn site_json(site: &Site) -> Value {
-    json!({
-        "id": site.id,
-        "name": site.name,
-        "slug": site.slug,
-        "status": label::<SiteStatus>(site.status),
-        "production_environment_id": opt_str(&site.production_environment_id),
-        "environments": site.environments.iter().map(environment_json).collect::<Vec<_>>(),
-        "create_time": time(site.create_time.as_ref()),
-        "update_time": time(site.update_time.as_ref()),
-        "version": site.version,
-    })
-}
-
-/// An environment as JSON.
-pub fn environment_json(env: &Environment) -> Value {
-    json!({
-        "id": env.id,
-        "site_id": env.site_id,
-        "name": env.name,
-        "kind": label::<EnvironmentKind>(env.kind),
-        "status": label::<EnvironmentStatus>(env.status),
-        "status_message": opt_str(&env.status_message),
-        "node_id": opt_str(&env.node_id),
-        "linux_user": opt_str(&env.linux_user),
-        "linux_uid": env.linux_uid,
-        "db_name": opt_str(&env.db_name),
-        "php_version": opt_str(&env.php_version),
-        "preview_url": opt_str(&env.preview_url),
-        "primary_domain": opt_str(&env.primary_domain),
-        "url": opt_str(&env.url),
-        "current_release_id": opt_str(&env.current_release_id),
-        "source_environment_id": opt_str(&env.source_environment_id),
-        "drift_status": label::<DriftStatus>(env.drift_status),
-        "drift_check_time": time(env.drift_check_time.as_ref()),
-        "cache": env.cache.as_ref().map(|cache| json!({
-            "page_cache": cache.page_cache,
-            "object_cache": cache.object_cache,
-        })),
-        "last_backup_time": time(env.last_backup_time.as_ref()),
-        "root_path": opt_str(&env.root_path),
-        "create_time": time(env.create_time.as_ref()),
-        "update_time": time(env.update_time.as_ref()),
-        "version": env.version,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use pressluft_proto::v1::{
-        EnvironmentKind, EnvironmentStatus, Job, JobStatus, JobType, SiteStatus,
+        Environment, EnvironmentKind, EnvironmentStatus, Job, JobStatus, JobType, SiteStatus,
     };
     use prost_types::Timestamp;
 
@@ -392,15 +335,21 @@ mod tests {
     }
 
     #[test]
-    fn json_nests_environments_with_lowercase_enums() {
-        let value = site_json(&site());
-        assert_eq!(value["status"], "active");
+    fn json_nests_environments_in_the_canonical_mapping() {
+        let value = message(&site());
+        assert_eq!(value["status"], "SITE_STATUS_ACTIVE");
         assert_eq!(value["create_time"], "2025-11-25T17:29:03Z");
-        assert_eq!(value["update_time"], Value::Null);
-        assert_eq!(value["environments"][0]["kind"], "production");
-        assert_eq!(value["environments"][1]["status"], "cloning");
-        assert_eq!(value["environments"][1]["url"], Value::Null);
-        assert_eq!(value["environments"][0]["drift_status"], "unspecified");
+        assert!(value.get("update_time").is_none());
+        assert_eq!(
+            value["environments"][0]["kind"],
+            "ENVIRONMENT_KIND_PRODUCTION"
+        );
+        assert_eq!(
+            value["environments"][1]["status"],
+            "ENVIRONMENT_STATUS_CLONING"
+        );
+        assert!(value["environments"][1].get("url").is_none());
+        assert!(value["environments"][0].get("drift_status").is_none());
     }
 
     #[test]
@@ -416,8 +365,8 @@ mod tests {
             }),
         };
         assert!(created_text(&response).ends_with("Job:      j1 (site_create, queued)\n"));
-        let value = created_json(&response);
-        assert_eq!(value["job"]["type"], "site_create");
+        let value = message(&response);
+        assert_eq!(value["job"]["type"], "JOB_TYPE_SITE_CREATE");
         assert_eq!(value["environment"]["id"], "e1");
         assert_eq!(value["site"]["slug"], "blog");
     }

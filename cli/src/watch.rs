@@ -29,11 +29,11 @@ use pressluft_proto::v1::{
     ListJobEventsRequest, WatchJobRequest,
 };
 use prost_types::Timestamp;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::error::CliError;
 use crate::global::{Ctx, OutputFormat, print_stdout};
-use crate::output::{clean, opt_str, time};
+use crate::output::{clean, message};
 
 /// Events per ListJobEvents page (the server's maximum).
 const EVENTS_PAGE_SIZE: i32 = 1000;
@@ -251,7 +251,7 @@ impl Printer {
 
     fn event(&mut self, event: &JobEvent) -> Result<(), CliError> {
         match (&self.bar, self.view) {
-            (_, View::Json) => print_stdout(&format!("{}\n", event_json(event))),
+            (_, View::Json) => print_stdout(&format!("{}\n", message(event))),
             (Some(bar), _) => {
                 update_bar(bar, event);
                 if !matches!(event.event, Some(Event::Step(_)))
@@ -377,40 +377,6 @@ fn joined(head: &str, code: &str, message: &str) -> String {
         .filter(|part| !part.is_empty())
         .collect::<Vec<_>>()
         .join(": ")
-}
-
-/// An event as one JSON object: sequence, time, type (state, step or log) and its fields.
-pub fn event_json(event: &JobEvent) -> Value {
-    let sequence = event.sequence;
-    let at = time(event.time.as_ref());
-    match &event.event {
-        Some(Event::StateChange(change)) => json!({
-            "sequence": sequence,
-            "time": at,
-            "type": "state",
-            "status": label::<JobStatus>(change.status),
-            "attempt": change.attempt,
-            "error_code": opt_str(&change.error_code),
-            "message": change.message,
-        }),
-        Some(Event::Step(step)) => json!({
-            "sequence": sequence,
-            "time": at,
-            "type": "step",
-            "index": step.index,
-            "total": step.total,
-            "name": step.name,
-            "status": label::<JobStepStatus>(step.status),
-        }),
-        Some(Event::LogLine(line)) => json!({
-            "sequence": sequence,
-            "time": at,
-            "type": "log",
-            "text": line.text,
-        }),
-        // A kind of event newer than this client.
-        None => json!({ "sequence": sequence, "time": at, "type": "unknown" }),
-    }
 }
 
 /// How a followed job ended: the line to print when it succeeded, else the error (exit 7;
@@ -609,31 +575,34 @@ mod tests {
     fn json_view_has_one_object_per_event() {
         let lines: Vec<String> = history()
             .iter()
-            .map(|event| event_json(event).to_string())
+            .map(|event| message(event).to_string())
             .collect();
         assert_eq!(lines.len(), 13);
         assert_eq!(
             lines[0],
-            r#"{"attempt":0,"error_code":null,"message":"queued","sequence":1,"status":"queued","time":"2025-11-25T17:29:04Z","type":"state"}"#
+            r#"{"sequence":1,"state_change":{"message":"queued","status":"JOB_STATUS_QUEUED"},"time":"2025-11-25T17:29:04Z"}"#
         );
         assert_eq!(
             lines[2],
-            r#"{"index":1,"name":"Check the node","sequence":3,"status":"started","time":"2025-11-25T17:29:06Z","total":2,"type":"step"}"#
+            r#"{"sequence":3,"step":{"index":1,"name":"Check the node","status":"JOB_STEP_STATUS_STARTED","total":2},"time":"2025-11-25T17:29:06Z"}"#
         );
         assert_eq!(
             lines[3],
-            r#"{"sequence":4,"text":"pong","time":"2025-11-25T17:29:07Z","type":"log"}"#
+            r#"{"log_line":{"text":"pong"},"sequence":4,"time":"2025-11-25T17:29:07Z"}"#
         );
-        let retry = event_json(&history()[8]);
-        assert_eq!(retry["error_code"], "PLAYBOOK_FAILED");
-        assert_eq!(retry["status"], "queued");
-        assert_eq!(event_json(&history()[7])["status"], "failed");
-        // JSON keeps the raw text; only the terminal views clean it.
-        assert_eq!(event_json(&history()[5])["name"], "Install \u{1b}[31mnginx");
+        let retry = message(&history()[8]);
+        assert_eq!(retry["state_change"]["error_code"], "PLAYBOOK_FAILED");
+        assert_eq!(retry["state_change"]["status"], "JOB_STATUS_QUEUED");
         assert_eq!(
-            event_json(&JobEvent::default()),
-            json!({"sequence": 0, "time": null, "type": "unknown"})
+            message(&history()[7])["step"]["status"],
+            "JOB_STEP_STATUS_FAILED"
         );
+        // JSON keeps the raw text; only the terminal views clean it.
+        assert_eq!(
+            message(&history()[5])["step"]["name"],
+            "Install \u{1b}[31mnginx"
+        );
+        assert_eq!(message(&JobEvent::default()), serde_json::json!({}));
     }
 
     fn ended(status: JobStatus) -> Job {

@@ -183,15 +183,11 @@ fn nodes_list_as_table_and_json_and_bad_ids_map_to_exit_codes() {
       "host_key_fingerprint": "SHA256:QNzri0Kx8K4zInPIWp3h+97Mtue5VmuITLCm316OPcQ",
       "hostname": "127.0.0.1",
       "id": "<id1>",
-      "is_local": false,
-      "last_seen_time": null,
       "name": "web-1",
-      "php_versions": [],
       "public_ip": "127.0.0.1",
       "ssh_port": 22,
       "ssh_user": "root",
-      "status": "pending",
-      "status_message": null,
+      "status": "NODE_STATUS_PENDING",
       "update_time": "<time>",
       "version": 1
     }
@@ -261,8 +257,8 @@ fn site_create_queues_a_job_that_can_be_cancelled() {
     let listed = jobs["jobs"].as_array().unwrap();
     assert_eq!(listed.len(), 1, "{jobs:#}");
     assert_eq!(listed[0]["id"], job);
-    assert_eq!(listed[0]["type"], "site_create");
-    assert_eq!(listed[0]["status"], "queued");
+    assert_eq!(listed[0]["type"], "JOB_TYPE_SITE_CREATE");
+    assert_eq!(listed[0]["status"], "JOB_STATUS_QUEUED");
     assert_eq!(listed[0]["site_id"], site.as_str());
     assert_eq!(listed[0]["node_id"], node.as_str());
     assert_eq!(listed[0]["summary"], "create site blog on web-1");
@@ -557,18 +553,27 @@ fn provision_wait_follows_the_job_to_success_and_logs_show_its_output() {
         .lines()
         .map(|line| serde_json::from_str(line).unwrap_or_else(|err| panic!("{err}: {line}")))
         .collect();
-    let types: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
-    assert!(types.contains(&"log") && types.contains(&"step"), "{json}");
-    assert_eq!(events[0]["status"], "queued", "{json}");
+    // Each event holds one of state_change, step or log_line (the JobEvent oneof).
+    assert!(events.iter().any(|e| e.get("log_line").is_some()), "{json}");
+    assert!(events.iter().any(|e| e.get("step").is_some()), "{json}");
+    assert_eq!(
+        events[0]["state_change"]["status"], "JOB_STATUS_QUEUED",
+        "{json}"
+    );
     let last = events.last().unwrap();
-    assert_eq!(last["type"], "state", "{json}");
-    assert_eq!(last["status"], "succeeded", "{json}");
+    assert_eq!(
+        last["state_change"]["status"], "JOB_STATUS_SUCCEEDED",
+        "{json}"
+    );
     let sequences: Vec<i64> = events
         .iter()
         .map(|e| e["sequence"].as_i64().unwrap())
         .collect();
     assert!(sequences.windows(2).all(|w| w[0] < w[1]), "{json}");
-    assert!(events.iter().any(|e| e["text"] == "hello"), "{json}");
+    assert!(
+        events.iter().any(|e| e["log_line"]["text"] == "hello"),
+        "{json}"
+    );
 }
 
 #[test]
@@ -794,10 +799,7 @@ fn tokens_settings_yaml_confirmations_and_generated_docs() {
     let yaml = cli.run(&["settings", "show", "-o", "yaml"]);
     assert_eq!(
         yaml.success(),
-        "backup_target: null\n\
-         default_node_id: null\n\
-         default_php_version: \"8.3\"\n\
-         preview_domain: null\n\
+        "default_php_version: \"8.3\"\n\
          releases_to_keep: 5\n\
          version: 1\n"
     );
