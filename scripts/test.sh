@@ -15,6 +15,20 @@ echo "== buf lint (STANDARD rules)"
 (cd proto && npx --yes @bufbuild/buf@1.75.0 lint)
 echo "== shellcheck"
 shellcheck install.sh scripts/*.sh
+echo "== node helpers (playbooks/files: shellcheck, pyflakes, php -l, by their first line)"
+for helper in playbooks/files/*; do
+  if [[ $helper == *.j2 ]]; then
+    # A template: its Jinja syntax.
+    python -c 'import jinja2, sys; jinja2.Environment().parse(open(sys.argv[1]).read())' "$helper"
+    continue
+  fi
+  case $(head -n 1 "$helper") in
+    *bash*) shellcheck "$helper" ;;
+    *python3*) python -m pyflakes "$helper" ;;
+    '<?php'*) php -l "$helper" >/dev/null ;;
+    *) echo "$helper: no linter for its kind" >&2; exit 1 ;;
+  esac
+done
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 echo "== ansible syntax check"

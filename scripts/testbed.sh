@@ -38,12 +38,15 @@ mkdir -p "$STATE"
 chmod 700 "$STATE"
 
 # Ansible (controller) in its own venv on the system Python 3.11: ansible-core 2.19.x, plus
-# ansible-lint for the playbooks.
+# ansible-lint for the playbooks and pyflakes for the node's Python helpers.
 if ! "$VENV/bin/ansible-playbook" --version >/dev/null 2>&1 || ! "$VENV/bin/ansible-lint" --version >/dev/null 2>&1; then
   log "creating the Ansible venv"
   rm -rf "$VENV"
   /usr/bin/python3 -m venv "$VENV"
   "$VENV/bin/pip" install -q --disable-pip-version-check 'ansible-core>=2.19,<2.20' 'ansible-lint>=25,<26'
+fi
+if ! "$VENV/bin/python" -m pyflakes --version >/dev/null 2>&1; then
+  "$VENV/bin/pip" install -q --disable-pip-version-check 'pyflakes>=3.4,<4'
 fi
 
 # The control plane's test key: the tests install it as the server's SSH key.
