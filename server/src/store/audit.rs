@@ -4,7 +4,7 @@ use sqlx::FromRow;
 
 use super::page::invalid_page_token;
 use super::page::{PageToken, key, paginate};
-use super::{Page, Store, Tx, now};
+use super::{Page, Store, now};
 use crate::error::Result;
 use crate::model::{AuditResult, JobId};
 
@@ -48,12 +48,11 @@ impl Store {
         Self::record_audit_on(&mut conn, entry).await
     }
 
-    /// Records an audit event inside the transaction of the change it describes.
-    pub(super) async fn record_audit_tx(tx: &mut Tx, entry: &AuditEntry) -> Result<()> {
-        Self::record_audit_on(tx, entry).await
-    }
-
-    async fn record_audit_on(conn: &mut sqlx::SqliteConnection, entry: &AuditEntry) -> Result<()> {
+    /// Records an audit event on `conn`: inside the transaction of the change it describes.
+    pub(super) async fn record_audit_on(
+        conn: &mut sqlx::SqliteConnection,
+        entry: &AuditEntry,
+    ) -> Result<()> {
         sqlx::query(INSERT)
             .bind(now())
             .bind(&entry.actor)

@@ -2,7 +2,7 @@
 //! worker's claim/complete/recover statements live beside them as the engine grows.
 
 use serde_json::json;
-use sqlx::FromRow;
+use sqlx::{FromRow, SqliteExecutor};
 
 use super::audit::AuditEntry;
 use super::page::invalid_page_token;
@@ -142,17 +142,14 @@ pub struct JobFilter {
 impl Store {
     /// A job by id.
     pub async fn job(&self, id: JobId) -> Result<JobRecord> {
-        sqlx::query_as::<_, JobRecord>(concat!(job_select!(), " WHERE id = ?"))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or_else(|| Error::not_found("job", &id))
+        Self::fetch_job(&self.pool, id).await
     }
 
-    pub(super) async fn job_tx(tx: &mut Tx, id: JobId) -> Result<JobRecord> {
+    /// The job `id`, read through `db`: the pool, or a transaction (`&mut *tx`).
+    pub(super) async fn fetch_job<'e>(db: impl SqliteExecutor<'e>, id: JobId) -> Result<JobRecord> {
         sqlx::query_as::<_, JobRecord>(concat!(job_select!(), " WHERE id = ?"))
             .bind(id)
-            .fetch_optional(&mut **tx)
+            .fetch_optional(db)
             .await?
             .ok_or_else(|| Error::not_found("job", &id))
     }
@@ -407,7 +404,7 @@ impl Store {
         actor: &str,
     ) -> Result<JobRecord> {
         let mut tx = self.write().await?;
-        let job = Self::job_tx(&mut tx, id).await?;
+        let job = Self::fetch_job(&mut *tx, id).await?;
         check_version("job", expected_version, job.state_version)?;
         match job.status {
             JobStatus::Queued => {
@@ -451,7 +448,7 @@ impl Store {
                 ));
             }
         }
-        Self::record_audit_tx(
+        Self::record_audit_on(
             &mut tx,
             &AuditEntry {
                 actor: actor.to_owned(),
@@ -464,7 +461,7 @@ impl Store {
             },
         )
         .await?;
-        let job = Self::job_tx(&mut tx, id).await?;
+        let job = Self::fetch_job(&mut *tx, id).await?;
         tx.commit().await?;
         self.notify_work(id);
         Ok(job)
@@ -474,7 +471,7 @@ impl Store {
     async fn revert_resources_of_unstarted_job_tx(tx: &mut Tx, job: &JobRecord) -> Result<()> {
         match job.kind {
             JobKind::NodeProvision => {
-                let node = Self::node_tx(tx, job.node_id).await?;
+                let node = Self::fetch_node(&mut **tx, job.node_id).await?;
                 let previous = match job.params() {
                     Ok(JobParams::NodeProvision(p)) => p.previous_node_status,
                     _ => NodeStatus::Pending,
@@ -503,7 +500,7 @@ impl Store {
             }
             _ => {
                 if let Some(env_id) = job.environment_id {
-                    let env = Self::environment_tx(tx, env_id).await?;
+                    let env = Self::fetch_environment(&mut **tx, env_id).await?;
                     let event = match env.status {
                         EnvironmentStatus::Creating | EnvironmentStatus::Cloning => {
                             Some(EnvEvent::Discarded)

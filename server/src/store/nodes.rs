@@ -1,6 +1,6 @@
 //! Nodes: the registry of managed hosts.
 
-use sqlx::FromRow;
+use sqlx::{FromRow, SqliteExecutor};
 
 use super::page::{PageToken, key, paginate};
 use super::{Page, Store, Tx, check_version, now, unique_violation};
@@ -117,18 +117,17 @@ impl Store {
 
     /// A node by id.
     pub async fn node(&self, id: NodeId) -> Result<NodeRecord> {
-        sqlx::query_as::<_, NodeRecord>(concat!(node_select!(), " WHERE id = ?"))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or_else(|| Error::not_found("node", &id))
+        Self::fetch_node(&self.pool, id).await
     }
 
-    /// A node by id inside a transaction.
-    pub(super) async fn node_tx(tx: &mut Tx, id: NodeId) -> Result<NodeRecord> {
+    /// The node `id`, read through `db`: the pool, or a transaction (`&mut *tx`).
+    pub(super) async fn fetch_node<'e>(
+        db: impl SqliteExecutor<'e>,
+        id: NodeId,
+    ) -> Result<NodeRecord> {
         sqlx::query_as::<_, NodeRecord>(concat!(node_select!(), " WHERE id = ?"))
             .bind(id)
-            .fetch_optional(&mut **tx)
+            .fetch_optional(db)
             .await?
             .ok_or_else(|| Error::not_found("node", &id))
     }
@@ -171,7 +170,7 @@ impl Store {
         update: &NodeUpdate,
     ) -> Result<NodeRecord> {
         let mut tx = self.write().await?;
-        let node = Self::node_tx(&mut tx, id).await?;
+        let node = Self::fetch_node(&mut *tx, id).await?;
         check_version("node", expected_version, node.state_version)?;
         if node.status == NodeStatus::Decommissioned {
             return Err(Error::precondition(
@@ -196,7 +195,7 @@ impl Store {
         .execute(&mut *tx)
         .await
         .map_err(|e| unique_violation(e, || format!("a node named {name} already exists")))?;
-        let updated = Self::node_tx(&mut tx, id).await?;
+        let updated = Self::fetch_node(&mut *tx, id).await?;
         tx.commit().await?;
         Ok(updated)
     }
@@ -235,7 +234,7 @@ impl Store {
     /// Retires a node that hosts no live environment and has no pending job.
     pub async fn decommission_node(&self, id: NodeId, expected_version: i64) -> Result<NodeRecord> {
         let mut tx = self.write().await?;
-        let node = Self::node_tx(&mut tx, id).await?;
+        let node = Self::fetch_node(&mut *tx, id).await?;
         check_version("node", expected_version, node.state_version)?;
         let live: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM environments WHERE node_id = ? AND status <> 'deleted'",
@@ -266,7 +265,7 @@ impl Store {
             .bind(id)
             .execute(&mut *tx)
             .await?;
-        let node = Self::node_tx(&mut tx, id).await?;
+        let node = Self::fetch_node(&mut *tx, id).await?;
         tx.commit().await?;
         Ok(node)
     }

@@ -341,7 +341,7 @@ impl Store {
         message: &str,
     ) -> Result<()> {
         if let (Some(event), Some(env_id)) = (effects.environment, job.environment_id) {
-            let env = Self::environment_tx(tx, env_id).await?;
+            let env = Self::fetch_environment(&mut **tx, env_id).await?;
             match env.status.transition(event) {
                 Ok(_) => {
                     Self::transition_environment_tx(tx, &env, event, message).await?;
@@ -371,7 +371,7 @@ impl Store {
             .await?;
         }
         if let Some(event) = effects.node {
-            let node = Self::node_tx(tx, job.node_id).await?;
+            let node = Self::fetch_node(&mut **tx, job.node_id).await?;
             match node.status.transition(event) {
                 Ok(_) => {
                     Self::transition_node_tx(tx, &node, event, message).await?;
@@ -749,7 +749,7 @@ impl Store {
         actor: &str,
     ) -> Result<(BackupRecord, JobRecord)> {
         let mut tx = self.write().await?;
-        let env = Self::environment_tx(&mut tx, env_id).await?;
+        let env = Self::fetch_environment(&mut *tx, env_id).await?;
         if env.status != EnvironmentStatus::Active {
             return Err(Error::precondition(
                 Reason::EnvironmentNotActive,

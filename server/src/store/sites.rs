@@ -2,7 +2,7 @@
 //! changes an environment moves it into its in-progress state in the transaction that creates
 //! the job (and the engine moves it out in the transaction that ends the job).
 
-use sqlx::FromRow;
+use sqlx::{FromRow, SqliteExecutor};
 
 use super::audit::AuditEntry;
 use super::jobs::{JobRecord, NewJob};
@@ -180,17 +180,17 @@ pub fn preview_url(key: &str, preview_domain: &str, node_ip: &str) -> String {
 impl Store {
     /// A site by id.
     pub async fn site(&self, id: SiteId) -> Result<SiteRecord> {
-        sqlx::query_as::<_, SiteRecord>(concat!(site_select!(), " WHERE id = ?"))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or_else(|| Error::not_found("site", &id))
+        Self::fetch_site(&self.pool, id).await
     }
 
-    async fn site_tx(tx: &mut Tx, id: SiteId) -> Result<SiteRecord> {
+    /// The site `id`, read through `db`: the pool, or a transaction (`&mut *tx`).
+    pub(super) async fn fetch_site<'e>(
+        db: impl SqliteExecutor<'e>,
+        id: SiteId,
+    ) -> Result<SiteRecord> {
         sqlx::query_as::<_, SiteRecord>(concat!(site_select!(), " WHERE id = ?"))
             .bind(id)
-            .fetch_optional(&mut **tx)
+            .fetch_optional(db)
             .await?
             .ok_or_else(|| Error::not_found("site", &id))
     }
@@ -231,7 +231,7 @@ impl Store {
         name: Option<&str>,
     ) -> Result<SiteRecord> {
         let mut tx = self.write().await?;
-        let site = Self::site_tx(&mut tx, id).await?;
+        let site = Self::fetch_site(&mut *tx, id).await?;
         check_version("site", expected_version, site.state_version)?;
         if site.status == SiteStatus::Deleted {
             return Err(Error::precondition(
@@ -247,27 +247,24 @@ impl Store {
         .bind(id)
         .execute(&mut *tx)
         .await?;
-        let site = Self::site_tx(&mut tx, id).await?;
+        let site = Self::fetch_site(&mut *tx, id).await?;
         tx.commit().await?;
         Ok(site)
     }
 
     /// An environment by id.
     pub async fn environment(&self, id: EnvironmentId) -> Result<EnvironmentRecord> {
-        sqlx::query_as::<_, EnvironmentRecord>(concat!(env_select!(), " WHERE id = ?"))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or_else(|| Error::not_found("environment", &id))
+        Self::fetch_environment(&self.pool, id).await
     }
 
-    pub(super) async fn environment_tx(
-        tx: &mut Tx,
+    /// The environment `id`, read through `db`: the pool, or a transaction (`&mut *tx`).
+    pub(super) async fn fetch_environment<'e>(
+        db: impl SqliteExecutor<'e>,
         id: EnvironmentId,
     ) -> Result<EnvironmentRecord> {
         sqlx::query_as::<_, EnvironmentRecord>(concat!(env_select!(), " WHERE id = ?"))
             .bind(id)
-            .fetch_optional(&mut **tx)
+            .fetch_optional(db)
             .await?
             .ok_or_else(|| Error::not_found("environment", &id))
     }
@@ -410,7 +407,7 @@ impl Store {
             node: env_record.node_id,
         };
         let job = self.insert_job_tx(&mut tx, target, &job).await?;
-        Self::record_audit_tx(
+        Self::record_audit_on(
             &mut tx,
             &AuditEntry {
                 actor: job.requested_by.clone(),
@@ -423,7 +420,7 @@ impl Store {
             },
         )
         .await?;
-        let site = Self::site_tx(&mut tx, site_id).await?;
+        let site = Self::fetch_site(&mut *tx, site_id).await?;
         tx.commit().await?;
         self.notify_work(job.id);
         Ok((site, env_record, job))
@@ -439,7 +436,7 @@ impl Store {
         job: NewJob,
     ) -> Result<(EnvironmentRecord, JobRecord)> {
         let mut tx = self.write().await?;
-        let site = Self::site_tx(&mut tx, site_id).await?;
+        let site = Self::fetch_site(&mut *tx, site_id).await?;
         if site.status != SiteStatus::Active {
             return Err(Error::precondition(
                 Reason::SiteNotActive,
@@ -451,7 +448,7 @@ impl Store {
         }
         Self::ensure_site_idle_tx(&mut tx, site_id).await?;
         if let Some(source) = env.source_environment_id {
-            let source = Self::environment_tx(&mut tx, source).await?;
+            let source = Self::fetch_environment(&mut *tx, source).await?;
             if source.site_id != site_id {
                 return Err(Error::not_found("environment", &source.id));
             }
@@ -492,7 +489,7 @@ impl Store {
         status: EnvironmentStatus,
         preview_domain: &str,
     ) -> Result<EnvironmentRecord> {
-        let node = Self::node_tx(tx, env.node_id).await?;
+        let node = Self::fetch_node(&mut **tx, env.node_id).await?;
         if !node.status.accepts_work() {
             return Err(Error::precondition(
                 Reason::NodeNotReady,
@@ -544,7 +541,7 @@ impl Store {
         .map_err(|e| {
             unique_violation(e, || format!("the site already has an environment named {}", env.name))
         })?;
-        Self::environment_tx(tx, id).await
+        Self::fetch_environment(&mut **tx, id).await
     }
 
     /// `base`, or `base` with a numeric suffix when another environment on the node has it.
@@ -897,7 +894,7 @@ impl Store {
         actor: &str,
     ) -> Result<JobRecord> {
         let mut tx = self.write().await?;
-        let site = Self::site_tx(&mut tx, site_id).await?;
+        let site = Self::fetch_site(&mut *tx, site_id).await?;
         check_version("site", expected_version, site.state_version)?;
         if matches!(site.status, SiteStatus::Deleting | SiteStatus::Deleted) {
             return Err(Error::precondition(
@@ -949,7 +946,7 @@ impl Store {
         actor: &str,
     ) -> Result<JobRecord> {
         let mut tx = self.write().await?;
-        let node = Self::node_tx(&mut tx, node_id).await?;
+        let node = Self::fetch_node(&mut *tx, node_id).await?;
         check_version("node", expected_version, node.state_version)?;
         if node.status == NodeStatus::Provisioning {
             return Err(Error::precondition(
@@ -987,7 +984,7 @@ impl Store {
         retention_secs: i64,
     ) -> Result<EnvironmentRecord> {
         let mut tx = self.write().await?;
-        let env = Self::environment_tx(&mut tx, env_id).await?;
+        let env = Self::fetch_environment(&mut *tx, env_id).await?;
         check_version("environment", expected_version, env.state_version)?;
         if matches!(
             env.status,
@@ -1011,7 +1008,7 @@ impl Store {
         .bind(env_id)
         .execute(&mut *tx)
         .await?;
-        let env = Self::environment_tx(&mut tx, env_id).await?;
+        let env = Self::fetch_environment(&mut *tx, env_id).await?;
         tx.commit().await?;
         Ok(env)
     }
