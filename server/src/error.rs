@@ -91,6 +91,12 @@ impl Error {
     }
 }
 
+impl From<crate::model::guard::Refusal> for Error {
+    fn from(refusal: crate::model::guard::Refusal) -> Self {
+        Self::precondition(refusal.reason, refusal.message)
+    }
+}
+
 impl From<IllegalTransition> for Error {
     fn from(e: IllegalTransition) -> Self {
         Self::precondition(Reason::IllegalStateTransition, e.to_string())

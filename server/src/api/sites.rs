@@ -618,18 +618,12 @@ impl SiteService for Sites {
             floor(self.0.config.min_backup_interval),
             floor(self.0.config.min_backup_retention),
         );
-        if !(min_interval..=31 * 86_400).contains(&interval) {
-            return Err(invalid(
-                "schedule.interval",
-                &format!("must be between {min_interval} seconds and 31 days"),
-            ));
-        }
-        if !(min_retention..=3_650 * 86_400).contains(&retention) {
-            return Err(invalid(
-                "schedule.retention",
-                &format!("must be between {min_retention} seconds and 10 years"),
-            ));
-        }
+        crate::model::guard::backup_schedule_bounds(
+            interval,
+            retention,
+            min_interval,
+            min_retention,
+        )?;
         let scope = scope(schedule.scope)?;
         let env = self
             .0

@@ -2,6 +2,7 @@
 //! strings match the migrations' CHECK constraints, and the pure state-transition functions.
 
 pub mod drift;
+pub mod guard;
 mod ids;
 pub mod job;
 pub mod report;

@@ -750,12 +750,7 @@ impl Store {
     ) -> Result<(BackupRecord, JobRecord)> {
         let mut tx = self.write().await?;
         let env = Self::fetch_environment(&mut *tx, env_id).await?;
-        if env.status != EnvironmentStatus::Active {
-            return Err(Error::precondition(
-                Reason::EnvironmentNotActive,
-                format!("the environment is {}; it must be active", env.status),
-            ));
-        }
+        crate::model::guard::environment_job(env.kind, env.status, JobKind::BackupCreate, false)?;
         let target: String = sqlx::query_scalar("SELECT s3_endpoint FROM settings WHERE id = 1")
             .fetch_one(&mut *tx)
             .await?;

@@ -9,6 +9,7 @@ use super::jobs::{JobRecord, NewJob};
 use super::page::{PageToken, key, paginate};
 use super::{Page, Store, Tx, check_version, now, unique_violation};
 use crate::error::{Error, Reason, Result};
+use crate::model::guard;
 use crate::model::job::{
     DomainAdd, DomainRemove, HealthCheck, JobParams, JobTarget, NodeProvision, SiteDelete,
 };
@@ -437,28 +438,15 @@ impl Store {
     ) -> Result<(EnvironmentRecord, JobRecord)> {
         let mut tx = self.write().await?;
         let site = Self::fetch_site(&mut *tx, site_id).await?;
-        if site.status != SiteStatus::Active {
-            return Err(Error::precondition(
-                Reason::SiteNotActive,
-                format!(
-                    "the site is {}; environments can be added to active sites only",
-                    site.status
-                ),
-            ));
+        let source = match env.source_environment_id {
+            Some(source) => Some(Self::fetch_environment(&mut *tx, source).await?),
+            None => None,
+        };
+        if let Some(source) = source.as_ref().filter(|s| s.site_id != site_id) {
+            return Err(Error::not_found("environment", &source.id));
         }
+        guard::new_environment(site.status, source.map(|s| s.status))?;
         Self::ensure_site_idle_tx(&mut tx, site_id).await?;
-        if let Some(source) = env.source_environment_id {
-            let source = Self::fetch_environment(&mut *tx, source).await?;
-            if source.site_id != site_id {
-                return Err(Error::not_found("environment", &source.id));
-            }
-            if source.status != EnvironmentStatus::Active {
-                return Err(Error::precondition(
-                    Reason::EnvironmentNotActive,
-                    format!("the source environment is {}", source.status),
-                ));
-            }
-        }
         let env_record = self
             .insert_environment_tx(
                 &mut tx,
@@ -490,15 +478,7 @@ impl Store {
         preview_domain: &str,
     ) -> Result<EnvironmentRecord> {
         let node = Self::fetch_node(&mut **tx, env.node_id).await?;
-        if !node.status.accepts_work() {
-            return Err(Error::precondition(
-                Reason::NodeNotReady,
-                format!(
-                    "node {} is {}; it accepts no new environments",
-                    node.name, node.status
-                ),
-            ));
-        }
+        guard::node_takes_environments(&node.name, node.status)?;
         let linux_user =
             Self::free_linux_user_tx(tx, env.node_id, &environment_key(slug, &env.name)).await?;
         // Never reuse a UID on a node, not even a deleted environment's: files it left behind
@@ -676,63 +656,20 @@ impl Store {
         Ok(job)
     }
 
-    /// Checks that `env` can take `job` and moves it into the job's in-progress state.
+    /// Checks that `env` can take the job (`guard::environment_job`) and moves it into the
+    /// job's in-progress state.
     async fn begin_operation_tx(
         tx: &mut Tx,
         env: &EnvironmentRecord,
         params: &mut JobParams,
     ) -> Result<()> {
-        match params.kind().environment_operation() {
-            Some(EnvOperation::Delete) => {
-                if env.kind == EnvironmentKind::Production {
-                    return Err(Error::precondition(
-                        Reason::ProductionEnvironment,
-                        "the production environment is deleted with its site (DeleteSite)",
-                    ));
-                }
-                if !matches!(
-                    env.status,
-                    EnvironmentStatus::Active | EnvironmentStatus::Failed
-                ) {
-                    return Err(Error::precondition(
-                        Reason::EnvironmentNotActive,
-                        format!("the environment is {}", env.status),
-                    ));
-                }
-                if let JobParams::EnvDelete(delete) = params {
-                    delete.was_failed = env.status == EnvironmentStatus::Failed;
-                }
-                Self::transition_environment_tx(tx, env, EnvEvent::Begin(EnvOperation::Delete), "")
-                    .await?;
-            }
-            Some(op) => {
-                if env.status != EnvironmentStatus::Active {
-                    return Err(Error::precondition(
-                        Reason::EnvironmentNotActive,
-                        format!("the environment is {}; it must be active", env.status),
-                    ));
-                }
-                Self::transition_environment_tx(tx, env, EnvEvent::Begin(op), "").await?;
-            }
-            None if matches!(params, JobParams::HealthCheck(HealthCheck { reset: true })) => {
-                if env.status != EnvironmentStatus::Failed {
-                    return Err(Error::precondition(
-                        Reason::EnvironmentNotFailed,
-                        format!(
-                            "only a failed environment can be reset; this one is {}",
-                            env.status
-                        ),
-                    ));
-                }
-            }
-            None => {
-                if env.status != EnvironmentStatus::Active {
-                    return Err(Error::precondition(
-                        Reason::EnvironmentNotActive,
-                        format!("the environment is {}; it must be active", env.status),
-                    ));
-                }
-            }
+        let reset = matches!(params, JobParams::HealthCheck(HealthCheck { reset: true }));
+        let operation = guard::environment_job(env.kind, env.status, params.kind(), reset)?;
+        if let JobParams::EnvDelete(delete) = params {
+            delete.was_failed = env.status == EnvironmentStatus::Failed;
+        }
+        if let Some(op) = operation {
+            Self::transition_environment_tx(tx, env, EnvEvent::Begin(op), "").await?;
         }
         Ok(())
     }
@@ -896,12 +833,7 @@ impl Store {
         let mut tx = self.write().await?;
         let site = Self::fetch_site(&mut *tx, site_id).await?;
         check_version("site", expected_version, site.state_version)?;
-        if matches!(site.status, SiteStatus::Deleting | SiteStatus::Deleted) {
-            return Err(Error::precondition(
-                Reason::SiteNotActive,
-                format!("the site is already {}", site.status),
-            ));
-        }
+        guard::site_delete(site.status)?;
         Self::ensure_site_idle_tx(&mut tx, site_id).await?;
         let envs = Self::live_environments_tx(&mut tx, site_id).await?;
         let mut failed = Vec::new();
@@ -948,18 +880,7 @@ impl Store {
         let mut tx = self.write().await?;
         let node = Self::fetch_node(&mut *tx, node_id).await?;
         check_version("node", expected_version, node.state_version)?;
-        if node.status == NodeStatus::Provisioning {
-            return Err(Error::precondition(
-                Reason::NodeBusy,
-                "the node is already being provisioned",
-            ));
-        }
-        if node.status == NodeStatus::Decommissioned {
-            return Err(Error::precondition(
-                Reason::NodeNotReady,
-                "the node is decommissioned",
-            ));
-        }
+        guard::provision(node.status)?;
         Self::transition_node_tx(&mut tx, &node, NodeEvent::ProvisionRequested, "").await?;
         let params = JobParams::NodeProvision(NodeProvision {
             previous_node_status: node.status,
@@ -986,15 +907,7 @@ impl Store {
         let mut tx = self.write().await?;
         let env = Self::fetch_environment(&mut *tx, env_id).await?;
         check_version("environment", expected_version, env.state_version)?;
-        if matches!(
-            env.status,
-            EnvironmentStatus::Deleting | EnvironmentStatus::Deleted
-        ) {
-            return Err(Error::precondition(
-                Reason::EnvironmentNotActive,
-                format!("the environment is {}", env.status),
-            ));
-        }
+        guard::backup_schedule_change(env.status)?;
         sqlx::query(
             "UPDATE environments SET backup_enabled = ?, backup_interval_secs = ?, backup_scope = ?,
                     backup_retention_secs = ?, updated_at = ?, state_version = state_version + 1
