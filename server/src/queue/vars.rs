@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::app::AppState;
 use crate::domains;
 use crate::error::{Error, Result};
 use crate::executor::{JobSpec, NodeTarget};
@@ -15,6 +14,7 @@ use crate::model::job::{EnvDeploy, JobParams, ReleaseSource};
 use crate::model::{EnvironmentId, JobKind, drift};
 use crate::queue::policy::releases_to_prune;
 use crate::secrets::Secret;
+use crate::state::AppState;
 use crate::store::{EnvironmentWithSecrets, JobRecord, NodeWithSettings};
 
 /// The spec of one attempt of `job` (whose parameters are `params`).
@@ -252,6 +252,8 @@ async fn environment_vars(
         "db_name": env.db_name,
         "db_user": env.db_user,
         "db_password": password.expose(),
+        // Every table's prefix (`$table_prefix`): playbooks never spell a table name without it.
+        "table_prefix": drift::TABLE_PREFIX,
         "wp_salts": salts,
         "php_version": env.php_version,
         "root": env.root_path(),
