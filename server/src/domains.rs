@@ -8,12 +8,13 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
-use crate::app::AppState;
 use crate::error::{Error, Reason, Result};
 use crate::model::TlsStatus;
+use crate::queries::NodeCertificate;
+use crate::state::AppState;
 use crate::store::{DomainRecord, DomainTlsUpdate};
 
 /// A certificate this close to expiry means renewals (which start 30 days ahead) are failing.
@@ -188,25 +189,6 @@ pub async fn check_dns(hostname: &str, node_ip: &str) -> Result<()> {
 /// Whether `hostname` resolves to the node (for the optional www/apex alias; never an error).
 pub async fn resolves_to(hostname: &str, node_ip: &str) -> bool {
     check_dns(hostname, node_ip).await.is_ok()
-}
-
-/// One certificate as the node's `pressluft-certs status` reports it.
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
-pub struct NodeCertificate {
-    pub name: String,
-    #[serde(default)]
-    pub expires_at: Option<i64>,
-    /// The last issue or renewal attempt succeeded.
-    #[serde(default = "yes")]
-    pub ok: bool,
-    #[serde(default)]
-    pub error: String,
-    #[serde(default)]
-    pub attempt_at: Option<i64>,
-}
-
-const fn yes() -> bool {
-    true
 }
 
 /// The certificate state to record for each of a node's served domains, from what the node

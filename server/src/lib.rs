@@ -18,7 +18,8 @@
 //! `model` holds typed ids, state enums (matching the schema's CHECK constraints) and the pure
 //! state-transition functions; `error` maps every failure to one gRPC code and a stable
 //! reason; `secrets` seals secrets at rest; `ssh` talks to nodes directly (host-key scans and the
-//! pooled connections `queries` runs node queries over); `app` wires it all and serves one listener; `config` reads flags, env
+//! pooled connections `queries` runs node queries over); `state` is what handlers and tasks
+//! share; `app` wires it all and serves one listener; `config` reads flags, env
 //! and TOML.
 
 pub mod api;
@@ -38,10 +39,82 @@ pub mod queue;
 pub mod s3;
 pub mod secrets;
 pub mod ssh;
+pub mod state;
 pub mod store;
 pub mod tls;
 pub mod ui;
 pub mod uploads;
 
-pub use app::{App, AppState};
+pub use app::App;
 pub use config::Config;
+pub use state::AppState;
+
+/// The layering, checked from the sources: no two top-level modules depend on each other,
+/// directly or through others (`crate::<module>` paths outside tests, per top-level module).
+#[cfg(test)]
+mod layering_tests {
+    use std::collections::{BTreeMap, BTreeSet};
+    use std::path::Path;
+
+    /// Top-level module -> the top-level modules its non-test code names.
+    fn dependencies() -> BTreeMap<String, BTreeSet<String>> {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        let mut dirs = vec![src.clone()];
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(&dir).expect("src") {
+                let path = entry.expect("entry").path();
+                if path.is_dir() {
+                    dirs.push(path);
+                    continue;
+                }
+                let relative = path.strip_prefix(&src).expect("under src");
+                let top = relative
+                    .components()
+                    .next()
+                    .and_then(|c| c.as_os_str().to_str())
+                    .map(|name| name.trim_end_matches(".rs").to_owned())
+                    .expect("a name");
+                if top == "lib" || top == "main" {
+                    continue;
+                }
+                let text = std::fs::read_to_string(&path).expect("source");
+                let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+                let names = graph.entry(top.clone()).or_default();
+                for (at, _) in code.match_indices("crate::") {
+                    let name: String = code[at + 7..]
+                        .chars()
+                        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                        .collect();
+                    if name != top {
+                        names.insert(name);
+                    }
+                }
+            }
+        }
+        graph
+    }
+
+    #[test]
+    fn top_level_modules_form_no_cycle() {
+        let graph = dependencies();
+        assert!(
+            graph.contains_key("queue") && graph.contains_key("state"),
+            "{graph:?}"
+        );
+        // Every module reachable from each module; a module reaching itself is in a cycle.
+        for start in graph.keys() {
+            let mut seen = BTreeSet::new();
+            let mut next: Vec<&String> = graph[start].iter().collect();
+            while let Some(module) = next.pop() {
+                assert!(
+                    module != start,
+                    "{start} depends on itself through {seen:?}: the layering has a cycle"
+                );
+                if seen.insert(module.clone()) {
+                    next.extend(graph.get(module).into_iter().flatten());
+                }
+            }
+        }
+    }
+}

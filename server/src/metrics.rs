@@ -13,8 +13,8 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tokio_util::sync::CancellationToken;
 
-use crate::app::AppState;
 use crate::error::Result;
+use crate::store::Store;
 
 /// Upper bounds (seconds) of job duration buckets: a few seconds to an hour.
 const JOB_BUCKETS: &[f64] = &[
@@ -91,7 +91,11 @@ impl Metrics {
 
 /// Tower middleware on the gRPC routes: the time to the response head (for server streams,
 /// the time to the stream's start) and the gRPC status when it is in the headers.
-pub async fn measure(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+pub async fn measure(
+    State(metrics): State<Arc<Metrics>>,
+    request: Request,
+    next: Next,
+) -> Response {
     let method = request.uri().path().to_owned();
     let started = Instant::now();
     let response = next.run(request).await;
@@ -101,13 +105,13 @@ pub async fn measure(State(state): State<Arc<AppState>>, request: Request, next:
         .and_then(|v| v.to_str().ok())
         .unwrap_or("0")
         .to_owned();
-    state.metrics.rpc(&method, &code, started.elapsed());
+    metrics.rpc(&method, &code, started.elapsed());
     response
 }
 
 /// The whole exposition.
-pub async fn render(state: &AppState) -> Result<String> {
-    let snapshot = state.store.metrics_snapshot(crate::model::now_ms()).await?;
+pub async fn render(metrics: &Metrics, store: &Store) -> Result<String> {
+    let snapshot = store.metrics_snapshot(crate::model::now_ms()).await?;
     let mut out = String::new();
     out.push_str("# HELP pressluft_jobs Jobs in the store by type and status.\n# TYPE pressluft_jobs gauge\n");
     for (kind, status, count) in &snapshot.jobs {
@@ -123,7 +127,7 @@ pub async fn render(state: &AppState) -> Result<String> {
         let _ = writeln!(out, "pressluft_nodes{{status=\"{status}\"}} {count}");
     }
     out.push_str("# HELP pressluft_job_attempt_duration_seconds Job attempts by type and end, since the server started.\n# TYPE pressluft_job_attempt_duration_seconds histogram\n");
-    if let Ok(jobs) = state.metrics.jobs.lock() {
+    if let Ok(jobs) = metrics.jobs.lock() {
         for ((kind, end), histogram) in jobs.iter() {
             let labels = format!("type=\"{kind}\",end=\"{end}\"");
             histogram.write(
@@ -135,7 +139,7 @@ pub async fn render(state: &AppState) -> Result<String> {
         }
     }
     out.push_str("# HELP pressluft_rpc_duration_seconds RPC latency by method and gRPC status, since the server started.\n# TYPE pressluft_rpc_duration_seconds histogram\n");
-    if let Ok(rpcs) = state.metrics.rpcs.lock() {
+    if let Ok(rpcs) = metrics.rpcs.lock() {
         for ((method, code), histogram) in rpcs.iter() {
             let labels = format!("method=\"{method}\",code=\"{code}\"");
             histogram.write(
@@ -151,35 +155,38 @@ pub async fn render(state: &AppState) -> Result<String> {
 
 /// Serves `GET /metrics` on `listener` until shutdown.
 pub async fn serve(
-    state: Arc<AppState>,
+    metrics: Arc<Metrics>,
+    store: Store,
     listener: tokio::net::TcpListener,
     shutdown: CancellationToken,
 ) {
     let app = axum::Router::new()
         .route(
             "/metrics",
-            axum::routing::get(|State(state): State<Arc<AppState>>| async move {
-                match render(&state).await {
-                    Ok(text) => (
-                        [(
-                            axum::http::header::CONTENT_TYPE,
-                            "text/plain; version=0.0.4",
-                        )],
-                        text,
-                    )
-                        .into_response(),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "metrics unavailable");
-                        (
-                            axum::http::StatusCode::SERVICE_UNAVAILABLE,
-                            "metrics unavailable\n",
+            axum::routing::get(
+                |State((metrics, store)): State<(Arc<Metrics>, Store)>| async move {
+                    match render(&metrics, &store).await {
+                        Ok(text) => (
+                            [(
+                                axum::http::header::CONTENT_TYPE,
+                                "text/plain; version=0.0.4",
+                            )],
+                            text,
                         )
-                            .into_response()
+                            .into_response(),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "metrics unavailable");
+                            (
+                                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                                "metrics unavailable\n",
+                            )
+                                .into_response()
+                        }
                     }
-                }
-            }),
+                },
+            ),
         )
-        .with_state(state);
+        .with_state((metrics, store));
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(async move { shutdown.cancelled().await })
         .await;

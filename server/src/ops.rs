@@ -3,7 +3,6 @@
 
 use serde_json::json;
 
-use crate::app::AppState;
 use crate::error::{Error, Reason, Result};
 use crate::model::job::{self, JobParams, PreBackup};
 use crate::model::{
@@ -11,6 +10,7 @@ use crate::model::{
 };
 use crate::s3::S3Target;
 use crate::secrets::{Secret, random_alphanumeric};
+use crate::state::AppState;
 use crate::store::{
     BackupTargetUpdate, EnvironmentRecord, JobRecord, NewEnvironment, NewJob, NewSite, SiteRecord,
 };

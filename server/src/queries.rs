@@ -7,10 +7,10 @@
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::app::AppState;
 use crate::error::{Error, Reason, Result};
 use crate::model::{EnvironmentId, EnvironmentStatus, NodeId};
 use crate::ssh::{Output, Remote};
+use crate::state::AppState;
 use crate::store::{EnvironmentRecord, NodeRecord};
 
 /// The node-side query runner (installed by node_provision): `wp eval-file` of
@@ -171,13 +171,10 @@ pub async fn database_status(state: &AppState, node_id: NodeId) -> Result<Databa
 
 /// The node's certificates (`pressluft-certs status`, as root through sudo): expiry and the
 /// last issue or renewal of each.
-pub async fn certificates(
-    state: &AppState,
-    node_id: NodeId,
-) -> Result<Vec<crate::domains::NodeCertificate>> {
+pub async fn certificates(state: &AppState, node_id: NodeId) -> Result<Vec<NodeCertificate>> {
     #[derive(serde::Deserialize)]
     struct Status {
-        certificates: Vec<crate::domains::NodeCertificate>,
+        certificates: Vec<NodeCertificate>,
     }
     let node = state.store.node(node_id).await?;
     let mut argv = vec!["sudo", "-n", "--"];
@@ -334,6 +331,25 @@ fn shell_words(argv: &[&str]) -> Result<String> {
         command.push('\'');
     }
     Ok(command)
+}
+
+/// One certificate as the node's `pressluft-certs status` reports it.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+pub struct NodeCertificate {
+    pub name: String,
+    #[serde(default)]
+    pub expires_at: Option<i64>,
+    /// The last issue or renewal attempt succeeded.
+    #[serde(default = "yes")]
+    pub ok: bool,
+    #[serde(default)]
+    pub error: String,
+    #[serde(default)]
+    pub attempt_at: Option<i64>,
+}
+
+const fn yes() -> bool {
+    true
 }
 
 #[cfg(test)]

@@ -7,8 +7,8 @@ use pressluft_proto::v1::audit_service_server::AuditService;
 use tonic::Request;
 
 use super::{RpcResult, convert, ok};
-use crate::app::AppState;
 use crate::model::validate;
+use crate::state::AppState;
 use crate::store::PageToken;
 
 /// Handlers of AuditService.

@@ -9,11 +9,11 @@ use tonic::{Request, Status};
 
 use super::convert::{self, ts};
 use super::{RpcResult, audit_change, caller, ok};
-use crate::app::AppState;
 use crate::error::Error;
 use crate::model::validate::{self, Invalid};
 use crate::model::{TokenId, TokenKind};
 use crate::secrets::Secret;
+use crate::state::AppState;
 use crate::store::PageToken;
 
 /// Handlers of AuthService.

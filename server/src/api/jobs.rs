@@ -17,9 +17,9 @@ use tonic::{Request, Status};
 
 use super::convert::{self, job_kind_from, job_status_from};
 use super::{RpcResult, caller, ok};
-use crate::app::AppState;
 use crate::model::validate;
 use crate::model::{JobId, JobStatus, NodeId, SiteId, TokenId};
+use crate::state::AppState;
 use crate::store::{JobFilter, JobRecord, PageToken, Store};
 
 /// Handlers of JobService.

@@ -23,8 +23,8 @@ use axum::response::{IntoResponse as _, Response};
 use pressluft_proto::v1 as pb;
 use tonic::service::Routes;
 
-use crate::app::AppState;
 use crate::error::Error;
+use crate::state::AppState;
 use crate::store::Caller;
 
 /// Methods callable without a token. Everything else requires `authorization: Bearer`.
@@ -93,7 +93,7 @@ pub async fn router(state: Arc<AppState>) -> axum::Router {
         ))
         .route_layer(tonic_web::GrpcWebLayer::new())
         .route_layer(axum::middleware::from_fn_with_state(
-            state.clone(),
+            state.metrics.clone(),
             crate::metrics::measure,
         ))
         .route("/healthz", axum::routing::get(healthz).with_state(state))

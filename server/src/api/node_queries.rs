@@ -8,10 +8,10 @@ use pressluft_proto::v1::node_query_service_server::NodeQueryService;
 use tonic::Request;
 
 use super::{RpcResult, caller, convert, ok};
-use crate::app::AppState;
 use crate::model::validate::{self, Invalid};
 use crate::model::{AuditResult, EnvironmentId, NodeId};
 use crate::queries;
+use crate::state::AppState;
 
 /// Handlers of NodeQueryService.
 pub struct NodeQueries(pub Arc<AppState>);

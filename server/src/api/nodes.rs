@@ -8,10 +8,10 @@ use tonic::Request;
 
 use super::convert::{self, node_status_from};
 use super::{RpcResult, audit_change, caller, ok};
-use crate::app::AppState;
 use crate::error::Error;
 use crate::model::NodeId;
 use crate::model::validate::{self, Invalid};
+use crate::state::AppState;
 use crate::store::{NewNode, NodeUpdate, PageToken};
 
 /// Handlers of NodeService.

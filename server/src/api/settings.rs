@@ -7,12 +7,12 @@ use pressluft_proto::v1::settings_service_server::SettingsService;
 use tonic::Request;
 
 use super::{RpcResult, audit_change, caller, convert, ok};
-use crate::app::AppState;
 use crate::model::NodeId;
 use crate::model::validate::{self, Invalid};
 use crate::ops;
 use crate::s3::S3Target;
 use crate::secrets::Secret;
+use crate::state::AppState;
 use crate::store::SettingsUpdate;
 
 /// Handlers of SettingsService.

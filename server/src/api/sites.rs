@@ -9,7 +9,6 @@ use tonic::{Request, Status, Streaming};
 
 use super::convert::{self, backup_scope_from, env_kind_from};
 use super::{RpcResult, audit_change, caller, not_yet, ok};
-use crate::app::AppState;
 use crate::error::Error;
 use crate::model::drift::Preset;
 use crate::model::job::{
@@ -21,6 +20,7 @@ use crate::model::{
     BackupId, BackupScope, BackupTrigger, DomainId, EnvironmentId, EnvironmentKind, NodeId,
     ReleaseId, SiteId,
 };
+use crate::state::AppState;
 use crate::store::{JobRecord, NewJob, PageToken};
 use crate::{domains, ops, uploads};
 

@@ -22,9 +22,9 @@ use tokio_util::sync::CancellationToken;
 pub use policy::{RetryPolicy, decide, effects};
 pub use scheduler::{Scheduler, SchedulerConfig};
 
-use crate::app::AppState;
 use crate::executor::{ExecEvent, Executor, Outcome, StopSignals};
 use crate::model::{JobEventKind, JobId, now_ms};
+use crate::state::AppState;
 use crate::store::{JobEnd, JobRecord};
 
 #[doc(hidden)]

@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::app::AppState;
 use crate::error::Error;
 use crate::model::BackupTrigger;
 use crate::model::job::{BackupCleanup, ExpiredBackup, JobParams};
+use crate::state::AppState;
 use crate::store::NewJob;
 
 /// Scheduler settings.
