@@ -4,12 +4,12 @@
 //! 7 job failed or cancelled, 130 stopped watching with Ctrl-C.
 //!
 //! The job tests run real playbooks over SSH against the loopback test node of
-//! `scripts/testbed.sh` (they fail, never skip, without it: run `scripts/test.sh`).
+//! `scripts/testbed.sh` (`#[ignore = "real node: ..."]`; `scripts/test.sh` runs them).
 
 // Tests favour plain, linear assertions over pedantic style.
 #![allow(clippy::unwrap_used, clippy::too_many_lines)]
 
-mod support;
+use pressluft_testkit::cli as support;
 
 use std::path::Path;
 

@@ -6,6 +6,8 @@
 //! everyone; polling is quick, so a fast machine stays fast: a passing test never sleeps
 //! to its deadline.
 
+pub mod cli;
+pub mod ports;
 pub mod uids;
 
 use std::future::Future;

@@ -4,14 +4,10 @@
 //! its step progress moves live, a key press starts a job that then appears, the help overlay
 //! opens, `q` exits and the shell's screen is back (alternate screen left).
 
-#[allow(dead_code, unused_imports)]
-#[path = "../../cli/tests/support/mod.rs"]
-mod support;
-
 use std::process::Command;
 use std::time::Instant;
 
-use support::{Cli, Playbooks, Server, TestNode, target_binary};
+use pressluft_testkit::cli::{Cli, Playbooks, Server, TestNode, target_binary};
 
 /// A node_provision test playbook with six one-second steps, so progress can be watched.
 const SLOW_PROVISION: &str = "\
@@ -157,7 +153,7 @@ fn the_dashboard_follows_jobs_live_starts_actions_and_restores_the_terminal() {
     let server = Server::start_with_jobs(&playbooks, &node, None);
     let token = server.create_token("tui");
     let cli = Cli::with_token(&server, &token);
-    let node_id = support::add_test_node(&cli, &node, "web-1");
+    let node_id = pressluft_testkit::cli::add_test_node(&cli, &node, "web-1");
     cli.run(&["node", "provision", &node_id, "--wait"])
         .success();
     cli.run(&[

@@ -5,11 +5,10 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::missing_panics_doc)]
 
 mod flows;
-mod ports;
 // The benchmarks include this module too and use none of the flows.
 #[allow(unused_imports)]
 pub use flows::*;
-pub use ports::machine_public_ports;
+pub use pressluft_testkit::ports::machine_public_ports;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -6,6 +6,16 @@
 //! finds it, [`Playbooks`] holds the test's own playbooks next to the repository's
 //! `ansible.cfg` and callback plugin, and [`Server::start_with_jobs`] gives the server the
 //! test key as its SSH key.
+//!
+//! Used by the CLI's and the TUI's tests (formerly included by path from the CLI's tests).
+
+// Fixtures for tests: builders without Default, panics as failures.
+#![allow(
+    clippy::new_without_default,
+    clippy::return_self_not_must_use,
+    clippy::must_use_candidate,
+    clippy::missing_panics_doc
+)]
 
 use std::collections::HashMap;
 use std::fmt::{self, Write as _};
@@ -30,7 +40,7 @@ pub const PASSWORD: &str = "correct horse battery staple";
 
 /// How long the server may take to accept connections (scaled by the test patience).
 fn start_timeout() -> Duration {
-    pressluft_testkit::scaled(pressluft_testkit::limit::START)
+    crate::scaled(crate::limit::START)
 }
 
 /// What the server logs once its database is open and it serves requests.
@@ -42,7 +52,7 @@ const READY_LINE: &str = "pressluft-server listening";
 fn write_test_config(dir: &Path, extra: &str) -> PathBuf {
     let config = format!(
         "allow_private_networks = true\nhealth_check_timeout_secs = {}\n{extra}",
-        pressluft_testkit::scaled(Duration::from_secs(30)).as_secs(),
+        crate::scaled(Duration::from_secs(30)).as_secs(),
     );
     let file = dir.join("server.toml");
     std::fs::write(&file, config).expect("write the server config");
@@ -118,8 +128,7 @@ fn stale_source(binary: &Path) -> Option<PathBuf> {
         })
 }
 
-#[path = "../../../server/tests/support/ports.rs"]
-mod ports;
+use crate::ports;
 pub use ports::machine_public_ports;
 
 /// Creates `bucket` on the test S3 server (rclone, as the server tests do).
@@ -524,7 +533,7 @@ fn read_lines(stdout: ChildStdout, tx: &mpsc::Sender<String>) {
 
 /// How long a running CLI may take to print an expected line (scaled by the test patience).
 fn line_timeout() -> Duration {
-    pressluft_testkit::scaled(pressluft_testkit::limit::STEP)
+    crate::scaled(crate::limit::STEP)
 }
 
 /// A `pressluft` process still running; killed if dropped before [`Running::wait`].
