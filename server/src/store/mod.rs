@@ -46,11 +46,15 @@ macro_rules! audit_sql {
 }
 
 mod audit;
+mod backups;
+mod domains;
+mod drift;
+mod environments;
 mod jobs;
 mod nodes;
 mod page;
 mod queue;
-mod resources;
+mod releases;
 mod settings;
 mod sites;
 mod users;
@@ -63,15 +67,17 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Sqlite, SqlitePool, Transaction};
 
 pub use audit::{AuditEntry, AuditRecord};
+pub use backups::BackupRecord;
+pub use domains::{DomainRecord, DomainTlsUpdate};
+pub use drift::DriftReportRecord;
+pub use environments::{EnvironmentRecord, EnvironmentWithSecrets, NewEnvironment};
 pub use jobs::{JobEventRecord, JobFilter, JobRecord, MetricsSnapshot, NewJob};
 pub use nodes::{NewNode, NodeRecord, NodeUpdate, NodeWithSettings};
 pub use page::{Page, PageToken};
 pub use queue::{DomainOutcome, JobEnd, ReleaseReport, ResourceEffects};
-pub use resources::{
-    BackupRecord, DomainRecord, DomainTlsUpdate, DriftReportRecord, ReleaseRecord,
-};
+pub use releases::ReleaseRecord;
 pub use settings::{BackupTargetUpdate, SettingsRecord, SettingsUpdate};
-pub use sites::{EnvironmentRecord, EnvironmentWithSecrets, NewEnvironment, NewSite, SiteRecord};
+pub use sites::{NewSite, SiteRecord};
 pub use users::{Caller, TokenRecord, UserRecord};
 
 use crate::error::{Error, Result};
@@ -357,8 +363,8 @@ mod schema_tests {
     use super::test_support::store;
     use crate::model::*;
     use crate::store::NewSite;
+    use crate::store::environments::tests::{job, new_env};
     use crate::store::nodes::tests::new_node;
-    use crate::store::sites::tests::{job, new_env};
 
     /// Every value of every enum goes into its column (the migrations' CHECK constraints, as
     /// they stand after all migrations), and a value of none is refused.

@@ -2,9 +2,12 @@
 
 use sqlx::{FromRow, SqliteExecutor};
 
+use super::jobs::{JobRecord, NewJob};
 use super::page::{PageToken, key, paginate};
 use super::{Page, Store, Tx, check_version, now, unique_violation};
 use crate::error::{Error, Reason, Result};
+use crate::model::guard;
+use crate::model::job::{JobParams, JobTarget, NodeProvision};
 use crate::model::{NodeEvent, NodeId, NodeStatus};
 
 /// A row of `nodes`.
@@ -75,6 +78,30 @@ pub struct NodeWithSettings {
 }
 
 impl Store {
+    /// Starts a node_provision job; the node enters `provisioning` in the same transaction.
+    pub async fn enqueue_provision(
+        &self,
+        node_id: NodeId,
+        expected_version: i64,
+        actor: &str,
+    ) -> Result<JobRecord> {
+        let mut tx = self.write().await?;
+        let node = Self::fetch_node(&mut *tx, node_id).await?;
+        check_version("node", expected_version, node.state_version)?;
+        guard::provision(node.status)?;
+        Self::transition_node_tx(&mut tx, &node, NodeEvent::ProvisionRequested, "").await?;
+        let params = JobParams::NodeProvision(NodeProvision {
+            previous_node_status: node.status,
+        });
+        let job = NewJob::new(params, format!("provision node {}", node.name), actor);
+        let job = self
+            .insert_job_tx(&mut tx, JobTarget::Node(node_id), &job)
+            .await?;
+        tx.commit().await?;
+        self.notify_work(job.id);
+        Ok(job)
+    }
+
     /// A node and the job-relevant settings, in one query.
     pub async fn node_with_settings(&self, id: NodeId) -> Result<NodeWithSettings> {
         sqlx::query_as::<_, NodeWithSettings>(

@@ -91,6 +91,16 @@ pub fn key(parts: &[&str]) -> String {
     parts.join(&SEPARATOR.to_string())
 }
 
+pub(super) fn created_before(after: Option<&PageToken>) -> crate::error::Result<(i64, String)> {
+    match after {
+        Some(t) => Ok((
+            t.part(0)?.parse().map_err(|_| invalid_page_token())?,
+            t.part(1)?.to_owned(),
+        )),
+        None => Ok((i64::MAX, String::new())),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
