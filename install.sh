@@ -624,7 +624,7 @@ register_local_node() {
   read -r id status < <(printf '%s' "$json" | /usr/bin/python3 -c '
 import json, sys
 nodes = [n for n in json.load(sys.stdin)["nodes"] if n.get("is_local")]
-print(nodes[0]["id"], nodes[0]["status"]) if nodes else print("", "")
+print(nodes[0]["id"], nodes[0].get("status", "")) if nodes else print("", "")
 ')
   if [ -z "$id" ]; then
     [ -n "$node_name" ] || node_name=$(hostname -s | tr 'A-Z_' 'a-z-' | tr -cd 'a-z0-9-')
@@ -642,7 +642,8 @@ print(nodes[0]["id"], nodes[0]["status"]) if nodes else print("", "")
   else
     note "this machine is already the node $id ($status)"
   fi
-  if [ "$status" != active ] || [ -n "$reprovision" ]; then
+  # The CLI prints the contract's JSON: enums by their value names.
+  if [ "$status" != NODE_STATUS_ACTIVE ] || [ -n "$reprovision" ]; then
     say "Provisioning the node (node_provision, through the job queue)"
     "$BIN_DIR/pressluft" node provision "$id" --wait || die "provisioning failed: pressluft job list --type node_provision"
   fi

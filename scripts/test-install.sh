@@ -101,9 +101,9 @@ check "metrics answer on their own port" bash -c 'curl -fsS http://127.0.0.1:946
 printf '%s\n' "$password" | cli login --email "$ADMIN" --password-stdin >/dev/null || fail "CLI login"
 check "the administrator is logged in with the CLI" test "$(cli whoami -o json | json 'd["user"]["email"]')" = "$ADMIN"
 nodes=$(cli node list -o json)
-check "one node: this machine, local, active" test "$(printf '%s' "$nodes" | json '[(n["is_local"], n["status"], n["ssh_user"]) for n in d["nodes"]]')" = "[(True, 'active', 'pressluft-node')]"
+check "one node: this machine, local, active" test "$(printf '%s' "$nodes" | json '[(n.get("is_local", False), n["status"], n["ssh_user"]) for n in d["nodes"]]')" = "[(True, 'NODE_STATUS_ACTIVE', 'pressluft-node')]"
 node_id=$(printf '%s' "$nodes" | json 'd["nodes"][0]["id"]')
-check "provisioned through the job queue" test "$(cli job list --type node_provision -o json | json '[j["status"] for j in d["jobs"]]')" = "['succeeded']"
+check "provisioned through the job queue" test "$(cli job list --type node_provision -o json | json '[j["status"] for j in d["jobs"]]')" = "['JOB_STATUS_SUCCEEDED']"
 check "the install token is revoked" test "$(cli token list -o json | json 'all(t.get("revoke_time") for t in d["tokens"] if t["name"].startswith("install.sh"))')" = True
 check "the node user may sudo without a password" bash -c 'sudo -l -U pressluft-node | grep -q "NOPASSWD: ALL"'
 check "the node user trusts the control plane's key only, from this machine, restricted" \
@@ -120,7 +120,7 @@ echo "== a site on the local node, through the CLI"
 cli site create --name "Install check" --slug "$SLUG" --wait >/dev/null || fail "site create"
 site_id=$(cli site list -o json | json "[s['id'] for s in d['sites'] if s['slug'] == '$SLUG'][0]")
 host=$(cli site show "$site_id" -o json | json 'd["environments"][0]["preview_url"].split("//")[1]')
-check "the site's environment is active" test "$(cli site show "$site_id" -o json | json 'd["environments"][0]["status"]')" = active
+check "the site's environment is active" test "$(cli site show "$site_id" -o json | json 'd["environments"][0]["status"]')" = ENVIRONMENT_STATUS_ACTIVE
 check "WordPress answers at the preview address" bash -c "curl -fsS --resolve '$host:80:127.0.0.1' 'http://$host/' | grep -qi wordpress"
 check "the server logs on after the rotation, from the file's start (copytruncate)" \
   bash -c "test -s /var/log/pressluft/server.log && ! grep -qaP '\\x00' /var/log/pressluft/server.log"
@@ -139,7 +139,7 @@ check "the CLI session survived the restart" test "$(cli whoami -o json | json '
 check "no second user" test "$(cli user list -o json | json 'len(d["users"])')" = "$before_users"
 check "no second node" test "$(cli node list -o json | json '[n["id"] for n in d["nodes"]]')" = "['$node_id']"
 check "no second provisioning" test "$(cli job list --type node_provision -o json | json 'len(d["jobs"])')" = 1
-check "the site is still there and active" test "$(cli site show "$site_id" -o json | json 'd["environments"][0]["status"]')" = active
+check "the site is still there and active" test "$(cli site show "$site_id" -o json | json 'd["environments"][0]["status"]')" = ENVIRONMENT_STATUS_ACTIVE
 
 echo "== --uninstall keeps the data"
 bash install.sh --uninstall | tee "$log"
@@ -153,7 +153,7 @@ check "the users are kept" bash -c 'id pressluft >/dev/null && id pressluft-node
 
 echo "== installing again resumes with that data"
 run_install --bin-dir target/debug "${common[@]}" || fail "install after uninstall failed"
-check "the same node, still active" test "$(cli node list -o json | json '[(n["id"], n["status"]) for n in d["nodes"]]')" = "[('$node_id', 'active')]"
+check "the same node, still active" test "$(cli node list -o json | json '[(n["id"], n["status"]) for n in d["nodes"]]')" = "[('$node_id', 'NODE_STATUS_ACTIVE')]"
 check "the site is still known" test "$(cli site show "$site_id" -o json | json 'd["slug"]')" = "$SLUG"
 cli site delete "$site_id" --yes --wait >/dev/null || fail "site delete"
 ok "the site was deleted through the job path"
