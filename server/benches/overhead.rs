@@ -189,10 +189,14 @@ async fn wait(c: &mut Clients, id: &str) {
 /// The variables Pressluft gave a job's playbook.
 async fn spec_vars(state: &AppState, job: &str) -> Value {
     let record = state.store.job(job.parse().unwrap()).await.unwrap();
-    pressluft_server::queue::vars::job_spec(state, &record, &record.params().unwrap())
-        .await
-        .unwrap()
-        .vars
+    pressluft_server::queue::vars::job_spec(
+        &state.job_sources(),
+        &record,
+        &record.params().unwrap(),
+    )
+    .await
+    .unwrap()
+    .vars
 }
 
 /// The same variables for the twin site: another slug (same length), UID, job id.

@@ -35,7 +35,8 @@ async fn main() {
     let shutdown = CancellationToken::new();
     let state = AppState::open(config, shutdown.clone()).await.unwrap();
     let worker = Worker::new(
-        state.clone(),
+        state.job_sources(),
+        state.metrics.clone(),
         Arc::new(NoopExecutor),
         WorkerConfig::default(),
     );
@@ -68,7 +69,8 @@ async fn main() {
     let mut jobs = Vec::new();
     for i in 0..SITES {
         let (_, env, job) = pressluft_server::ops::create_site(
-            &state,
+            &state.store,
+            &state.secret_box,
             "bench@example.com",
             "bench",
             pressluft_server::ops::CreateSite {
@@ -248,7 +250,8 @@ async fn phases() {
     let mut envs = Vec::new();
     for i in 0..100 {
         let (_, env, job) = pressluft_server::ops::create_site(
-            &state,
+            &state.store,
+            &state.secret_box,
             "b@x.co",
             "b",
             pressluft_server::ops::CreateSite {
@@ -290,9 +293,10 @@ async fn phases() {
         "phase_claim_ms={:.3}",
         t.elapsed().as_secs_f64() * 1000.0 / jobs.len() as f64
     );
+    let sources = state.job_sources();
     let t = Instant::now();
     for j in &jobs {
-        let _ = pressluft_server::queue::job_spec_for_bench(&state, j).await;
+        let _ = pressluft_server::queue::job_spec_for_bench(&sources, j).await;
     }
     println!("phase_prepare_ms={:.3}", t.elapsed().as_secs_f64() * 10.0);
     let t = Instant::now();

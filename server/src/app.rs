@@ -11,6 +11,7 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::executor::{AnsibleConfig, AnsibleExecutor, Executor};
 use crate::queue::{RetryPolicy, Scheduler, SchedulerConfig, Worker, WorkerConfig};
+use crate::ssh::NodeSessions;
 use crate::state::AppState;
 
 /// The running server.
@@ -61,55 +62,7 @@ impl App {
             .as_ref()
             .map(crate::tls::acceptor)
             .transpose()?;
-        let tasks = tokio_util::task::TaskTracker::new();
-        let jobs = &state.config.jobs;
-        let worker = Worker::new(
-            state.clone(),
-            executor,
-            WorkerConfig {
-                max_concurrent: jobs.max_concurrent,
-                max_per_node: jobs.max_per_node,
-                lease: jobs.lease,
-                heartbeat: jobs.heartbeat,
-                poll: jobs.poll,
-                retry: RetryPolicy {
-                    backoff: jobs.retry_backoff.clone(),
-                },
-                ..WorkerConfig::default()
-            },
-        );
-        if jobs.run_workers {
-            tasks.spawn(worker.run(shutdown.clone()));
-        }
-        let scheduler = Scheduler::new(
-            state.clone(),
-            SchedulerConfig {
-                tick: jobs.scheduler_tick,
-                cleanup_every: jobs.backup_cleanup_every,
-            },
-        );
-        if jobs.run_workers {
-            tasks.spawn(scheduler.run(shutdown.clone()));
-        }
-        tasks.spawn(close_idle_node_sessions(state.clone(), shutdown.clone()));
-        tasks.spawn(crate::domains::certificate_checks(
-            state.clone(),
-            shutdown.clone(),
-        ));
-        if let Some(addr) = state.config.metrics_listen_addr {
-            let listener = TcpListener::bind(addr).await.map_err(|e| {
-                Error::internal(format!("binding the metrics listener {addr}: {e}"))
-            })?;
-            tracing::info!(%addr, "metrics listening");
-            tasks.spawn(crate::metrics::serve(
-                state.metrics.clone(),
-                state.store.clone(),
-                listener,
-                shutdown.clone(),
-            ));
-        }
-        tasks.close();
-
+        let tasks = Self::spawn_background(&state, executor, &shutdown).await?;
         let router = crate::api::router(state.clone()).await;
         let addr = listener
             .local_addr()
@@ -155,15 +108,79 @@ impl App {
         tracing::info!("pressluft-server stopped");
         Ok(())
     }
+    /// Starts the worker, the scheduler and the periodic checks (and the metrics listener when
+    /// one is configured); they stop when `shutdown` fires.
+    async fn spawn_background(
+        state: &Arc<AppState>,
+        executor: Arc<dyn Executor>,
+        shutdown: &CancellationToken,
+    ) -> Result<tokio_util::task::TaskTracker> {
+        let tasks = tokio_util::task::TaskTracker::new();
+        let jobs = &state.config.jobs;
+        let worker = Worker::new(
+            state.job_sources(),
+            state.metrics.clone(),
+            executor,
+            WorkerConfig {
+                max_concurrent: jobs.max_concurrent,
+                max_per_node: jobs.max_per_node,
+                lease: jobs.lease,
+                heartbeat: jobs.heartbeat,
+                poll: jobs.poll,
+                retry: RetryPolicy {
+                    backoff: jobs.retry_backoff.clone(),
+                },
+                ..WorkerConfig::default()
+            },
+        );
+        if jobs.run_workers {
+            tasks.spawn(worker.run(shutdown.clone()));
+        }
+        let scheduler = Scheduler::new(
+            state.store.clone(),
+            SchedulerConfig {
+                tick: jobs.scheduler_tick,
+                cleanup_every: jobs.backup_cleanup_every,
+                data_dir: state.config.data_dir.clone(),
+                upload_retention: state.config.upload_retention,
+            },
+        );
+        if jobs.run_workers {
+            tasks.spawn(scheduler.run(shutdown.clone()));
+        }
+        tasks.spawn(close_idle_node_sessions(
+            state.node_sessions.clone(),
+            shutdown.clone(),
+        ));
+        tasks.spawn(crate::domains::certificate_checks(
+            state.node_queries(),
+            state.config.cert_check_interval,
+            shutdown.clone(),
+        ));
+        if let Some(addr) = state.config.metrics_listen_addr {
+            let listener = TcpListener::bind(addr).await.map_err(|e| {
+                Error::internal(format!("binding the metrics listener {addr}: {e}"))
+            })?;
+            tracing::info!(%addr, "metrics listening");
+            tasks.spawn(crate::metrics::serve(
+                state.metrics.clone(),
+                state.store.clone(),
+                listener,
+                shutdown.clone(),
+            ));
+        }
+        tasks.close();
+        Ok(tasks)
+    }
 }
 
 /// Closes node-query connections nobody used for a while.
-async fn close_idle_node_sessions(state: Arc<AppState>, shutdown: CancellationToken) {
+async fn close_idle_node_sessions(sessions: Arc<NodeSessions>, shutdown: CancellationToken) {
     let mut tick = tokio::time::interval(Duration::from_mins(1));
     loop {
         tokio::select! {
             () = shutdown.cancelled() => return,
-            _ = tick.tick() => state.node_sessions.close_idle().await,
+            _ = tick.tick() => sessions.close_idle().await,
         }
     }
 }

@@ -5,7 +5,6 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -13,8 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::error::{Error, Reason, Result};
 use crate::model::TlsStatus;
-use crate::queries::NodeCertificate;
-use crate::state::AppState;
+use crate::queries::{NodeCertificate, NodeQueries};
 use crate::store::{DomainRecord, DomainTlsUpdate};
 
 /// A certificate this close to expiry means renewals (which start 30 days ahead) are failing.
@@ -224,14 +222,15 @@ pub fn reconcile(domains: &[DomainRecord], certs: &[NodeCertificate]) -> Vec<Dom
 
 /// Reads every node's certificate state once and records it; one node failing never stops the
 /// others (it is logged and tried again next round).
-pub async fn check_certificates(state: &AppState) -> Result<usize> {
+pub async fn check_certificates(queries: &NodeQueries) -> Result<usize> {
+    let store = &queries.store;
     let mut checked = 0;
-    for (node_id, domains) in state.store.served_domains_by_node().await? {
-        match crate::queries::certificates(state, node_id).await {
+    for (node_id, domains) in store.served_domains_by_node().await? {
+        match crate::queries::certificates(queries, node_id).await {
             Ok(certs) => {
                 let updates = reconcile(&domains, &certs);
                 checked += updates.len();
-                state.store.record_certificate_check(&updates).await?;
+                store.record_certificate_check(&updates).await?;
             }
             Err(e) => {
                 tracing::warn!(node.id = %node_id, error = %e, "certificate check failed");
@@ -241,15 +240,19 @@ pub async fn check_certificates(state: &AppState) -> Result<usize> {
     Ok(checked)
 }
 
-/// The periodic certificate check (every `cert_check_interval`, first right after start).
-pub async fn certificate_checks(state: Arc<AppState>, shutdown: CancellationToken) {
-    let mut tick = tokio::time::interval(state.config.cert_check_interval);
+/// The periodic certificate check (every `interval`, first right after start).
+pub async fn certificate_checks(
+    queries: NodeQueries,
+    interval: std::time::Duration,
+    shutdown: CancellationToken,
+) {
+    let mut tick = tokio::time::interval(interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             () = shutdown.cancelled() => return,
             _ = tick.tick() => {
-                if let Err(e) = check_certificates(&state).await {
+                if let Err(e) = check_certificates(&queries).await {
                     tracing::warn!(error = %e, "certificate check failed");
                 }
             }

@@ -58,8 +58,34 @@ mod layering_tests {
 
     /// Top-level module -> the top-level modules its non-test code names.
     fn dependencies() -> BTreeMap<String, BTreeSet<String>> {
-        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
         let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for (path, code) in sources() {
+            let top = path
+                .split('/')
+                .next()
+                .map(|name| name.trim_end_matches(".rs").to_owned())
+                .expect("a name");
+            if top == "lib" || top == "main" {
+                continue;
+            }
+            let names = graph.entry(top.clone()).or_default();
+            for (at, _) in code.match_indices("crate::") {
+                let name: String = code[at + 7..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                if name != top {
+                    names.insert(name);
+                }
+            }
+        }
+        graph
+    }
+
+    /// Every source file's path under `src` and its non-test code.
+    fn sources() -> Vec<(String, String)> {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut files = Vec::new();
         let mut dirs = vec![src.clone()];
         while let Some(dir) = dirs.pop() {
             for entry in std::fs::read_dir(&dir).expect("src") {
@@ -69,30 +95,29 @@ mod layering_tests {
                     continue;
                 }
                 let relative = path.strip_prefix(&src).expect("under src");
-                let top = relative
-                    .components()
-                    .next()
-                    .and_then(|c| c.as_os_str().to_str())
-                    .map(|name| name.trim_end_matches(".rs").to_owned())
-                    .expect("a name");
-                if top == "lib" || top == "main" {
-                    continue;
-                }
                 let text = std::fs::read_to_string(&path).expect("source");
                 let code = text.split("#[cfg(test)]").next().unwrap_or_default();
-                let names = graph.entry(top.clone()).or_default();
-                for (at, _) in code.match_indices("crate::") {
-                    let name: String = code[at + 7..]
-                        .chars()
-                        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-                        .collect();
-                    if name != top {
-                        names.insert(name);
-                    }
-                }
+                files.push((relative.display().to_string(), code.to_owned()));
             }
         }
-        graph
+        files
+    }
+
+    #[test]
+    fn only_the_wiring_holds_the_whole_state() {
+        // The worker, scheduler, queries, operations and each RPC service take the narrow parts
+        // they use; only the code that builds them from the opened state names it.
+        let wiring = ["state.rs", "app.rs", "api/mod.rs", "lib.rs", "main.rs"];
+        let holders: Vec<String> = sources()
+            .into_iter()
+            .filter(|(path, code)| code.contains("AppState") && !wiring.contains(&path.as_str()))
+            .map(|(path, _)| path)
+            .collect();
+        assert!(
+            holders.is_empty(),
+            "these modules reach for AppState: {holders:?}"
+        );
+        assert!(sources().len() > 40, "the source walk found the sources");
     }
 
     #[test]

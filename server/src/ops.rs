@@ -9,10 +9,10 @@ use crate::model::{
     BackupTrigger, EnvironmentId, EnvironmentKind, NodeId, NodeStatus, SiteId, drift,
 };
 use crate::s3::S3Target;
-use crate::secrets::{Secret, random_alphanumeric};
-use crate::state::AppState;
+use crate::secrets::{Secret, SecretBox, random_alphanumeric};
 use crate::store::{
     BackupTargetUpdate, EnvironmentRecord, JobRecord, NewEnvironment, NewJob, NewSite, SiteRecord,
+    Store,
 };
 
 /// The eight WordPress keys and salts.
@@ -43,24 +43,25 @@ pub struct CreateSite {
 /// Creates a site: picks the node and PHP version, generates the environment's secrets
 /// (sealed before they reach the store) and queues the site_create job.
 pub async fn create_site(
-    state: &AppState,
+    store: &Store,
+    secret_box: &SecretBox,
     actor_email: &str,
     actor: &str,
     input: CreateSite,
 ) -> Result<(SiteRecord, EnvironmentRecord, JobRecord)> {
-    let settings = state.store.settings().await?;
+    let settings = store.settings().await?;
     let node_id = match input.node_id.or(settings.default_node_id) {
         Some(id) => id,
-        None => only_usable_node(state).await?,
+        None => only_usable_node(store).await?,
     };
-    let node = state.store.node(node_id).await?;
+    let node = store.node(node_id).await?;
     let php_version = php_version_for(
         &node.php_versions(),
         input.php_version,
         &settings.default_php_version,
     )?;
     let env = new_environment(
-        state,
+        secret_box,
         "production",
         EnvironmentKind::Production,
         node.id,
@@ -76,8 +77,7 @@ pub async fn create_site(
     });
     let summary = format!("create site {} on {}", input.slug, node.name);
     let job = NewJob::new(params, summary, actor);
-    state
-        .store
+    store
         .create_site(
             &NewSite {
                 name: input.name,
@@ -90,22 +90,36 @@ pub async fn create_site(
         .await
 }
 
+/// A validated CreateEnvironment request.
+#[derive(Debug, Clone)]
+pub struct CreateEnvironment {
+    pub site_id: SiteId,
+    pub source_id: EnvironmentId,
+    pub name: String,
+    pub kind: EnvironmentKind,
+    pub node_id: Option<NodeId>,
+}
+
 /// Clones `source` into a new environment of `site` and queues the env_create job.
 pub async fn create_environment(
-    state: &AppState,
+    store: &Store,
+    secret_box: &SecretBox,
     actor: &str,
-    site_id: SiteId,
-    source_id: EnvironmentId,
-    name: String,
-    kind: EnvironmentKind,
-    node_id: Option<NodeId>,
+    input: CreateEnvironment,
 ) -> Result<(EnvironmentRecord, JobRecord)> {
-    let settings = state.store.settings().await?;
-    let source = state.store.environment(source_id).await?;
+    let CreateEnvironment {
+        site_id,
+        source_id,
+        name,
+        kind,
+        node_id,
+    } = input;
+    let settings = store.settings().await?;
+    let source = store.environment(source_id).await?;
     if source.site_id != site_id {
         return Err(Error::not_found("environment", &source_id));
     }
-    let node = state.store.node(node_id.unwrap_or(source.node_id)).await?;
+    let node = store.node(node_id.unwrap_or(source.node_id)).await?;
     if node.id != source.node_id {
         // The clone copies files and the database locally; moving them between nodes is a
         // transfer job of its own.
@@ -117,7 +131,7 @@ pub async fn create_environment(
         }));
     }
     let env = new_environment(
-        state,
+        secret_box,
         &name,
         kind,
         node.id,
@@ -128,14 +142,13 @@ pub async fn create_environment(
         source_environment_id: source.id,
     });
     let job = NewJob::new(params, format!("clone {} to {name}", source.name), actor);
-    state
-        .store
+    store
         .create_environment(site_id, &env, &settings.preview_domain, job)
         .await
 }
 
 fn new_environment(
-    state: &AppState,
+    secret_box: &SecretBox,
     name: &str,
     kind: EnvironmentKind,
     node_id: NodeId,
@@ -151,9 +164,8 @@ fn new_environment(
         kind,
         node_id,
         php_version,
-        db_password_sealed: state.secret_box.seal(&random_alphanumeric(32))?,
-        wp_salts_sealed: state
-            .secret_box
+        db_password_sealed: secret_box.seal(&random_alphanumeric(32))?,
+        wp_salts_sealed: secret_box
             .seal(&Secret::new(serde_json::Value::Object(salts).to_string()))?,
         source_environment_id: source,
     })
@@ -163,15 +175,15 @@ fn new_environment(
 /// Only a completed backup of the same environment, or of the site's production into another
 /// environment of the site when `allow_from_production` is set.
 pub async fn restore_backup(
-    state: &AppState,
+    store: &Store,
     actor: &str,
     env_id: EnvironmentId,
     expected_version: i64,
     backup_id: crate::model::BackupId,
     allow_from_production: bool,
 ) -> Result<JobRecord> {
-    let backup = state.store.backup(backup_id).await?;
-    let env = state.store.environment(env_id).await?;
+    let backup = store.backup(backup_id).await?;
+    let env = store.environment(env_id).await?;
     let mut rewrite_from = String::new();
     if backup.status != crate::model::BackupStatus::Completed {
         return Err(Error::precondition(
@@ -183,7 +195,7 @@ pub async fn restore_backup(
         ));
     }
     if backup.environment_id != env.id {
-        let source = state.store.environment(backup.environment_id).await?;
+        let source = store.environment(backup.environment_id).await?;
         let from_production = source.site_id == env.site_id
             && source.kind == EnvironmentKind::Production
             && env.kind != EnvironmentKind::Production;
@@ -210,28 +222,26 @@ pub async fn restore_backup(
         pre_backup: PreBackup::new(BackupTrigger::PreRestore),
     });
     let job = NewJob::new(params, summary, actor);
-    state
-        .store
+    store
         .enqueue_environment_job(env_id, expected_version, job)
         .await
 }
 
 /// Queues a drift check of production environment `env_id` against its newest baseline.
 pub async fn check_drift(
-    state: &AppState,
+    store: &Store,
     actor: &str,
     env_id: EnvironmentId,
     preset: crate::model::drift::Preset,
 ) -> Result<JobRecord> {
-    let env = state.store.environment(env_id).await?;
+    let env = store.environment(env_id).await?;
     if env.kind != EnvironmentKind::Production {
         return Err(Error::Invalid(crate::model::validate::Invalid {
             field: "environment_id",
             message: "drift is checked on the production environment".into(),
         }));
     }
-    let baseline = state
-        .store
+    let baseline = store
         .latest_drift_baseline(env_id)
         .await?
         .ok_or_else(|| {
@@ -247,19 +257,19 @@ pub async fn check_drift(
     });
     let summary = format!("check {} for drift ({})", env.name, preset.as_str());
     let job = NewJob::new(params, summary, actor);
-    state.store.enqueue_environment_job(env_id, 0, job).await
+    store.enqueue_environment_job(env_id, 0, job).await
 }
 
 /// Queues the promotion of `source_id` (staging) into its site's production, gated by a drift
 /// check against that staging's baseline and a pre-promotion backup (both inside the job).
 pub async fn promote(
-    state: &AppState,
+    store: &Store,
     actor: &str,
     source_id: EnvironmentId,
     expected_version: i64,
     preset: crate::model::drift::Preset,
 ) -> Result<JobRecord> {
-    let source = state.store.environment(source_id).await?;
+    let source = store.environment(source_id).await?;
     if source.kind == EnvironmentKind::Production {
         return Err(Error::Invalid(crate::model::validate::Invalid {
             field: "source_environment_id",
@@ -272,12 +282,11 @@ pub async fn promote(
             format!("the staging environment is {}", source.status),
         ));
     }
-    let site = state.store.site(source.site_id).await?;
+    let site = store.site(source.site_id).await?;
     let production = site
         .production_environment_id
         .ok_or_else(|| Error::not_found("environment", &"production"))?;
-    let baseline = state
-        .store
+    let baseline = store
         .drift_baseline_of(source_id, production)
         .await?
         .ok_or_else(|| {
@@ -299,47 +308,45 @@ pub async fn promote(
         preset.as_str()
     );
     let job = NewJob::new(params, summary, actor);
-    state
-        .store
+    store
         .enqueue_environment_job(production, expected_version, job)
         .await
 }
 
 /// Saves a backup target once a test upload through it worked (the secret sealed).
 pub async fn set_backup_target(
-    state: &AppState,
+    store: &Store,
+    secret_box: &SecretBox,
+    rclone: &std::path::Path,
     expected_version: i64,
     target: &S3Target,
 ) -> Result<crate::store::SettingsRecord> {
-    target.probe(&state.config.rclone).await?;
+    target.probe(rclone).await?;
     let update = BackupTargetUpdate {
         endpoint: target.endpoint.clone(),
         bucket: target.bucket.clone(),
         region: target.region.clone(),
         prefix: target.prefix.clone(),
         access_key_id: target.access_key_id.clone(),
-        secret_sealed: state.secret_box.seal(&target.secret_access_key)?,
+        secret_sealed: secret_box.seal(&target.secret_access_key)?,
     };
-    state
-        .store
-        .set_backup_target(expected_version, &update)
-        .await
+    store.set_backup_target(expected_version, &update).await
 }
 
 /// The configured backup target with its secret unsealed, if one is set.
-pub async fn backup_target(state: &AppState) -> Result<Option<S3Target>> {
-    let settings = state.store.settings().await?;
+pub async fn backup_target(store: &Store, secret_box: &SecretBox) -> Result<Option<S3Target>> {
+    let settings = store.settings().await?;
     if settings.s3_endpoint.is_empty() {
         return Ok(None);
     }
-    let sealed = state.store.backup_target_secret().await?;
+    let sealed = store.backup_target_secret().await?;
     Ok(Some(S3Target {
         endpoint: settings.s3_endpoint,
         bucket: settings.s3_bucket,
         region: settings.s3_region,
         prefix: settings.s3_prefix,
         access_key_id: settings.s3_access_key_id,
-        secret_access_key: state.secret_box.open(&sealed)?,
+        secret_access_key: secret_box.open(&sealed)?,
     }))
 }
 
@@ -372,13 +379,13 @@ fn version_key(v: &str) -> (u32, u32) {
 }
 
 /// The one node that can take sites when none is named or set as default.
-async fn only_usable_node(state: &AppState) -> Result<NodeId> {
+async fn only_usable_node(store: &Store) -> Result<NodeId> {
     let usable = [
         NodeStatus::Pending,
         NodeStatus::Provisioning,
         NodeStatus::Active,
     ];
-    let page = state.store.list_nodes(&usable, 2, None).await?;
+    let page = store.list_nodes(&usable, 2, None).await?;
     match page.items.as_slice() {
         [only] => Ok(only.id),
         [] => Err(Error::precondition(

@@ -4,14 +4,17 @@
 //! identifiers the server made itself (Linux user, paths, PHP version, URL), and each is checked
 //! against a strict character set before it is quoted.
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use serde::Deserialize;
 use serde_json::Value;
 
 use crate::error::{Error, Reason, Result};
 use crate::model::{EnvironmentId, EnvironmentStatus, NodeId};
+use crate::ssh::NodeSessions;
 use crate::ssh::{Output, Remote};
-use crate::state::AppState;
-use crate::store::{EnvironmentRecord, NodeRecord};
+use crate::store::{EnvironmentRecord, NodeRecord, Store};
 
 /// The node-side query runner (installed by node_provision): `wp eval-file` of
 /// pressluft-query.php where WP-CLI exists, plain PHP elsewhere.
@@ -20,6 +23,18 @@ const QUERY: &str = "/usr/local/lib/pressluft/pressluft-query";
 /// PHP printing its own version and the PHP versions with FPM installed on the node (run with
 /// `-n`: no ini files, no extensions to load, a third of the start-up time).
 const PHP_VERSION_CODE: &str = r#"echo json_encode(["version" => PHP_VERSION, "installed" => array_values(array_filter(array_map("basename", glob("/etc/php/*")), fn($v) => is_dir("/etc/php/$v/fpm")))]);"#;
+
+/// What node queries use: the store (to find their node and environment), the pooled
+/// sessions, and their limits.
+#[derive(Debug, Clone)]
+pub struct NodeQueries {
+    pub store: Store,
+    pub sessions: Arc<NodeSessions>,
+    /// The cap on one query, enforced here and on the node.
+    pub timeout: Duration,
+    /// How long a one-time login link stays valid.
+    pub magic_login_ttl: Duration,
+}
 
 /// A one-time login link.
 #[derive(Debug, Deserialize)]
@@ -76,23 +91,23 @@ pub struct DatabaseStatus {
 }
 
 /// Creates a one-time admin login URL for an active environment (audit-logged by the caller).
-pub async fn magic_login(state: &AppState, env_id: EnvironmentId) -> Result<MagicLogin> {
-    let (env, node) = environment_and_node(state, env_id).await?;
+pub async fn magic_login(queries: &NodeQueries, env_id: EnvironmentId) -> Result<MagicLogin> {
+    let (env, node) = environment_and_node(queries, env_id).await?;
     if env.status != EnvironmentStatus::Active {
         return Err(Error::precondition(
             Reason::EnvironmentNotActive,
             format!("the environment is {}; logins need it active", env.status),
         ));
     }
-    let ttl = state.config.magic_login_ttl.as_secs().to_string();
+    let ttl = queries.magic_login_ttl.as_secs().to_string();
     let root = env.root_path();
     let url = env.url();
     let command = as_user(
-        state,
+        queries,
         &env.linux_user,
         &[QUERY, "magic-login", &root, &url, &ttl],
     )?;
-    let login: MagicLogin = json(&run(state, &node, &command).await?)?;
+    let login: MagicLogin = json(&run(queries, &node, &command).await?)?;
     checked_magic_login(login, &url)
 }
 
@@ -121,67 +136,70 @@ fn checked_magic_login(login: MagicLogin, site_url: &str) -> Result<MagicLogin> 
 
 /// The PHP version of a node's CLI, or of an environment's PHP (as its user).
 pub async fn php_version(
-    state: &AppState,
+    queries: &NodeQueries,
     node_id: Option<NodeId>,
     env_id: Option<EnvironmentId>,
 ) -> Result<PhpVersion> {
     let (command, node) = match (node_id, env_id) {
         (_, Some(env_id)) => {
-            let (env, node) = environment_and_node(state, env_id).await?;
+            let (env, node) = environment_and_node(queries, env_id).await?;
             live(&env)?;
             let php = format!("php{}", env.php_version);
             let command = as_user(
-                state,
+                queries,
                 &env.linux_user,
                 &[&php, "-n", "-r", PHP_VERSION_CODE],
             )?;
             (command, node)
         }
         (Some(node_id), None) => {
-            let node = state.store.node(node_id).await?;
-            (capped(state, &["php", "-n", "-r", PHP_VERSION_CODE])?, node)
+            let node = queries.store.node(node_id).await?;
+            (
+                capped(queries, &["php", "-n", "-r", PHP_VERSION_CODE])?,
+                node,
+            )
         }
         (None, None) => return Err(Error::internal("php_version needs a node or environment")),
     };
-    json(&run(state, &node, &command).await?)
+    json(&run(queries, &node, &command).await?)
 }
 
 /// Bytes used by an environment's releases, uploads and database.
-pub async fn disk_usage(state: &AppState, env_id: EnvironmentId) -> Result<DiskUsage> {
-    env_script(state, env_id, "disk").await
+pub async fn disk_usage(queries: &NodeQueries, env_id: EnvironmentId) -> Result<DiskUsage> {
+    env_script(queries, env_id, "disk").await
 }
 
 /// Core version, plugins and themes of an environment's live release.
-pub async fn wordpress_info(state: &AppState, env_id: EnvironmentId) -> Result<WordPressInfo> {
-    env_script(state, env_id, "wp-info").await
+pub async fn wordpress_info(queries: &NodeQueries, env_id: EnvironmentId) -> Result<WordPressInfo> {
+    env_script(queries, env_id, "wp-info").await
 }
 
 /// MariaDB's version, uptime and connections on a node (as root through sudo; `up` false when
 /// it does not answer).
-pub async fn database_status(state: &AppState, node_id: NodeId) -> Result<DatabaseStatus> {
-    let node = state.store.node(node_id).await?;
+pub async fn database_status(queries: &NodeQueries, node_id: NodeId) -> Result<DatabaseStatus> {
+    let node = queries.store.node(node_id).await?;
     let sql = "SELECT VERSION(); SHOW GLOBAL STATUS WHERE Variable_name IN (\"Uptime\", \"Threads_connected\")";
     let mut argv = vec!["sudo", "-n", "--"];
-    let capped = cap_argv(state);
+    let capped = cap_argv(queries);
     argv.extend(capped.iter().map(String::as_str));
     argv.extend(["mysql", "-N", "--batch", "-e", sql]);
-    let output = run(state, &node, &shell_words(&argv)?).await?;
+    let output = run(queries, &node, &shell_words(&argv)?).await?;
     Ok(parse_database_status(&output))
 }
 
 /// The node's certificates (`pressluft-certs status`, as root through sudo): expiry and the
 /// last issue or renewal of each.
-pub async fn certificates(state: &AppState, node_id: NodeId) -> Result<Vec<NodeCertificate>> {
+pub async fn certificates(queries: &NodeQueries, node_id: NodeId) -> Result<Vec<NodeCertificate>> {
     #[derive(serde::Deserialize)]
     struct Status {
         certificates: Vec<NodeCertificate>,
     }
-    let node = state.store.node(node_id).await?;
+    let node = queries.store.node(node_id).await?;
     let mut argv = vec!["sudo", "-n", "--"];
-    let capped = cap_argv(state);
+    let capped = cap_argv(queries);
     argv.extend(capped.iter().map(String::as_str));
     argv.extend(["/usr/local/lib/pressluft/pressluft-certs", "status"]);
-    let status: Status = json(&run(state, &node, &shell_words(&argv)?).await?)?;
+    let status: Status = json(&run(queries, &node, &shell_words(&argv)?).await?)?;
     Ok(status.certificates)
 }
 
@@ -212,23 +230,23 @@ fn parse_database_status(output: &Output) -> DatabaseStatus {
 }
 
 async fn env_script<T: serde::de::DeserializeOwned>(
-    state: &AppState,
+    queries: &NodeQueries,
     env_id: EnvironmentId,
     query: &str,
 ) -> Result<T> {
-    let (env, node) = environment_and_node(state, env_id).await?;
+    let (env, node) = environment_and_node(queries, env_id).await?;
     live(&env)?;
     let root = env.root_path();
-    let command = as_user(state, &env.linux_user, &[QUERY, query, &root])?;
-    json(&run(state, &node, &command).await?)
+    let command = as_user(queries, &env.linux_user, &[QUERY, query, &root])?;
+    json(&run(queries, &node, &command).await?)
 }
 
 async fn environment_and_node(
-    state: &AppState,
+    queries: &NodeQueries,
     env_id: EnvironmentId,
 ) -> Result<(EnvironmentRecord, NodeRecord)> {
-    let env = state.store.environment(env_id).await?;
-    let node = state.store.node(env.node_id).await?;
+    let env = queries.store.environment(env_id).await?;
+    let node = queries.store.node(env.node_id).await?;
     Ok((env, node))
 }
 
@@ -251,7 +269,7 @@ fn live(env: &EnvironmentRecord) -> Result<()> {
     Ok(())
 }
 
-async fn run(state: &AppState, node: &NodeRecord, command: &str) -> Result<Output> {
+async fn run(queries: &NodeQueries, node: &NodeRecord, command: &str) -> Result<Output> {
     let remote = Remote {
         host: node.hostname.clone(),
         port: u16::try_from(node.ssh_port)
@@ -259,9 +277,9 @@ async fn run(state: &AppState, node: &NodeRecord, command: &str) -> Result<Outpu
         user: node.ssh_user.clone(),
         host_key: node.host_key.clone(),
     };
-    state
-        .node_sessions
-        .run(&remote, command, state.config.node_query_timeout)
+    queries
+        .sessions
+        .run(&remote, command, queries.timeout)
         .await
 }
 
@@ -289,27 +307,27 @@ fn json<T: serde::de::DeserializeOwned>(output: &Output) -> Result<T> {
 
 /// The remote-side cap: the command is killed on the node when the query's time is up, even
 /// when the connection is gone.
-fn cap_argv(state: &AppState) -> Vec<String> {
+fn cap_argv(queries: &NodeQueries) -> Vec<String> {
     vec![
         "timeout".into(),
         "-s".into(),
         "KILL".into(),
-        state.config.node_query_timeout.as_secs().to_string(),
+        queries.timeout.as_secs().to_string(),
     ]
 }
 
-fn capped(state: &AppState, argv: &[&str]) -> Result<String> {
+fn capped(queries: &NodeQueries, argv: &[&str]) -> Result<String> {
     let mut all: Vec<&str> = Vec::new();
-    let cap = cap_argv(state);
+    let cap = cap_argv(queries);
     all.extend(cap.iter().map(String::as_str));
     all.extend_from_slice(argv);
     shell_words(&all)
 }
 
 /// `argv` run as `user` (sudo from the node's SSH user), killed at the cap.
-fn as_user(state: &AppState, user: &str, argv: &[&str]) -> Result<String> {
+fn as_user(queries: &NodeQueries, user: &str, argv: &[&str]) -> Result<String> {
     let mut all = vec!["sudo", "-n", "-u", user, "--"];
-    let cap = cap_argv(state);
+    let cap = cap_argv(queries);
     all.extend(cap.iter().map(String::as_str));
     all.extend_from_slice(argv);
     shell_words(&all)

@@ -9,6 +9,8 @@ use tokio_util::sync::CancellationToken;
 use crate::auth::LoginLimiter;
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::queries::NodeQueries;
+use crate::queue::{JobSources, PlaybookSettings};
 use crate::secrets::{SecretBox, SecretsDir};
 use crate::ssh::NodeSessions;
 use crate::store::{JobDefaults, Store};
@@ -25,15 +27,15 @@ pub struct AppState {
     pub secrets_dir: SecretsDir,
     /// The control plane's SSH public key as an authorized_keys line.
     pub control_plane_key: String,
-    pub login_limiter: LoginLimiter,
+    pub login_limiter: Arc<LoginLimiter>,
     /// Pooled SSH connections for node queries.
-    pub node_sessions: NodeSessions,
+    pub node_sessions: Arc<NodeSessions>,
     /// Fires on shutdown; long-lived streams end with it.
     pub shutdown: CancellationToken,
     /// Job and RPC histograms for the metrics listener.
     pub metrics: Arc<crate::metrics::Metrics>,
     /// Upload bytes each user holds while uploads arrive.
-    pub upload_quota: crate::uploads::Quota,
+    pub upload_quota: Arc<crate::uploads::Quota>,
 }
 
 impl AppState {
@@ -61,8 +63,11 @@ impl AppState {
                 .to_openssh()
                 .map_err(|e| Error::internal(format!("encoding the SSH key: {e}")))?
         );
-        let login_limiter = LoginLimiter::new(config.login_max_failures, config.login_window);
-        let node_sessions = NodeSessions::new(key, NODE_SESSION_IDLE);
+        let login_limiter = Arc::new(LoginLimiter::new(
+            config.login_max_failures,
+            config.login_window,
+        ));
+        let node_sessions = Arc::new(NodeSessions::new(key, NODE_SESSION_IDLE));
         Ok(Arc::new(Self {
             config,
             store,
@@ -73,7 +78,26 @@ impl AppState {
             node_sessions,
             shutdown,
             metrics: Arc::default(),
-            upload_quota: crate::uploads::Quota::default(),
+            upload_quota: Arc::default(),
         }))
+    }
+
+    /// What node queries need: the store, the pooled sessions and their limits.
+    pub fn node_queries(&self) -> NodeQueries {
+        NodeQueries {
+            store: self.store.clone(),
+            sessions: self.node_sessions.clone(),
+            timeout: self.config.node_query_timeout,
+            magic_login_ttl: self.config.magic_login_ttl,
+        }
+    }
+
+    /// What the job worker builds a job's variables from.
+    pub fn job_sources(&self) -> JobSources {
+        JobSources {
+            store: self.store.clone(),
+            secret_box: self.secret_box.clone(),
+            settings: PlaybookSettings::new(&self.config, self.control_plane_key.clone()),
+        }
     }
 }

@@ -1,18 +1,17 @@
 //! AuditService.
 
-use std::sync::Arc;
-
 use pressluft_proto::v1 as pb;
 use pressluft_proto::v1::audit_service_server::AuditService;
 use tonic::Request;
 
 use super::{RpcResult, convert, ok};
 use crate::model::validate;
-use crate::state::AppState;
-use crate::store::PageToken;
+use crate::store::{PageToken, Store};
 
 /// Handlers of AuditService.
-pub struct Audit(pub Arc<AppState>);
+pub struct Audit {
+    pub store: Store,
+}
 
 #[tonic::async_trait]
 impl AuditService for Audit {
@@ -32,7 +31,6 @@ impl AuditService for Audit {
             .then(|| validate::display_text("resource_id", &r.resource_id, 100))
             .transpose()?;
         let page = self
-            .0
             .store
             .list_audit(
                 resource_type.as_deref(),

@@ -1,5 +1,6 @@
 //! AuthService.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,20 +10,25 @@ use tonic::{Request, Status};
 
 use super::convert::{self, ts};
 use super::{RpcResult, audit_change, caller, ok};
+use crate::auth::LoginLimiter;
 use crate::error::Error;
 use crate::model::validate::{self, Invalid};
 use crate::model::{TokenId, TokenKind};
 use crate::secrets::Secret;
-use crate::state::AppState;
-use crate::store::PageToken;
+use crate::store::{PageToken, Store};
 
 /// Handlers of AuthService.
-pub struct Auth(pub Arc<AppState>);
+pub struct Auth {
+    pub store: Store,
+    pub login_limiter: Arc<LoginLimiter>,
+    pub session_ttl: Duration,
+    pub trusted_proxies: Vec<IpAddr>,
+}
 
 #[tonic::async_trait]
 impl AuthService for Auth {
     async fn login(&self, request: Request<pb::LoginRequest>) -> RpcResult<pb::LoginResponse> {
-        let address = super::client_address(&request, &self.0.config.trusted_proxies);
+        let address = super::client_address(&request, &self.trusted_proxies);
         let r = request.into_inner();
         if r.email.is_empty()
             || r.password.is_empty()
@@ -31,11 +37,11 @@ impl AuthService for Auth {
         {
             return Err(Error::Unauthenticated("invalid email or password").into());
         }
-        let s = &self.0;
+        let s = self;
         let (secret, token, user) = crate::auth::login(
             &s.store,
             &s.login_limiter,
-            s.config.session_ttl,
+            s.session_ttl,
             &address,
             &r.email,
             &r.password,
@@ -50,8 +56,7 @@ impl AuthService for Auth {
 
     async fn logout(&self, request: Request<pb::LogoutRequest>) -> RpcResult<pb::LogoutResponse> {
         let caller = caller(&request)?;
-        self.0
-            .store
+        self.store
             .revoke_token(caller.user_id, caller.token_id)
             .await?;
         ok(pb::LogoutResponse {})
@@ -62,7 +67,7 @@ impl AuthService for Auth {
         request: Request<pb::GetCurrentUserRequest>,
     ) -> RpcResult<pb::GetCurrentUserResponse> {
         let caller = caller(&request)?;
-        let user = self.0.store.user(caller.user_id).await?;
+        let user = self.store.user(caller.user_id).await?;
         ok(pb::GetCurrentUserResponse {
             user: Some(convert::user(&user)),
             token_name: if caller.kind == TokenKind::Api {
@@ -92,9 +97,9 @@ impl AuthService for Auth {
             Some(d) => Some(Duration::from_secs(d.seconds as u64)),
         };
         let (secret, token) =
-            crate::auth::create_api_token(&self.0.store, caller.user_id, &name, ttl).await?;
+            crate::auth::create_api_token(&self.store, caller.user_id, &name, ttl).await?;
         audit_change(
-            &self.0,
+            &self.store,
             &caller,
             "api_token.create",
             "api_token",
@@ -116,7 +121,6 @@ impl AuthService for Auth {
         let r = request.into_inner();
         let limit = validate::page_size(r.page_size, 50, 500)?;
         let page = self
-            .0
             .store
             .list_tokens(
                 caller.user_id,
@@ -137,9 +141,9 @@ impl AuthService for Auth {
     ) -> RpcResult<pb::RevokeApiTokenResponse> {
         let caller = caller(&request)?;
         let id: TokenId = validate::id("token_id", &request.get_ref().token_id)?;
-        let token = self.0.store.revoke_token(caller.user_id, id).await?;
+        let token = self.store.revoke_token(caller.user_id, id).await?;
         audit_change(
-            &self.0,
+            &self.store,
             &caller,
             "api_token.revoke",
             "api_token",
@@ -171,14 +175,14 @@ impl AuthService for Auth {
             }));
         }
         let user = crate::auth::create_user(
-            &self.0.store,
+            &self.store,
             &email,
             &display_name,
             Some(&Secret::new(r.password)),
         )
         .await?;
         audit_change(
-            &self.0,
+            &self.store,
             &caller,
             "user.create",
             "user",
@@ -198,7 +202,6 @@ impl AuthService for Auth {
         let r = request.into_inner();
         let limit = validate::page_size(r.page_size, 50, 500)?;
         let page = self
-            .0
             .store
             .list_users(limit, PageToken::decode(&r.page_token)?)
             .await?;

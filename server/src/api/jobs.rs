@@ -5,7 +5,6 @@
 //! for a lagging receiver, after which the task simply re-reads the database).
 
 use std::pin::Pin;
-use std::sync::Arc;
 use std::time::Duration;
 
 use futures::Stream;
@@ -13,17 +12,21 @@ use pressluft_proto::v1 as pb;
 use pressluft_proto::v1::job_service_server::JobService;
 use tokio::sync::{broadcast, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
+use tokio_util::sync::CancellationToken;
 use tonic::{Request, Status};
 
 use super::convert::{self, job_kind_from, job_status_from};
 use super::{RpcResult, caller, ok};
 use crate::model::validate;
 use crate::model::{JobId, JobStatus, NodeId, SiteId, TokenId};
-use crate::state::AppState;
 use crate::store::{JobFilter, JobRecord, PageToken, Store};
 
 /// Handlers of JobService.
-pub struct Jobs(pub Arc<AppState>);
+pub struct Jobs {
+    pub store: Store,
+    /// Long-lived streams end with it.
+    pub shutdown: CancellationToken,
+}
 
 type ResponseStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
 
@@ -34,7 +37,7 @@ const WATCH_POLL: Duration = Duration::from_secs(2);
 impl JobService for Jobs {
     async fn get_job(&self, request: Request<pb::GetJobRequest>) -> RpcResult<pb::GetJobResponse> {
         let id: JobId = validate::id("job_id", &request.get_ref().job_id)?;
-        let job = self.0.store.job(id).await?;
+        let job = self.store.job(id).await?;
         ok(pb::GetJobResponse {
             job: Some(convert::job(&job)),
         })
@@ -58,7 +61,6 @@ impl JobService for Jobs {
             node_id: validate::optional_id("node_id", &r.node_id)?,
         };
         let page = self
-            .0
             .store
             .list_jobs(&filter, limit, PageToken::decode(&r.page_token)?)
             .await?;
@@ -76,7 +78,6 @@ impl JobService for Jobs {
         let r = request.into_inner();
         let id: JobId = validate::id("job_id", &r.job_id)?;
         let job = self
-            .0
             .store
             .cancel_job(id, r.expected_version, &caller.actor())
             .await?;
@@ -92,7 +93,7 @@ impl JobService for Jobs {
         let r = request.into_inner();
         let id: JobId = validate::id("job_id", &r.job_id)?;
         let limit = validate::page_size(r.page_size, 200, 1000)?;
-        self.0.store.job(id).await?;
+        self.store.job(id).await?;
         let after = match PageToken::decode(&r.page_token)? {
             Some(t) => t.part(0)?.parse::<i64>().map_err(|_| validate::Invalid {
                 field: "page_token",
@@ -100,7 +101,7 @@ impl JobService for Jobs {
             })?,
             None => 0,
         };
-        let events = self.0.store.job_events(id, after, limit + 1).await?;
+        let events = self.store.job_events(id, after, limit + 1).await?;
         let more = events.len() > limit as usize;
         let events = &events[..events.len().min(limit as usize)];
         let next_page_token = match (more, events.last()) {
@@ -130,11 +131,11 @@ impl JobService for Jobs {
             .into());
         }
         // Subscribe before the first read so no change between the two is missed.
-        let changes = self.0.store.subscribe_job_changes();
-        self.0.store.job(id).await?;
+        let changes = self.store.subscribe_job_changes();
+        self.store.job(id).await?;
         let (tx, rx) = mpsc::channel(64);
-        let store = self.0.store.clone();
-        let shutdown = self.0.shutdown.clone();
+        let store = self.store.clone();
+        let shutdown = self.shutdown.clone();
         let lapsed = token_lapsed(store.clone(), caller.token_id);
         tokio::spawn(async move {
             tokio::select! {
@@ -156,17 +157,17 @@ impl JobService for Jobs {
         let r = request.into_inner();
         let site: Option<SiteId> = validate::optional_id("site_id", &r.site_id)?;
         let node: Option<NodeId> = validate::optional_id("node_id", &r.node_id)?;
-        let changes = self.0.store.subscribe_job_changes();
+        let changes = self.store.subscribe_job_changes();
         let filter = JobFilter {
             statuses: vec![JobStatus::Queued, JobStatus::Running],
             site_id: site,
             node_id: node,
             ..JobFilter::default()
         };
-        let snapshot = self.0.store.list_jobs(&filter, 500, None).await?;
+        let snapshot = self.store.list_jobs(&filter, 500, None).await?;
         let (tx, rx) = mpsc::channel(256);
-        let store = self.0.store.clone();
-        let shutdown = self.0.shutdown.clone();
+        let store = self.store.clone();
+        let shutdown = self.shutdown.clone();
         let lapsed = token_lapsed(store.clone(), caller.token_id);
         tokio::spawn(async move {
             tokio::select! {

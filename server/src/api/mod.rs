@@ -25,7 +25,7 @@ use tonic::service::Routes;
 
 use crate::error::Error;
 use crate::state::AppState;
-use crate::store::Caller;
+use crate::store::{Caller, Store};
 
 /// Methods callable without a token. Everything else requires `authorization: Bearer`.
 const PUBLIC_PATHS: &[&str] = &["/pressluft.v1.AuthService/Login"];
@@ -40,8 +40,10 @@ pub fn is_public(path: &str) -> bool {
     PUBLIC_PATHS.contains(&path) || PUBLIC_PREFIXES.iter().any(|p| path.starts_with(p))
 }
 
-/// Builds the router with every service.
+/// Builds the router with every service, each handed the parts of the state it uses.
 pub async fn router(state: Arc<AppState>) -> axum::Router {
+    let config = &state.config;
+    let store = &state.store;
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     health_reporter
         .set_serving::<pb::node_service_server::NodeServiceServer<nodes::Nodes>>()
@@ -63,32 +65,63 @@ pub async fn router(state: Arc<AppState>) -> axum::Router {
 
     let routes = Routes::new(health_service)
         .add_service(reflection)
-        .add_service(pb::auth_service_server::AuthServiceServer::new(auth::Auth(
-            state.clone(),
-        )))
+        .add_service(pb::auth_service_server::AuthServiceServer::new(
+            auth::Auth {
+                store: store.clone(),
+                login_limiter: state.login_limiter.clone(),
+                session_ttl: config.session_ttl,
+                trusted_proxies: config.trusted_proxies.clone(),
+            },
+        ))
         .add_service(pb::node_service_server::NodeServiceServer::new(
-            nodes::Nodes(state.clone()),
+            nodes::Nodes {
+                store: store.clone(),
+                ssh_connect_timeout: config.ssh_connect_timeout,
+                control_plane_key: state.control_plane_key.clone(),
+            },
         ))
         .add_service(pb::site_service_server::SiteServiceServer::new(
-            sites::Sites(state.clone()),
+            sites::Sites {
+                store: store.clone(),
+                secret_box: state.secret_box.clone(),
+                limits: sites::SiteLimits {
+                    data_dir: config.data_dir.clone(),
+                    allow_private_networks: config.allow_private_networks,
+                    max_upload_bytes: config.max_upload_bytes,
+                    upload_quota_bytes: config.upload_quota_bytes,
+                    min_backup_interval: config.min_backup_interval,
+                    min_backup_retention: config.min_backup_retention,
+                },
+                upload_quota: state.upload_quota.clone(),
+            },
         ))
-        .add_service(pb::job_service_server::JobServiceServer::new(jobs::Jobs(
-            state.clone(),
-        )))
+        .add_service(pb::job_service_server::JobServiceServer::new(jobs::Jobs {
+            store: store.clone(),
+            shutdown: state.shutdown.clone(),
+        }))
         .add_service(pb::node_query_service_server::NodeQueryServiceServer::new(
-            node_queries::NodeQueries(state.clone()),
+            node_queries::NodeQueryApi {
+                queries: state.node_queries(),
+            },
         ))
         .add_service(pb::audit_service_server::AuditServiceServer::new(
-            audit::Audit(state.clone()),
+            audit::Audit {
+                store: store.clone(),
+            },
         ))
         .add_service(pb::settings_service_server::SettingsServiceServer::new(
-            settings::SettingsApi(state.clone()),
+            settings::SettingsApi {
+                store: store.clone(),
+                secret_box: state.secret_box.clone(),
+                allow_private_networks: config.allow_private_networks,
+                rclone: config.rclone.clone(),
+            },
         ));
 
     routes
         .into_axum_router()
         .route_layer(axum::middleware::from_fn_with_state(
-            state.clone(),
+            store.clone(),
             authenticate,
         ))
         .route_layer(tonic_web::GrpcWebLayer::new())
@@ -96,14 +129,17 @@ pub async fn router(state: Arc<AppState>) -> axum::Router {
             state.metrics.clone(),
             crate::metrics::measure,
         ))
-        .route("/healthz", axum::routing::get(healthz).with_state(state))
+        .route(
+            "/healthz",
+            axum::routing::get(healthz).with_state(store.clone()),
+        )
         .fallback(crate::ui::serve)
 }
 
 /// `GET /healthz`: 200 `ok` while the server is up and its database answers, else 503 (for
 /// service managers, load balancers and install.sh; gRPC clients have grpc.health.v1).
-async fn healthz(State(state): State<Arc<AppState>>) -> Response {
-    match state.store.ping().await {
+async fn healthz(State(store): State<Store>) -> Response {
+    match store.ping().await {
         Ok(()) => (http::StatusCode::OK, "ok\n").into_response(),
         Err(e) => {
             tracing::warn!(error = %e, "health check: the database does not answer");
@@ -117,15 +153,11 @@ async fn healthz(State(state): State<Arc<AppState>>) -> Response {
 }
 
 /// Resolves the bearer token into a [`Caller`] stored in the request's extensions.
-async fn authenticate(
-    State(state): State<Arc<AppState>>,
-    mut request: Request,
-    next: Next,
-) -> Response {
+async fn authenticate(State(store): State<Store>, mut request: Request, next: Next) -> Response {
     if is_public(request.uri().path()) {
         return next.run(request).await;
     }
-    match resolve_caller(&state, request.headers()).await {
+    match resolve_caller(&store, request.headers()).await {
         Ok(caller) => {
             request.extensions_mut().insert(caller);
             next.run(request).await
@@ -136,7 +168,7 @@ async fn authenticate(
     }
 }
 
-async fn resolve_caller(state: &AppState, headers: &http::HeaderMap) -> Result<Caller, Error> {
+async fn resolve_caller(store: &Store, headers: &http::HeaderMap) -> Result<Caller, Error> {
     let missing =
         Error::Unauthenticated("missing credentials: send `authorization: Bearer <token>`");
     let value = headers.get(http::header::AUTHORIZATION).ok_or(missing)?;
@@ -152,8 +184,7 @@ async fn resolve_caller(state: &AppState, headers: &http::HeaderMap) -> Result<C
         .ok_or(Error::Unauthenticated(
             "malformed authorization header: expected `Bearer <token>`",
         ))?;
-    state
-        .store
+    store
         .caller_for_token(&crate::auth::token_hash(token))
         .await?
         .ok_or(Error::Unauthenticated(
@@ -202,15 +233,14 @@ pub fn caller<T>(request: &tonic::Request<T>) -> Result<Caller, tonic::Status> {
 /// Records a change `caller` made directly (jobs write their own rows when accepted and
 /// when they end).
 pub async fn audit_change(
-    state: &AppState,
+    store: &Store,
     caller: &Caller,
     action: impl Into<String>,
     resource_type: &'static str,
     resource_id: impl ToString,
     detail: impl Into<String>,
 ) -> Result<(), Error> {
-    state
-        .store
+    store
         .record_audit(&crate::store::AuditEntry {
             actor: caller.actor(),
             action: action.into(),

@@ -1,8 +1,6 @@
 //! NodeQueryService: validates, calls `queries` (one SSH round-trip over a pooled connection,
 //! capped), converts. Magic logins are audit-logged, refused ones too.
 
-use std::sync::Arc;
-
 use pressluft_proto::v1 as pb;
 use pressluft_proto::v1::node_query_service_server::NodeQueryService;
 use tonic::Request;
@@ -10,27 +8,28 @@ use tonic::Request;
 use super::{RpcResult, caller, convert, ok};
 use crate::model::validate::{self, Invalid};
 use crate::model::{AuditResult, EnvironmentId, NodeId};
-use crate::queries;
-use crate::state::AppState;
+use crate::queries::{self, NodeQueries};
 
 /// Handlers of NodeQueryService.
-pub struct NodeQueries(pub Arc<AppState>);
+pub struct NodeQueryApi {
+    pub queries: NodeQueries,
+}
 
 #[tonic::async_trait]
-impl NodeQueryService for NodeQueries {
+impl NodeQueryService for NodeQueryApi {
     async fn create_magic_login(
         &self,
         request: Request<pb::CreateMagicLoginRequest>,
     ) -> RpcResult<pb::CreateMagicLoginResponse> {
         let caller = caller(&request)?;
         let id: EnvironmentId = validate::id("environment_id", &request.get_ref().environment_id)?;
-        let login = queries::magic_login(&self.0, id).await;
+        let login = queries::magic_login(&self.queries, id).await;
         // The URL holds the token: the audit names the user, never the link.
         let (result, detail) = match &login {
             Ok(l) => (AuditResult::Succeeded, format!("as {}", l.user_login)),
             Err(e) => (AuditResult::Failed, e.to_string()),
         };
-        self.0
+        self.queries
             .store
             .record_audit(&crate::store::AuditEntry {
                 actor: caller.actor(),
@@ -65,7 +64,7 @@ impl NodeQueryService for NodeQueries {
             }
             .into());
         }
-        let php = queries::php_version(&self.0, node, env).await?;
+        let php = queries::php_version(&self.queries, node, env).await?;
         ok(pb::GetPhpVersionResponse {
             version: php.version,
             installed_versions: php.installed,
@@ -77,7 +76,7 @@ impl NodeQueryService for NodeQueries {
         request: Request<pb::GetDiskUsageRequest>,
     ) -> RpcResult<pb::GetDiskUsageResponse> {
         let id: EnvironmentId = validate::id("environment_id", &request.get_ref().environment_id)?;
-        let usage = queries::disk_usage(&self.0, id).await?;
+        let usage = queries::disk_usage(&self.queries, id).await?;
         ok(pb::GetDiskUsageResponse {
             releases_bytes: usage.releases_bytes,
             uploads_bytes: usage.uploads_bytes,
@@ -92,7 +91,7 @@ impl NodeQueryService for NodeQueries {
         request: Request<pb::GetWordPressInfoRequest>,
     ) -> RpcResult<pb::GetWordPressInfoResponse> {
         let id: EnvironmentId = validate::id("environment_id", &request.get_ref().environment_id)?;
-        let info = queries::wordpress_info(&self.0, id).await?;
+        let info = queries::wordpress_info(&self.queries, id).await?;
         let component = |c: queries::Component| pb::WordPressComponent {
             name: c.slug,
             title: c.name,
@@ -112,7 +111,7 @@ impl NodeQueryService for NodeQueries {
         request: Request<pb::GetDatabaseStatusRequest>,
     ) -> RpcResult<pb::GetDatabaseStatusResponse> {
         let id: NodeId = validate::id("node_id", &request.get_ref().node_id)?;
-        let status = queries::database_status(&self.0, id).await?;
+        let status = queries::database_status(&self.queries, id).await?;
         ok(pb::GetDatabaseStatusResponse {
             up: status.up,
             version: status.version,

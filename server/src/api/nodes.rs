@@ -1,6 +1,6 @@
 //! NodeService.
 
-use std::sync::Arc;
+use std::time::Duration;
 
 use pressluft_proto::v1 as pb;
 use pressluft_proto::v1::node_service_server::NodeService;
@@ -11,11 +11,15 @@ use super::{RpcResult, audit_change, caller, ok};
 use crate::error::Error;
 use crate::model::NodeId;
 use crate::model::validate::{self, Invalid};
-use crate::state::AppState;
-use crate::store::{NewNode, NodeUpdate, PageToken};
+use crate::store::{NewNode, NodeUpdate, PageToken, Store};
 
 /// Handlers of NodeService.
-pub struct Nodes(pub Arc<AppState>);
+pub struct Nodes {
+    pub store: Store,
+    pub ssh_connect_timeout: Duration,
+    /// The control plane's SSH public key as an authorized_keys line.
+    pub control_plane_key: String,
+}
 
 #[tonic::async_trait]
 impl NodeService for Nodes {
@@ -26,7 +30,7 @@ impl NodeService for Nodes {
         let r = request.into_inner();
         let host = validate::host("hostname", &r.hostname)?;
         let port = validate::port("ssh_port", r.ssh_port, 22)?;
-        let key = crate::ssh::scan_host_key(&host, port, self.0.config.ssh_connect_timeout).await?;
+        let key = crate::ssh::scan_host_key(&host, port, self.ssh_connect_timeout).await?;
         ok(pb::ScanNodeHostKeyResponse {
             fingerprint: crate::ssh::fingerprint(&key).unwrap_or_default(),
             host_key: key,
@@ -67,12 +71,10 @@ impl NodeService for Nodes {
         let host_key = match given_key {
             Some(key) => key,
             None => {
-                crate::ssh::scan_host_key(&hostname, ssh_port, self.0.config.ssh_connect_timeout)
-                    .await?
+                crate::ssh::scan_host_key(&hostname, ssh_port, self.ssh_connect_timeout).await?
             }
         };
         let node = self
-            .0
             .store
             .create_node(&NewNode {
                 name,
@@ -85,7 +87,7 @@ impl NodeService for Nodes {
             })
             .await?;
         audit_change(
-            &self.0,
+            &self.store,
             &caller,
             "node.create",
             "node",
@@ -103,7 +105,7 @@ impl NodeService for Nodes {
         request: Request<pb::GetNodeRequest>,
     ) -> RpcResult<pb::GetNodeResponse> {
         let id: NodeId = validate::id("node_id", &request.get_ref().node_id)?;
-        let node = self.0.store.node(id).await?;
+        let node = self.store.node(id).await?;
         ok(pb::GetNodeResponse {
             node: Some(convert::node(&node)),
         })
@@ -118,7 +120,6 @@ impl NodeService for Nodes {
         let statuses =
             convert::enum_list::<pb::NodeStatus, _>("statuses", &r.statuses, node_status_from)?;
         let page = self
-            .0
             .store
             .list_nodes(&statuses, limit, PageToken::decode(&r.page_token)?)
             .await?;
@@ -162,12 +163,11 @@ impl NodeService for Nodes {
                 .transpose()?,
         };
         let node = self
-            .0
             .store
             .update_node(id, r.expected_version, &update)
             .await?;
         audit_change(
-            &self.0,
+            &self.store,
             &caller,
             if update.host_key.is_some() {
                 "node.repin_host_key"
@@ -192,7 +192,6 @@ impl NodeService for Nodes {
         let r = request.into_inner();
         let id: NodeId = validate::id("node_id", &r.node_id)?;
         let job = self
-            .0
             .store
             .enqueue_provision(id, r.expected_version, &caller.actor())
             .await?;
@@ -208,13 +207,9 @@ impl NodeService for Nodes {
         let caller = caller(&request)?;
         let r = request.into_inner();
         let id: NodeId = validate::id("node_id", &r.node_id)?;
-        let node = self
-            .0
-            .store
-            .decommission_node(id, r.expected_version)
-            .await?;
+        let node = self.store.decommission_node(id, r.expected_version).await?;
         audit_change(
-            &self.0,
+            &self.store,
             &caller,
             "node.decommission",
             "node",
@@ -231,7 +226,7 @@ impl NodeService for Nodes {
         &self,
         _request: Request<pb::GetControlPlaneKeyRequest>,
     ) -> RpcResult<pb::GetControlPlaneKeyResponse> {
-        let key = &self.0.control_plane_key;
+        let key = &self.control_plane_key;
         let fingerprint = crate::ssh::fingerprint(key)
             .ok_or_else(|| Error::internal("the control plane's public key does not parse"))?;
         ok(pb::GetControlPlaneKeyResponse {

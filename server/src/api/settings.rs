@@ -1,6 +1,6 @@
 //! SettingsService.
 
-use std::sync::Arc;
+use std::path::PathBuf;
 
 use pressluft_proto::v1 as pb;
 use pressluft_proto::v1::settings_service_server::SettingsService;
@@ -11,12 +11,18 @@ use crate::model::NodeId;
 use crate::model::validate::{self, Invalid};
 use crate::ops;
 use crate::s3::S3Target;
-use crate::secrets::Secret;
-use crate::state::AppState;
-use crate::store::SettingsUpdate;
+use crate::secrets::{Secret, SecretBox};
+use crate::store::{SettingsUpdate, Store};
 
 /// Handlers of SettingsService.
-pub struct SettingsApi(pub Arc<AppState>);
+pub struct SettingsApi {
+    pub store: Store,
+    pub secret_box: SecretBox,
+    /// Backup targets on private addresses are refused unless set.
+    pub allow_private_networks: bool,
+    /// The rclone binary that probes a new backup target.
+    pub rclone: PathBuf,
+}
 
 #[tonic::async_trait]
 impl SettingsService for SettingsApi {
@@ -24,7 +30,7 @@ impl SettingsService for SettingsApi {
         &self,
         _request: Request<pb::GetSettingsRequest>,
     ) -> RpcResult<pb::GetSettingsResponse> {
-        let settings = self.0.store.settings().await?;
+        let settings = self.store.settings().await?;
         ok(pb::GetSettingsResponse {
             settings: Some(convert::settings(&settings)),
         })
@@ -75,12 +81,11 @@ impl SettingsService for SettingsApi {
                 .transpose()?,
         };
         let settings = self
-            .0
             .store
             .update_settings(r.expected_version, &update)
             .await?;
         audit_change(
-            &self.0,
+            &self.store,
             &caller,
             "settings.update",
             "settings",
@@ -110,15 +115,17 @@ impl SettingsService for SettingsApi {
                 &r.secret_access_key,
             )?),
         };
-        crate::egress::check_url(
-            "endpoint",
-            &target.endpoint,
-            self.0.config.allow_private_networks,
+        crate::egress::check_url("endpoint", &target.endpoint, self.allow_private_networks).await?;
+        let settings = ops::set_backup_target(
+            &self.store,
+            &self.secret_box,
+            &self.rclone,
+            r.expected_version,
+            &target,
         )
         .await?;
-        let settings = ops::set_backup_target(&self.0, r.expected_version, &target).await?;
         audit_change(
-            &self.0,
+            &self.store,
             &caller,
             "set backup target",
             "settings",

@@ -20,12 +20,31 @@ use crate::model::{
     BackupId, BackupScope, BackupTrigger, DomainId, EnvironmentId, EnvironmentKind, NodeId,
     ReleaseId, SiteId,
 };
-use crate::state::AppState;
-use crate::store::{JobRecord, NewJob, PageToken};
+use crate::secrets::SecretBox;
+use crate::store::{JobRecord, NewJob, PageToken, Store};
 use crate::{domains, ops, uploads};
 
 /// Handlers of SiteService.
-pub struct Sites(pub Arc<AppState>);
+pub struct Sites {
+    pub store: Store,
+    pub secret_box: SecretBox,
+    pub limits: SiteLimits,
+    /// Upload bytes each user holds while uploads arrive.
+    pub upload_quota: Arc<uploads::Quota>,
+}
+
+/// What the server's configuration sets for site operations.
+#[derive(Debug, Clone)]
+pub struct SiteLimits {
+    /// Where uploads and local archive sources live.
+    pub data_dir: std::path::PathBuf,
+    /// Archive URLs on private addresses are refused unless set.
+    pub allow_private_networks: bool,
+    pub max_upload_bytes: u64,
+    pub upload_quota_bytes: u64,
+    pub min_backup_interval: std::time::Duration,
+    pub min_backup_retention: std::time::Duration,
+}
 
 fn invalid(field: &'static str, message: &str) -> Status {
     Invalid {
@@ -45,11 +64,10 @@ impl Sites {
         actor: String,
         what: &str,
     ) -> Result<JobRecord, Status> {
-        let env = self.0.store.environment(env_id).await?;
-        let site = self.0.store.site(env.site_id).await?;
+        let env = self.store.environment(env_id).await?;
+        let site = self.store.site(env.site_id).await?;
         let summary = format!("{what} {}/{}", site.slug, env.name);
         Ok(self
-            .0
             .store
             .enqueue_environment_job(
                 env_id,
@@ -61,7 +79,7 @@ impl Sites {
 }
 
 async fn release_source(
-    config: &crate::config::Config,
+    config: &SiteLimits,
     source: Option<pb::ReleaseSource>,
 ) -> Result<(String, ReleaseSource), Status> {
     use pb::release_source::Source;
@@ -151,8 +169,14 @@ impl SiteService for Sites {
                 validate::unix_user("admin_user", &r.admin_user)?
             },
         };
-        let (site, env, job) =
-            ops::create_site(&self.0, &caller.email, &caller.actor(), input).await?;
+        let (site, env, job) = ops::create_site(
+            &self.store,
+            &self.secret_box,
+            &caller.email,
+            &caller.actor(),
+            input,
+        )
+        .await?;
         ok(pb::CreateSiteResponse {
             site: Some(convert::site(&site, std::slice::from_ref(&env))),
             environment: Some(convert::environment(&env)),
@@ -165,8 +189,8 @@ impl SiteService for Sites {
         request: Request<pb::GetSiteRequest>,
     ) -> RpcResult<pb::GetSiteResponse> {
         let id: SiteId = validate::id("site_id", &request.get_ref().site_id)?;
-        let site = self.0.store.site(id).await?;
-        let envs = self.0.store.environments_of_sites(&[id], false).await?;
+        let site = self.store.site(id).await?;
+        let envs = self.store.environments_of_sites(&[id], false).await?;
         ok(pb::GetSiteResponse {
             site: Some(convert::site(&site, &envs)),
         })
@@ -179,13 +203,11 @@ impl SiteService for Sites {
         let r = request.into_inner();
         let limit = validate::page_size(r.page_size, 50, 500)?;
         let page = self
-            .0
             .store
             .list_sites(r.show_deleted, limit, PageToken::decode(&r.page_token)?)
             .await?;
         let ids: Vec<SiteId> = page.items.iter().map(|s| s.id).collect();
         let envs = self
-            .0
             .store
             .environments_of_sites(&ids, r.show_deleted)
             .await?;
@@ -207,11 +229,10 @@ impl SiteService for Sites {
             .map(|n| validate::display_text("name", n, 100))
             .transpose()?;
         let site = self
-            .0
             .store
             .update_site(id, r.expected_version, name.as_deref())
             .await?;
-        let envs = self.0.store.environments_of_sites(&[id], false).await?;
+        let envs = self.store.environments_of_sites(&[id], false).await?;
         ok(pb::UpdateSiteResponse {
             site: Some(convert::site(&site, &envs)),
         })
@@ -225,7 +246,6 @@ impl SiteService for Sites {
         let r = request.into_inner();
         let id: SiteId = validate::id("site_id", &r.site_id)?;
         let job = self
-            .0
             .store
             .enqueue_site_delete(id, r.expected_version, &caller.actor())
             .await?;
@@ -261,9 +281,15 @@ impl SiteService for Sites {
             .filter(|k| *k != EnvironmentKind::Production)
             .ok_or_else(|| invalid("kind", "must be staging or clone"))?;
         let node: Option<NodeId> = validate::optional_id("node_id", &r.node_id)?;
+        let input = ops::CreateEnvironment {
+            site_id,
+            source_id: source,
+            name,
+            kind,
+            node_id: node,
+        };
         let (env, job) =
-            ops::create_environment(&self.0, &caller.actor(), site_id, source, name, kind, node)
-                .await?;
+            ops::create_environment(&self.store, &self.secret_box, &caller.actor(), input).await?;
         ok(pb::CreateEnvironmentResponse {
             environment: Some(convert::environment(&env)),
             job: Some(convert::job(&job)),
@@ -275,7 +301,7 @@ impl SiteService for Sites {
         request: Request<pb::GetEnvironmentRequest>,
     ) -> RpcResult<pb::GetEnvironmentResponse> {
         let id: EnvironmentId = validate::id("environment_id", &request.get_ref().environment_id)?;
-        let env = self.0.store.environment(id).await?;
+        let env = self.store.environment(id).await?;
         ok(pb::GetEnvironmentResponse {
             environment: Some(convert::environment(&env)),
         })
@@ -288,9 +314,8 @@ impl SiteService for Sites {
         let r = request.into_inner();
         let site: SiteId = validate::id("site_id", &r.site_id)?;
         let limit = validate::page_size(r.page_size, 50, 500)?;
-        self.0.store.site(site).await?;
+        self.store.site(site).await?;
         let page = self
-            .0
             .store
             .list_environments(site, false, limit, PageToken::decode(&r.page_token)?)
             .await?;
@@ -349,7 +374,7 @@ impl SiteService for Sites {
         let caller = caller(&request)?;
         let r = request.into_inner();
         let id: EnvironmentId = validate::id("environment_id", &r.environment_id)?;
-        let (what, source) = release_source(&self.0.config, r.source).await?;
+        let (what, source) = release_source(&self.limits, r.source).await?;
         let job = self
             .enqueue(
                 id,
@@ -372,7 +397,7 @@ impl SiteService for Sites {
         let r = request.into_inner();
         let id: EnvironmentId = validate::id("environment_id", &r.environment_id)?;
         let release: Option<ReleaseId> = validate::optional_id("release_id", &r.release_id)?;
-        let target = self.0.store.rollback_target(id, release).await?;
+        let target = self.store.rollback_target(id, release).await?;
         let job = self
             .enqueue(
                 id,
@@ -397,9 +422,8 @@ impl SiteService for Sites {
         let r = request.into_inner();
         let id: EnvironmentId = validate::id("environment_id", &r.environment_id)?;
         let limit = validate::page_size(r.page_size, 50, 500)?;
-        let env = self.0.store.environment(id).await?;
+        let env = self.store.environment(id).await?;
         let page = self
-            .0
             .store
             .list_releases(id, limit, PageToken::decode(&r.page_token)?)
             .await?;
@@ -429,14 +453,14 @@ impl SiteService for Sites {
         let file_name = validate::display_text("metadata.file_name", &meta.file_name, 200)?;
         let declared = u64::try_from(meta.size_bytes).unwrap_or(0);
         let upload = uploads::receive(
-            &self.0.config.data_dir,
+            &self.limits.data_dir,
             &file_name,
             declared,
             uploads::Limits {
-                max_bytes: self.0.config.max_upload_bytes,
-                quota_bytes: self.0.config.upload_quota_bytes,
+                max_bytes: self.limits.max_upload_bytes,
+                quota_bytes: self.limits.upload_quota_bytes,
             },
-            &self.0.upload_quota,
+            &self.upload_quota,
             &caller.actor(),
             stream.map(|message| match message {
                 Ok(pb::UploadArchiveRequest {
@@ -454,7 +478,7 @@ impl SiteService for Sites {
         )
         .await?;
         audit_change(
-            &self.0,
+            &self.store,
             &caller,
             "upload archive",
             "upload",
@@ -536,7 +560,6 @@ impl SiteService for Sites {
         let id: EnvironmentId = validate::id("environment_id", &r.environment_id)?;
         let scope = scope(r.scope)?;
         let (backup, job) = self
-            .0
             .store
             .enqueue_backup(id, scope, BackupTrigger::Manual, &caller.actor())
             .await?;
@@ -551,7 +574,7 @@ impl SiteService for Sites {
         request: Request<pb::GetBackupRequest>,
     ) -> RpcResult<pb::GetBackupResponse> {
         let id: BackupId = validate::id("backup_id", &request.get_ref().backup_id)?;
-        let backup = self.0.store.backup(id).await?;
+        let backup = self.store.backup(id).await?;
         ok(pb::GetBackupResponse {
             backup: Some(convert::backup(&backup)),
         })
@@ -570,7 +593,6 @@ impl SiteService for Sites {
         }
         let limit = validate::page_size(r.page_size, 50, 500)?;
         let page = self
-            .0
             .store
             .list_backups(env, site, limit, PageToken::decode(&r.page_token)?)
             .await?;
@@ -589,7 +611,7 @@ impl SiteService for Sites {
         let env: EnvironmentId = validate::id("environment_id", &r.environment_id)?;
         let backup: BackupId = validate::id("backup_id", &r.backup_id)?;
         let job = ops::restore_backup(
-            &self.0,
+            &self.store,
             &caller.actor(),
             env,
             r.expected_version,
@@ -615,8 +637,8 @@ impl SiteService for Sites {
         let retention = schedule.retention.map_or(0, |d| d.seconds);
         let floor = |d: std::time::Duration| i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
         let (min_interval, min_retention) = (
-            floor(self.0.config.min_backup_interval),
-            floor(self.0.config.min_backup_retention),
+            floor(self.limits.min_backup_interval),
+            floor(self.limits.min_backup_retention),
         );
         crate::model::guard::backup_schedule_bounds(
             interval,
@@ -626,7 +648,6 @@ impl SiteService for Sites {
         )?;
         let scope = scope(schedule.scope)?;
         let env = self
-            .0
             .store
             .update_backup_schedule(
                 id,
@@ -650,7 +671,7 @@ impl SiteService for Sites {
         let r = request.into_inner();
         let id: EnvironmentId = validate::id("environment_id", &r.environment_id)?;
         let preset = preset(r.preset)?;
-        let job = ops::check_drift(&self.0, &caller.actor(), id, preset).await?;
+        let job = ops::check_drift(&self.store, &caller.actor(), id, preset).await?;
         ok(pb::CheckDriftResponse {
             job: Some(convert::job(&job)),
         })
@@ -661,8 +682,8 @@ impl SiteService for Sites {
         request: Request<pb::GetDriftReportRequest>,
     ) -> RpcResult<pb::GetDriftReportResponse> {
         let id: EnvironmentId = validate::id("environment_id", &request.get_ref().environment_id)?;
-        self.0.store.environment(id).await?;
-        let report = self.0.store.latest_drift_report(id).await?;
+        self.store.environment(id).await?;
+        let report = self.store.latest_drift_report(id).await?;
         ok(pb::GetDriftReportResponse {
             report: Some(convert::drift_report(id, report.as_ref())),
         })
@@ -677,8 +698,14 @@ impl SiteService for Sites {
         let source: EnvironmentId =
             validate::id("source_environment_id", &r.source_environment_id)?;
         let preset = preset(r.preset)?;
-        let job =
-            ops::promote(&self.0, &caller.actor(), source, r.expected_version, preset).await?;
+        let job = ops::promote(
+            &self.store,
+            &caller.actor(),
+            source,
+            r.expected_version,
+            preset,
+        )
+        .await?;
         ok(pb::PromoteEnvironmentResponse {
             job: Some(convert::job(&job)),
         })
@@ -692,11 +719,11 @@ impl SiteService for Sites {
         let r = request.into_inner();
         let id: EnvironmentId = validate::id("environment_id", &r.environment_id)?;
         let hostname = validate::domain("hostname", &r.hostname)?;
-        let env = self.0.store.environment(id).await?;
+        let env = self.store.environment(id).await?;
         if env.preview_url.ends_with(&format!("//{hostname}")) {
             return Err(invalid("hostname", "is the environment's preview host"));
         }
-        let node = self.0.store.node(env.node_id).await?;
+        let node = self.store.node(env.node_id).await?;
         let aliases = if r.skip_dns_check {
             Vec::new()
         } else {
@@ -724,7 +751,7 @@ impl SiteService for Sites {
             .params()?
             .domain()
             .ok_or_else(|| Error::internal("a domain_add job without its domain"))?;
-        let domain = self.0.store.domain(domain_id).await?;
+        let domain = self.store.domain(domain_id).await?;
         ok(pb::AddDomainResponse {
             domain: Some(convert::domain(&domain)),
             job: Some(convert::job(&job)),
@@ -738,7 +765,7 @@ impl SiteService for Sites {
         let caller = caller(&request)?;
         let r = request.into_inner();
         let id: DomainId = validate::id("domain_id", &r.domain_id)?;
-        let domain = self.0.store.domain(id).await?;
+        let domain = self.store.domain(id).await?;
         let job = self
             .enqueue(
                 domain.environment_id,
@@ -760,9 +787,8 @@ impl SiteService for Sites {
         let r = request.into_inner();
         let id: EnvironmentId = validate::id("environment_id", &r.environment_id)?;
         let limit = validate::page_size(r.page_size, 50, 500)?;
-        self.0.store.environment(id).await?;
+        self.store.environment(id).await?;
         let page = self
-            .0
             .store
             .list_domains(id, limit, PageToken::decode(&r.page_token)?)
             .await?;

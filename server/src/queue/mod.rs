@@ -21,18 +21,19 @@ use tokio_util::sync::CancellationToken;
 
 pub use policy::{RetryPolicy, decide, effects};
 pub use scheduler::{Scheduler, SchedulerConfig};
+pub use vars::{JobSources, PlaybookSettings};
 
 use crate::executor::{ExecEvent, Executor, Outcome, StopSignals};
+use crate::metrics::Metrics;
 use crate::model::{JobEventKind, JobId, now_ms};
-use crate::state::AppState;
-use crate::store::{JobEnd, JobRecord};
+use crate::store::{JobEnd, JobRecord, Store};
 
 #[doc(hidden)]
 pub async fn job_spec_for_bench(
-    state: &AppState,
+    sources: &JobSources,
     job: &JobRecord,
 ) -> crate::error::Result<crate::executor::JobSpec> {
-    vars::job_spec(state, job, &job.params()?).await
+    vars::job_spec(sources, job, &job.params()?).await
 }
 
 /// Worker settings.
@@ -69,15 +70,24 @@ impl Default for WorkerConfig {
 
 /// Claims and runs jobs until shutdown.
 pub struct Worker {
-    state: Arc<AppState>,
+    sources: JobSources,
+    metrics: Arc<Metrics>,
     executor: Arc<dyn Executor>,
     config: WorkerConfig,
 }
 
 impl Worker {
-    pub fn new(state: Arc<AppState>, executor: Arc<dyn Executor>, config: WorkerConfig) -> Self {
+    /// A worker building job variables from `sources`, running them with `executor` and
+    /// recording attempt times in `metrics`.
+    pub fn new(
+        sources: JobSources,
+        metrics: Arc<Metrics>,
+        executor: Arc<dyn Executor>,
+        config: WorkerConfig,
+    ) -> Self {
         Self {
-            state,
+            sources,
+            metrics,
             executor,
             config,
         }
@@ -85,7 +95,8 @@ impl Worker {
 
     /// Runs until `shutdown` fires; running jobs are then stopped and queued again.
     pub async fn run(self, shutdown: CancellationToken) {
-        let wake = self.state.store.work_available();
+        let store = &self.sources.store;
+        let wake = store.work_available();
         let mut running: JoinSet<()> = JoinSet::new();
         let mut poll = tokio::time::interval(self.config.poll);
         poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -93,9 +104,7 @@ impl Worker {
         recovery.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             while running.len() < self.config.max_concurrent && !shutdown.is_cancelled() {
-                match self
-                    .state
-                    .store
+                match store
                     .claim_next(
                         &self.config.worker_id,
                         self.config.max_per_node,
@@ -105,7 +114,8 @@ impl Worker {
                 {
                     Ok(Some(job)) => {
                         let runner = JobRunner {
-                            state: self.state.clone(),
+                            sources: self.sources.clone(),
+                            metrics: self.metrics.clone(),
                             executor: self.executor.clone(),
                             config: self.config.clone(),
                         };
@@ -122,7 +132,7 @@ impl Worker {
                 () = shutdown.cancelled() => break,
                 () = wake.notified() => {}
                 _ = poll.tick() => {}
-                _ = recovery.tick() => recover_expired(&self.state, &self.config).await,
+                _ = recovery.tick() => recover_expired(store, &self.config).await,
                 Some(_) = running.join_next(), if !running.is_empty() => {}
             }
         }
@@ -138,19 +148,20 @@ fn lease_ms(config: &WorkerConfig) -> i64 {
 
 /// Runs one claimed job.
 struct JobRunner {
-    state: Arc<AppState>,
+    sources: JobSources,
+    metrics: Arc<Metrics>,
     executor: Arc<dyn Executor>,
     config: WorkerConfig,
 }
 
 impl JobRunner {
     async fn run(self, job: JobRecord, shutdown: CancellationToken) {
-        let store = &self.state.store;
+        let store = &self.sources.store;
         let owner = self.config.worker_id.clone();
         tracing::info!(job.id = %job.id, job.kind = %job.kind, attempt = job.attempts, "job started");
         let cancel = CancellationToken::new();
         let heartbeat = tokio::spawn(heartbeat(
-            self.state.clone(),
+            store.clone(),
             job.id,
             owner.clone(),
             self.config.clone(),
@@ -159,7 +170,7 @@ impl JobRunner {
 
         let (events_tx, events_rx) = mpsc::channel(512);
         let recorder = tokio::spawn(record_events(
-            self.state.clone(),
+            store.clone(),
             job.id,
             owner.clone(),
             events_rx,
@@ -167,7 +178,7 @@ impl JobRunner {
         // The one place a running job's parameters are read from the store.
         let params = job.params();
         let spec = match &params {
-            Ok(params) => vars::job_spec(&self.state, &job, params).await,
+            Ok(params) => vars::job_spec(&self.sources, &job, params).await,
             Err(e) => Err(crate::error::Error::internal(e)),
         };
         let outcome = match spec {
@@ -210,7 +221,7 @@ impl JobRunner {
             Ok(true) => {
                 tracing::info!(job.id = %job.id, end = ?end_label(&end), "job attempt ended");
                 let took = job.started_at.map_or(0, |started| now_ms() - started);
-                self.state.metrics.job_attempt(
+                self.metrics.job_attempt(
                     job.kind.as_str(),
                     end_label(&end),
                     Duration::from_millis(u64::try_from(took).unwrap_or(0)),
@@ -238,7 +249,7 @@ fn end_label(end: &JobEnd) -> &'static str {
 
 /// Renews the lease; turns a requested cancel (or a lost lease) into the cancel signal.
 async fn heartbeat(
-    state: Arc<AppState>,
+    store: Store,
     job: JobId,
     owner: String,
     config: WorkerConfig,
@@ -254,9 +265,9 @@ async fn heartbeat(
         let renew = last_renewal.elapsed() >= config.heartbeat;
         let lease = if renew { lease_ms(&config) } else { 0 };
         let result = if renew {
-            state.store.heartbeat(job, &owner, lease).await
+            store.heartbeat(job, &owner, lease).await
         } else {
-            state.store.cancel_requested(job, &owner).await
+            store.cancel_requested(job, &owner).await
         };
         match result {
             Ok(Some(cancel_requested)) => {
@@ -279,14 +290,14 @@ async fn heartbeat(
 
 /// Stores executor events in order as they arrive.
 async fn record_events(
-    state: Arc<AppState>,
+    store: Store,
     job: JobId,
     owner: String,
     mut events: mpsc::Receiver<ExecEvent>,
 ) {
     while let Some(event) = events.recv().await {
         let stored = match event {
-            ExecEvent::Spawned { pid } => state.store.set_runner_pid(job, &owner, pid).await,
+            ExecEvent::Spawned { pid } => store.set_runner_pid(job, &owner, pid).await,
             ExecEvent::Step {
                 index,
                 total,
@@ -296,14 +307,12 @@ async fn record_events(
                 let payload =
                     json!({"index": index, "total": total, "name": name, "status": status});
                 let progress = (status == "started").then_some((index, total, name.as_str()));
-                state
-                    .store
+                store
                     .record_job_event(job, JobEventKind::Step, &payload, progress)
                     .await
             }
             ExecEvent::Log(text) => {
-                state
-                    .store
+                store
                     .record_job_event(job, JobEventKind::Log, &json!({"text": text}), None)
                     .await
             }
@@ -318,8 +327,8 @@ async fn record_events(
 /// Recovers running jobs whose lease expired (the server died or hung): stops an orphaned
 /// playbook left by a previous server process, then retries the job if attempts remain or
 /// fails it, moving its resources out of their in-progress states either way.
-pub async fn recover_expired(state: &AppState, config: &WorkerConfig) {
-    let expired = match state.store.expired_jobs().await {
+pub async fn recover_expired(store: &Store, config: &WorkerConfig) {
+    let expired = match store.expired_jobs().await {
         Ok(jobs) => jobs,
         Err(e) => {
             tracing::error!(error = %e, "listing expired jobs failed");
@@ -344,7 +353,7 @@ pub async fn recover_expired(state: &AppState, config: &WorkerConfig) {
             now_ms(),
         );
         let fx = effects(job.kind, job.params().ok().as_ref(), &end, None);
-        match state.store.finish_job(&job, &owner, &end, &fx).await {
+        match store.finish_job(&job, &owner, &end, &fx).await {
             Ok(true) => {
                 tracing::warn!(job.id = %job.id, end = end_label(&end), "recovered a job with an expired lease");
             }

@@ -2,7 +2,7 @@
 //! expired backups. Never more than one queued job of a kind per scope: environments with a
 //! backup already queued or running are skipped, and a busy site is simply tried next tick.
 
-use std::sync::Arc;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
@@ -10,25 +10,18 @@ use tokio_util::sync::CancellationToken;
 use crate::error::Error;
 use crate::model::BackupTrigger;
 use crate::model::job::{BackupCleanup, ExpiredBackup, JobParams};
-use crate::state::AppState;
-use crate::store::NewJob;
+use crate::store::{NewJob, Store};
 
 /// Scheduler settings.
 #[derive(Debug, Clone)]
 pub struct SchedulerConfig {
     /// How often due schedules are checked.
     pub tick: Duration,
-    /// How often expired backups are cleaned up.
+    /// How often expired backups are cleaned up (and old uploads removed).
     pub cleanup_every: Duration,
-}
-
-impl Default for SchedulerConfig {
-    fn default() -> Self {
-        Self {
-            tick: Duration::from_secs(30),
-            cleanup_every: Duration::from_hours(6),
-        }
-    }
+    /// The data directory whose uploads are removed after `upload_retention`.
+    pub data_dir: PathBuf,
+    pub upload_retention: Duration,
 }
 
 /// The actor recorded on scheduled jobs.
@@ -36,13 +29,13 @@ pub const SCHEDULER: &str = "scheduler";
 
 /// Periodic job creation.
 pub struct Scheduler {
-    state: Arc<AppState>,
+    store: Store,
     config: SchedulerConfig,
 }
 
 impl Scheduler {
-    pub fn new(state: Arc<AppState>, config: SchedulerConfig) -> Self {
-        Self { state, config }
+    pub fn new(store: Store, config: SchedulerConfig) -> Self {
+        Self { store, config }
     }
 
     pub async fn run(self, shutdown: CancellationToken) {
@@ -62,12 +55,12 @@ impl Scheduler {
 
     /// One pass over due backup schedules.
     pub async fn enqueue_due_backups(&self) {
-        let due = match self.state.store.due_backup_environments().await {
+        let due = match self.store.due_backup_environments().await {
             Ok(due) => due,
             Err(e) => return tracing::error!(error = %e, "reading backup schedules failed"),
         };
         for env_id in due {
-            let env = match self.state.store.environment(env_id).await {
+            let env = match self.store.environment(env_id).await {
                 Ok(env) => env,
                 Err(e) => {
                     tracing::warn!(error = %e, "schedule of a vanished environment");
@@ -75,7 +68,6 @@ impl Scheduler {
                 }
             };
             match self
-                .state
                 .store
                 .enqueue_backup(
                     env.id,
@@ -100,7 +92,7 @@ impl Scheduler {
 
     /// Uploaded archives older than the retention go (deploys copy them when they run).
     fn remove_old_uploads(&self) {
-        let config = &self.state.config;
+        let config = &self.config;
         match crate::uploads::remove_older_than(&config.data_dir, config.upload_retention) {
             Ok(0) => {}
             Ok(n) => tracing::info!(files = n, "old uploads removed"),
@@ -110,12 +102,12 @@ impl Scheduler {
 
     /// One pass of expired-backup cleanup, one job per site.
     pub async fn enqueue_cleanups(&self) {
-        let sites = match self.state.store.sites_needing_backup_cleanup().await {
+        let sites = match self.store.sites_needing_backup_cleanup().await {
             Ok(sites) => sites,
             Err(e) => return tracing::error!(error = %e, "finding expired backups failed"),
         };
         for (site, node) in sites {
-            let backups = match self.state.store.expired_backups_of_site(site).await {
+            let backups = match self.store.expired_backups_of_site(site).await {
                 Ok(b) if !b.is_empty() => b,
                 Ok(_) => continue,
                 Err(e) => {
@@ -131,7 +123,7 @@ impl Scheduler {
                     .collect(),
             });
             let job = NewJob::new(params, summary, SCHEDULER);
-            match self.state.store.enqueue_site_job(site, node, &job).await {
+            match self.store.enqueue_site_job(site, node, &job).await {
                 Ok(job) => tracing::info!(job.id = %job.id, "backup cleanup queued"),
                 Err(Error::Precondition { message, .. }) => {
                     tracing::debug!(%message, "backup cleanup deferred");

@@ -3,23 +3,69 @@
 //! Secrets are unsealed here, travel to the playbook only in the 0600 extra-vars file, and
 //! are listed for redaction.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 
+use crate::config::{AcmeConfig, Config};
 use crate::domains;
 use crate::error::{Error, Result};
 use crate::executor::{JobSpec, NodeTarget};
 use crate::model::job::{EnvDeploy, JobParams, ReleaseSource};
 use crate::model::{EnvironmentId, JobKind, drift};
 use crate::queue::policy::releases_to_prune;
-use crate::secrets::Secret;
-use crate::state::AppState;
-use crate::store::{EnvironmentWithSecrets, JobRecord, NodeWithSettings};
+use crate::secrets::{Secret, SecretBox};
+use crate::store::{EnvironmentWithSecrets, JobRecord, NodeWithSettings, Store};
+
+/// What a job's variables are built from: the store, the key that opens its secrets, and the
+/// control plane's own settings that playbooks see.
+#[derive(Debug, Clone)]
+pub struct JobSources {
+    pub store: Store,
+    pub secret_box: SecretBox,
+    pub settings: PlaybookSettings,
+}
+
+/// The part of the server's configuration that reaches playbooks.
+#[derive(Debug, Clone)]
+pub struct PlaybookSettings {
+    pub data_dir: PathBuf,
+    pub wordpress_source_dir: Option<PathBuf>,
+    pub update_source_dir: Option<PathBuf>,
+    pub firewall_allow_tcp: Vec<u16>,
+    pub health_check_timeout: Duration,
+    pub allow_private_networks: bool,
+    pub acme: AcmeConfig,
+    pub control_plane_addresses: Vec<String>,
+    /// The control plane's SSH public key as an authorized_keys line.
+    pub control_plane_key: String,
+}
+
+impl PlaybookSettings {
+    pub fn new(config: &Config, control_plane_key: String) -> Self {
+        Self {
+            data_dir: config.data_dir.clone(),
+            wordpress_source_dir: config.wordpress_source_dir.clone(),
+            update_source_dir: config.update_source_dir.clone(),
+            firewall_allow_tcp: config.firewall_allow_tcp.clone(),
+            health_check_timeout: config.health_check_timeout,
+            allow_private_networks: config.allow_private_networks,
+            acme: config.acme.clone(),
+            control_plane_addresses: config.control_plane_addresses.clone(),
+            control_plane_key,
+        }
+    }
+}
 
 /// The spec of one attempt of `job` (whose parameters are `params`).
-pub async fn job_spec(state: &AppState, job: &JobRecord, params: &JobParams) -> Result<JobSpec> {
-    let store = &state.store;
+pub async fn job_spec(
+    sources: &JobSources,
+    job: &JobRecord,
+    params: &JobParams,
+) -> Result<JobSpec> {
+    let store = &sources.store;
+    let config = &sources.settings;
     let NodeWithSettings {
         node,
         releases_to_keep,
@@ -37,22 +83,22 @@ pub async fn job_spec(state: &AppState, job: &JobRecord, params: &JobParams) -> 
         "settings": {
             "releases_to_keep": releases_to_keep,
             "preview_domain": preview_domain,
-            "wordpress_source_dir": state.config.wordpress_source_dir,
-            "update_source_dir": state.config.update_source_dir,
-            "firewall_allow_tcp": state.config.firewall_allow_tcp,
-            "http_check_timeout": state.config.health_check_timeout.as_secs(),
+            "wordpress_source_dir": config.wordpress_source_dir,
+            "update_source_dir": config.update_source_dir,
+            "firewall_allow_tcp": config.firewall_allow_tcp,
+            "http_check_timeout": config.health_check_timeout.as_secs(),
             // Nodes check fetched URLs again (redirects, DNS changes): the same rule applies.
-            "allow_private_networks": state.config.allow_private_networks,
+            "allow_private_networks": config.allow_private_networks,
             "acme": {
-                "server": state.config.acme.directory_url,
-                "email": state.config.acme.email,
-                "ca_bundle": state.config.acme.ca_bundle,
+                "server": config.acme.directory_url,
+                "email": config.acme.email,
+                "ca_bundle": config.acme.ca_bundle,
             },
         },
     });
     if let Some(env_id) = job.environment_id {
         // The environment's row carries its site's name and slug: one read for both.
-        let (env, site) = environment_vars(state, env_id, &mut secrets).await?;
+        let (env, site) = environment_vars(sources, env_id, &mut secrets).await?;
         vars["env"] = env;
         vars["site"] = site;
     } else if let Some(site_id) = job.site_id {
@@ -60,17 +106,17 @@ pub async fn job_spec(state: &AppState, job: &JobRecord, params: &JobParams) -> 
         vars["site"] = json!({ "id": site.id.to_string(), "name": site.name, "slug": site.slug });
     }
     if let Some(source) = params.source_environment() {
-        vars["source_env"] = environment_vars(state, source, &mut secrets).await?.0;
+        vars["source_env"] = environment_vars(sources, source, &mut secrets).await?.0;
     }
     if let JobParams::SiteDelete(delete) = params {
         let mut envs = Vec::new();
         for id in &delete.environments {
-            envs.push(environment_vars(state, *id, &mut secrets).await?.0);
+            envs.push(environment_vars(sources, *id, &mut secrets).await?.0);
         }
         vars["envs"] = Value::Array(envs);
     }
     add_kind_vars(
-        state,
+        sources,
         job,
         params,
         &mut vars,
@@ -102,22 +148,23 @@ pub async fn job_spec(state: &AppState, job: &JobRecord, params: &JobParams) -> 
 /// Variables only some job kinds need: an uploaded archive's path, the backup target, the
 /// releases a deploy prunes.
 async fn add_kind_vars(
-    state: &AppState,
+    sources: &JobSources,
     job: &JobRecord,
     params: &JobParams,
     vars: &mut Value,
     secrets: &mut Vec<Secret>,
     releases_to_keep: i64,
 ) -> Result<()> {
-    let store = &state.store;
+    let store = &sources.store;
+    let config = &sources.settings;
     if let JobParams::EnvDeploy(EnvDeploy {
         source: ReleaseSource::Upload { upload_id: id, .. },
     }) = params
     {
         let id = *id;
         // An uploaded archive travels from the control plane to the node with the job.
-        let upload = crate::uploads::find(&state.config.data_dir, id).await?;
-        vars["upload_path"] = json!(crate::uploads::archive_path(&state.config.data_dir, id));
+        let upload = crate::uploads::find(&config.data_dir, id).await?;
+        vars["upload_path"] = json!(crate::uploads::archive_path(&config.data_dir, id));
         vars["upload_sha256"] = json!(upload.sha256);
     }
     if matches!(
@@ -132,12 +179,14 @@ async fn add_kind_vars(
         });
     }
     if job.kind.uses_backup_storage() {
-        let target = crate::ops::backup_target(state).await?.ok_or_else(|| {
-            Error::precondition(
-                crate::error::Reason::BackupTargetMissing,
-                "no backup target is configured: set one with SetBackupTarget",
-            )
-        })?;
+        let target = crate::ops::backup_target(store, &sources.secret_box)
+            .await?
+            .ok_or_else(|| {
+                Error::precondition(
+                    crate::error::Reason::BackupTargetMissing,
+                    "no backup target is configured: set one with SetBackupTarget",
+                )
+            })?;
         let config = target.rclone_config();
         vars["backup_target"] = json!({
             "rclone_config": config.expose(),
@@ -153,7 +202,7 @@ async fn add_kind_vars(
     if job.kind == JobKind::NodeProvision {
         // The node trusts this key only from these addresses (empty: the address the job's
         // own connection comes from), with `restrict` (see docs/security.md).
-        let (key_type, key_blob) = state
+        let (key_type, key_blob) = config
             .control_plane_key
             .split_once(' ')
             .map(|(t, rest)| (t, rest.split(' ').next().unwrap_or_default()))
@@ -161,11 +210,11 @@ async fn add_kind_vars(
         vars["control_plane"] = json!({
             "key_type": key_type,
             "key_blob": key_blob,
-            "addresses": state.config.control_plane_addresses,
+            "addresses": config.control_plane_addresses,
         });
     }
     if let Some(env_id) = job.environment_id {
-        domain_vars(state, env_id, params, vars).await?;
+        domain_vars(store, env_id, params, vars).await?;
     }
     if job.kind == JobKind::EnvDeploy
         && let Some(env_id) = job.environment_id
@@ -189,7 +238,7 @@ async fn add_kind_vars(
 /// A domain job's domain and the server blocks before, during and after it
 /// (`domains::plan`); nothing for other jobs.
 async fn domain_vars(
-    state: &AppState,
+    store: &Store,
     env_id: EnvironmentId,
     params: &JobParams,
     vars: &mut Value,
@@ -200,9 +249,9 @@ async fn domain_vars(
         _ => return Ok(()),
     };
     let id = id.ok_or_else(|| Error::internal("a domain job without its domain"))?;
-    let env = state.store.environment(env_id).await?;
-    let live = state.store.live_domains(env_id).await?;
-    let domain = state.store.domain(id).await?;
+    let env = store.environment(env_id).await?;
+    let live = store.live_domains(env_id).await?;
+    let domain = store.domain(id).await?;
     let change = match make_primary {
         Some(make_primary) => domains::Change::Add {
             domain: &domain,
@@ -225,7 +274,7 @@ async fn domain_vars(
 
 /// An environment's variables (secrets unsealed and listed for redaction) and its site's.
 async fn environment_vars(
-    state: &AppState,
+    sources: &JobSources,
     id: EnvironmentId,
     secrets: &mut Vec<Secret>,
 ) -> Result<(Value, Value)> {
@@ -235,9 +284,9 @@ async fn environment_vars(
         wp_salts_enc,
         site_name,
         site_slug,
-    } = state.store.environment_with_secrets(id).await?;
-    let password = state.secret_box.open(&db_password_enc)?;
-    let salts = state.secret_box.open(&wp_salts_enc)?;
+    } = sources.store.environment_with_secrets(id).await?;
+    let password = sources.secret_box.open(&db_password_enc)?;
+    let salts = sources.secret_box.open(&wp_salts_enc)?;
     let salts: Value = serde_json::from_str(salts.expose())
         .map_err(|_| Error::internal("stored salts are not JSON"))?;
     if let Some(map) = salts.as_object() {
@@ -262,12 +311,12 @@ async fn environment_vars(
         "primary_domain": env.primary_domain,
         "page_cache": env.page_cache,
         "object_cache": env.object_cache,
-        "domains": domains::served(&state.store.live_domains(env.id).await?),
+        "domains": domains::served(&sources.store.live_domains(env.id).await?),
         "current_release_id": env.current_release_id.map(|r| r.to_string()),
     });
     let current_release = match env.current_release_id {
         Some(id) => {
-            let r = state.store.release(id).await?;
+            let r = sources.store.release(id).await?;
             json!({
                 "id": r.id.to_string(),
                 "name": r.name,
