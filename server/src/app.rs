@@ -58,7 +58,7 @@ impl App {
         // A certificate that does not load stops the start, before any work is taken.
         let tls = state
             .config
-            .tls
+            .tls()
             .as_ref()
             .map(crate::tls::acceptor)
             .transpose()?;

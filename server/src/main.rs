@@ -137,18 +137,18 @@ enum Admin {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let overrides = Overrides {
-        listen_addr: cli.listen_addr.clone(),
-        insecure_plaintext: cli.insecure_plaintext,
-        metrics_listen_addr: cli.metrics_listen_addr.clone(),
-        tls_cert_file: cli.tls_cert_file.clone(),
-        tls_key_file: cli.tls_key_file.clone(),
-        data_dir: cli.data_dir.clone(),
-        secrets_dir: cli.secrets_dir.clone(),
-        playbooks_dir: cli.playbooks_dir.clone(),
-        wordpress_source_dir: cli.wordpress_source_dir.clone(),
-        update_source_dir: cli.update_source_dir.clone(),
-    };
+    // Each flag sets the file's key of the same name.
+    let overrides = Overrides::default()
+        .with("listen_addr", cli.listen_addr.clone())
+        .with("insecure_plaintext", cli.insecure_plaintext.then_some(true))
+        .with("metrics_listen_addr", cli.metrics_listen_addr.clone())
+        .with_path("tls_cert_file", cli.tls_cert_file.as_deref())
+        .with_path("tls_key_file", cli.tls_key_file.as_deref())
+        .with_path("data_dir", cli.data_dir.as_deref())
+        .with_path("secrets_dir", cli.secrets_dir.as_deref())
+        .with_path("playbooks_dir", cli.playbooks_dir.as_deref())
+        .with_path("wordpress_source_dir", cli.wordpress_source_dir.as_deref())
+        .with_path("update_source_dir", cli.update_source_dir.as_deref());
     let config = Config::load(cli.config.as_deref(), &overrides)?;
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(config).await,

@@ -223,8 +223,8 @@ async fn domains_get_certificates_redirect_rewrite_urls_and_fall_back_to_the_pre
     });
     let acme_ca = std::env::var("PRESSLUFT_TEST_ACME_CA").expect("PRESSLUFT_TEST_ACME_CA");
     let (server, tag) = TestServer::start_real(|c| {
-        c.acme.directory_url = acme;
-        c.acme.ca_bundle = Some(acme_ca.into());
+        c.acme_directory_url = acme;
+        c.acme_ca_bundle = Some(acme_ca.into());
         c.cert_check_interval = Duration::from_secs(2);
     })
     .await;

@@ -51,7 +51,7 @@ impl PlaybookSettings {
             firewall_allow_tcp: config.firewall_allow_tcp.clone(),
             health_check_timeout: config.health_check_timeout,
             allow_private_networks: config.allow_private_networks,
-            acme: config.acme.clone(),
+            acme: config.acme(),
             control_plane_addresses: config.control_plane_addresses.clone(),
             control_plane_key,
         }
