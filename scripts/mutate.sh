@@ -32,7 +32,7 @@ PY
 case $2 in
   playbooks)
     # node_provision configures PHP-FPM wrong.
-    sub playbooks/node_provision.yml 'process_control_timeout = 20s' 'process_control_timeout = 30s'
+    sub playbooks/roles/php/tasks/main.yml 'process_control_timeout = 20s' 'process_control_timeout = 30s'
     # A detached step is started again instead of re-attached after a crash.
     # shellcheck disable=SC2016 # $dir is the helper's own variable
     sub playbooks/roles/detached/files/pressluft-detached \
