@@ -46,6 +46,12 @@ echo "== cargo test"
 threads=${PRESSLUFT_TEST_THREADS:-4}
 case $threads in '' | *[!0-9]* | 0) echo "PRESSLUFT_TEST_THREADS must be a positive number" >&2; exit 2 ;; esac
 cargo build --workspace --bins
+# The UI is built in a copy under target/: the build leaves the source tree as it was.
+if [ -n "$(git status --porcelain --ignored -- web)" ]; then
+  echo "the build wrote into web/:" >&2
+  git status --porcelain --ignored -- web >&2
+  exit 1
+fi
 echo "== cargo test as a newcomer runs it (unprivileged, no test bed)"
 scripts/test-newcomer.sh
 log=$(mktemp)

@@ -1,6 +1,7 @@
 //! Build script: the migrations are embedded by `sqlx::migrate!`; the browser UI (`web/`) is
-//! built with npm (grpc-web clients generated from `proto/`, bundled by esbuild) into OUT_DIR
-//! and embedded, so release and debug binaries both serve it.
+//! built with npm (grpc-web clients generated from `proto/`, bundled by esbuild) in a copy of
+//! its sources under the target directory, into OUT_DIR, and embedded, so release and debug
+//! binaries both serve it. Nothing is written into `web/`.
 //!
 //! Without npm on the build machine the binary embeds a page saying how to get the UI
 //! (`pressluft_server::ui::BUILT` is false, and the test suite fails on it); a UI that fails
@@ -25,6 +26,7 @@ fn main() {
         "package.json",
         "package-lock.json",
         "tsconfig.json",
+        "e2e",
     ] {
         println!("cargo:rerun-if-changed=../web/{input}");
     }
@@ -33,13 +35,18 @@ fn main() {
 
     let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
     let dist = out.join("web");
+    let staging = staging_dir(&out);
+    println!(
+        "cargo:rustc-env=PRESSLUFT_WEB_BUILD_DIR={}",
+        staging.display()
+    );
     let npm = std::env::var("PRESSLUFT_NPM").unwrap_or_else(|_| "npm".to_owned());
     let built = if Command::new(&npm)
         .arg("--version")
         .output()
         .is_ok_and(|o| o.status.success())
     {
-        build_ui(web, &npm, &dist);
+        build_ui(web, &npm, &staging, &dist);
         true
     } else {
         println!(
@@ -51,35 +58,89 @@ fn main() {
     write_assets(&dist, built, &out.join("web_assets.rs"));
 }
 
-/// `npm ci` (when the installed packages are missing or older than the lock file) and
-/// `npm run build`, one build at a time: cargo may run this script for two profiles at once,
-/// and both write web/src/gen.
-fn build_ui(web: &Path, npm: &str, dist: &Path) {
+/// The UI is built in a copy of `web/`'s sources beside Cargo's output (`<target>/web-build`,
+/// shared by the profiles and kept between builds for its `node_modules`), so a build never
+/// writes into the source tree. Integration tests find it (the browser test runs its e2e
+/// script there) through `PRESSLUFT_WEB_BUILD_DIR`.
+fn staging_dir(out: &Path) -> PathBuf {
+    // OUT_DIR is <target>[/<triple>]/<profile>/build/<package>-<hash>/out.
+    out.ancestors()
+        .nth(4)
+        .expect("OUT_DIR lies four levels below the target directory")
+        .join("web-build")
+}
+
+/// Copies the UI's sources (not its packages or generated code) into `staging`, replacing
+/// what an earlier build copied.
+fn stage_sources(web: &Path, staging: &Path) {
+    for dir in ["src", "e2e"] {
+        let _ = std::fs::remove_dir_all(staging.join(dir));
+    }
+    for file in [
+        "index.html",
+        "build.mjs",
+        "buf.gen.yaml",
+        "package.json",
+        "package-lock.json",
+        "tsconfig.json",
+    ] {
+        copy(&web.join(file), &staging.join(file));
+    }
+    copy_tree(&web.join("src"), &staging.join("src"), &["gen"]);
+    copy_tree(&web.join("e2e"), &staging.join("e2e"), &[]);
+}
+
+fn copy(from: &Path, to: &Path) {
+    if let Some(parent) = to.parent() {
+        std::fs::create_dir_all(parent).expect("a staging directory");
+    }
+    std::fs::copy(from, to)
+        .unwrap_or_else(|e| panic!("copying {} to the UI build: {e}", from.display()));
+}
+
+fn copy_tree(from: &Path, to: &Path, skip: &[&str]) {
+    for entry in std::fs::read_dir(from).expect("a UI source directory") {
+        let entry = entry.expect("a directory entry");
+        let name = entry.file_name();
+        if skip.iter().any(|s| name == *s) {
+            continue;
+        }
+        let path = entry.path();
+        if path.is_dir() {
+            copy_tree(&path, &to.join(&name), &[]);
+        } else {
+            copy(&path, &to.join(&name));
+        }
+    }
+}
+
+/// `npm ci` in the staging copy when its packages were installed from another lock file,
+/// and `npm run build` (code generated from `proto/`, type check, bundle) into `dist`; one
+/// build at a time: cargo may run this script for two profiles at once.
+fn build_ui(web: &Path, npm: &str, staging: &Path, dist: &Path) {
     let lock = std::fs::File::create(std::env::temp_dir().join("pressluft-web-build.lock"))
         .expect("the web build lock file");
     lock.lock().expect("the web build lock");
-    let installed = web.join("node_modules/.package-lock.json");
-    let stale = |a: &Path, b: &Path| {
-        let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
-        match (modified(a), modified(b)) {
-            (Some(a), Some(b)) => a < b,
-            _ => true,
-        }
-    };
-    if stale(&installed, &web.join("package-lock.json")) {
+    stage_sources(web, staging);
+    let wanted = std::fs::read(staging.join("package-lock.json")).expect("package-lock.json");
+    let marker = staging.join("node_modules/.pressluft-installed-lock");
+    if std::fs::read(&marker).ok().as_deref() != Some(wanted.as_slice()) {
         run(
             Command::new(npm)
                 .args(["ci", "--no-audit", "--no-fund"])
-                .current_dir(web),
+                .current_dir(staging),
             "npm ci",
         );
+        std::fs::write(&marker, &wanted).expect("the installed-packages marker");
     }
+    let proto = std::fs::canonicalize("../proto").expect("the proto directory");
     let _ = std::fs::remove_dir_all(dist);
     run(
         Command::new(npm)
             .args(["run", "build"])
             .env("PRESSLUFT_WEB_OUT", dist)
-            .current_dir(web),
+            .env("PRESSLUFT_PROTO_DIR", proto)
+            .current_dir(staging),
         "npm run build",
     );
     lock.unlock().expect("unlock the web build lock");

@@ -107,11 +107,12 @@ async fn the_ui_and_grpc_web_share_the_port() {
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "real node: needs the test bed (scripts/test.sh runs it)"]
 async fn the_browser_ui_runs_a_site_from_login_to_logout() {
-    let web = repo_root().join("web");
+    // The server's build copies web/ there and installs its packages (web/ stays untouched).
+    let web = Path::new(env!("PRESSLUFT_WEB_BUILD_DIR"));
     let playwright = web.join("node_modules/playwright-core");
     assert!(
         playwright.is_dir(),
-        "{} is missing: the server build installs web/'s packages (npm ci)",
+        "{} is missing: the server build installs the UI's packages (npm ci)",
         playwright.display()
     );
     let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
@@ -129,7 +130,7 @@ async fn the_browser_ui_runs_a_site_from_login_to_logout() {
     let bed = testbed();
     let out = tokio::process::Command::new("node")
         .arg(web.join("e2e/ui.e2e.mjs"))
-        .current_dir(&web)
+        .current_dir(web)
         .env("PRESSLUFT_URL", format!("http://{}", server.addr))
         .env("PRESSLUFT_EMAIL", ADMIN_EMAIL)
         .env("PRESSLUFT_PASSWORD", ADMIN_PASSWORD)
