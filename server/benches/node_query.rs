@@ -12,16 +12,10 @@
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::too_many_lines,
-    clippy::missing_panics_doc,
-    // The shared test fixtures follow the tests' lint set.
-    clippy::similar_names,
-    clippy::items_after_statements,
-    clippy::format_push_string,
-    clippy::match_same_arms
+    clippy::missing_panics_doc
 )]
 
-#[path = "../tests/support/mod.rs"]
-mod support;
+use pressluft_server_testkit as support;
 
 use std::time::{Duration, Instant};
 

@@ -26,6 +26,8 @@ mod queries;
 mod recovery;
 mod security;
 mod sites;
-mod support;
 mod updates;
+
+/// The fixtures shared with the benchmarks (`crate::support::...` in every module).
+use pressluft_server_testkit as support;
 mod web;

@@ -2,11 +2,18 @@
 //! tonic clients, raw gRPC calls driven by the contract's descriptor, and an in-process SSH
 //! server for host-key tests.
 
-#![allow(dead_code, clippy::unwrap_used, clippy::missing_panics_doc)]
+// Fixtures follow the tests' lint set: plain, linear code over pedantic style.
+#![allow(
+    clippy::unwrap_used,
+    clippy::missing_panics_doc,
+    clippy::too_many_lines,
+    clippy::similar_names,
+    clippy::items_after_statements,
+    clippy::format_push_string,
+    clippy::match_same_arms
+)]
 
 mod flows;
-// The benchmarks include this module too and use none of the flows.
-#[allow(unused_imports)]
 pub use flows::*;
 pub use pressluft_testkit::ports::machine_public_ports;
 
@@ -284,10 +291,30 @@ pub fn testbed() -> Testbed {
     }
 }
 
+/// The `pressluft-server` binary Cargo built beside the running test or benchmark (it builds
+/// a package's binaries before its integration tests and benchmarks).
+pub fn server_binary() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    // <target>/<profile>/deps/<test>-<hash>
+    let binary = exe
+        .ancestors()
+        .nth(2)
+        .unwrap()
+        .join(format!("pressluft-server{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        binary.is_file(),
+        "{} is missing: run the server's tests through cargo (it builds the binary first)",
+        binary.display()
+    );
+    binary
+}
+
 /// The repository root.
 pub fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .parent()
+    // This crate is server/testkit.
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .nth(2)
         .unwrap()
         .to_owned()
 }
@@ -890,7 +917,7 @@ impl ServerProcess {
     }
 
     fn command(&self) -> std::process::Command {
-        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_pressluft-server"));
+        let mut cmd = std::process::Command::new(server_binary());
         cmd.env("PRESSLUFT_DATA_DIR", &self.data)
             .env("PRESSLUFT_LISTEN_ADDR", format!("127.0.0.1:{}", self.port))
             .env("PRESSLUFT_SERVER_CONFIG", self.data.join("server.toml"))
