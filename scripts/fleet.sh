@@ -15,6 +15,8 @@
 #                                names): no mounts, namespaces, links, cgroups or processes left
 #   fleet.sh key                 print the path of the private key that logs in as root
 #   fleet.sh ip NAME             print a running node's address
+#   fleet.sh exec NAME CMD...    run a host command in a node's network namespace (traffic
+#                                from another machine of the fleet, without touching it)
 #   fleet.sh list                print `NAME IP DISTRO STATE` per node
 #
 # Base roots, the apt cache and the key stay in $PRESSLUFT_FLEET_DIR (default
@@ -446,6 +448,14 @@ case $cmd in
     for n in "$@"; do up "$n:$(distro_of "$n")" >/dev/null; done
     ;;
   key) key ;;
+  exec)
+    need_root
+    valid_name "${1:-}"
+    [ -d "$(node_dir "$1")" ] || die "no node $1"
+    ns=plf-$1
+    shift
+    exec ip netns exec "$ns" "$@"
+    ;;
   ip)
     valid_name "${1:-}"
     running "$1" || die "$1 is not running"

@@ -9,6 +9,14 @@ source <(scripts/testbed.sh)
 # rclone and friends break with the machine's AWS_CA_BUNDLE; the suite never needs it.
 unset AWS_CA_BUNDLE
 
+# The fleet of bare machines (scripts/fleet.sh) starts in the background while the lints run:
+# its first run builds base roots. It is gone when the suite ends, whatever the outcome.
+fleet_specs=(bookworm1:bookworm probe:bookworm)
+fleet_log=$(mktemp)
+trap 'scripts/fleet.sh down >/dev/null 2>&1 || true; rm -f "$fleet_log"' EXIT
+scripts/fleet.sh up "${fleet_specs[@]}" >"$fleet_log" 2>&1 &
+fleet_pid=$!
+
 echo "== cargo fmt"
 cargo fmt --all --check
 echo "== buf lint (STANDARD rules)"
@@ -54,6 +62,17 @@ if [ -n "$(git status --porcelain --ignored -- web)" ]; then
 fi
 echo "== cargo test as a newcomer runs it (unprivileged, no test bed)"
 scripts/test-newcomer.sh
+echo "== the test fleet"
+wait "$fleet_pid" || { cat "$fleet_log" >&2; echo "the fleet did not start" >&2; exit 1; }
+PRESSLUFT_FLEET_NODES=
+for spec in "${fleet_specs[@]}"; do
+  ip=$(awk -v name="${spec%%:*}" '$1 == name { print $2 }' "$fleet_log")
+  [ -n "$ip" ] || { cat "$fleet_log" >&2; echo "no address for ${spec%%:*}" >&2; exit 1; }
+  PRESSLUFT_FLEET_NODES+="$spec:$ip "
+done
+PRESSLUFT_FLEET_KEY=$(scripts/fleet.sh key)
+export PRESSLUFT_FLEET_NODES PRESSLUFT_FLEET_KEY
+echo "$PRESSLUFT_FLEET_NODES"
 log=$(mktemp)
 times=$(mktemp)
 # Every test binary, run directly from its package's directory (as cargo would) so each one's

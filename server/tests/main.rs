@@ -20,6 +20,7 @@ mod caching;
 mod deploys;
 mod domains;
 mod engine;
+mod fleet;
 mod promotion;
 mod provision;
 mod queries;

@@ -13,7 +13,9 @@
     clippy::match_same_arms
 )]
 
+mod fleet;
 mod flows;
+pub use fleet::*;
 pub use flows::*;
 pub use pressluft_testkit::ports::machine_public_ports;
 

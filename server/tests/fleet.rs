@@ -1,0 +1,127 @@
+//! The fleet: bare machines with systemd as PID 1 (scripts/fleet.sh), provisioned from nothing
+//! through the API, rebooted, and probed from another machine of the fleet.
+
+use pressluft_proto::v1 as pb;
+
+use crate::support::*;
+
+/// The services node_provision installs, by their systemd units on `php`'s node.
+fn services(php: &str) -> Vec<String> {
+    vec![
+        format!("php{php}-fpm"),
+        "nginx".into(),
+        "mariadb".into(),
+        "redis-server".into(),
+        "fail2ban".into(),
+    ]
+}
+
+/// Whether a TCP connection from `from` to `to:port` is answered (connected, even if closed
+/// right away) within a few seconds; a dropped packet times out.
+fn reaches(fleet: &Fleet, from: &FleetNode, to: &FleetNode, port: u16) -> bool {
+    let target = format!("/dev/tcp/{}/{port}", to.ip);
+    let out = fleet.exec_from(
+        from,
+        &["timeout", "5", "bash", "-c", &format!("exec 3<>{target}")],
+    );
+    out.status.success()
+}
+
+/// A bare Debian 12 machine becomes an active node: the stack runs under systemd with its
+/// units enabled, the firewall (loaded by systemd at boot) answers SSH and HTTP from another
+/// machine and drops other ports, a second run changes nothing, and after a reboot every
+/// service and the firewall are back.
+#[tokio::test]
+#[ignore = "real node: needs the test bed (scripts/test.sh runs it)"]
+async fn a_bare_node_is_provisioned_under_systemd_and_comes_back_after_a_reboot() {
+    let fleet = fleet();
+    let bare = fleet.node("bookworm1");
+    let probe = fleet.node("probe");
+    let server = TestServer::start_engine(|c| {
+        c.playbooks_dir = repo_root().join("playbooks");
+    })
+    .await;
+    let mut c = server.clients();
+
+    let (node, job) = fleet.provision(&mut c, &bare).await;
+    assert_eq!(job.status, pb::JobStatus::Succeeded as i32, "{job:?}");
+    let node = c
+        .nodes
+        .get_node(pb::GetNodeRequest { node_id: node.id })
+        .await
+        .unwrap()
+        .into_inner()
+        .node
+        .unwrap();
+    assert_eq!(node.status, pb::NodeStatus::Active as i32);
+    assert_eq!(node.php_versions, ["8.2"], "Debian 12's PHP");
+
+    let services = services("8.2").join(" ");
+    assert_eq!(fleet.ssh_ok(&bare, "cat /proc/1/comm").trim(), "systemd");
+    // nftables.service loads the rules at boot (provisioning loads its table itself).
+    let enabled = fleet.ssh_ok(&bare, &format!("systemctl is-enabled {services} nftables"));
+    assert!(enabled.lines().all(|l| l == "enabled"), "{enabled}");
+    let active = fleet.ssh_ok(&bare, &format!("systemctl is-active {services}"));
+    assert!(active.lines().all(|l| l == "active"), "{active}");
+
+    // The firewall, from another machine: SSH and HTTP answer; a port something listens on
+    // but nobody allowed does not (the same port answers on the node itself).
+    let listen = "nohup python3 -m http.server 8099 >/dev/null 2>&1 & sleep 1; \
+                  timeout 5 bash -c 'exec 3<>/dev/tcp/127.0.0.1/8099'";
+    fleet.ssh_ok(&bare, listen);
+    assert!(reaches(&fleet, &probe, &bare, 22), "SSH answers");
+    assert!(reaches(&fleet, &probe, &bare, 80), "HTTP answers");
+    assert!(!reaches(&fleet, &probe, &bare, 8099), "8099 is dropped");
+    assert!(
+        !reaches(&fleet, &probe, &bare, 3306),
+        "MariaDB is not reachable"
+    );
+
+    // A second run changes nothing.
+    let again = c
+        .nodes
+        .provision_node(pb::ProvisionNodeRequest {
+            node_id: node.id.clone(),
+            expected_version: 0,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .job
+        .unwrap();
+    let events = watch_all(&mut c, &again.id).await;
+    assert_eq!(
+        events.last().unwrap().job.as_ref().unwrap().status,
+        pb::JobStatus::Succeeded as i32
+    );
+    let changed: Vec<String> = events
+        .iter()
+        .filter_map(|e| match &e.event.as_ref()?.event {
+            Some(pb::job_event::Event::Step(s))
+                if s.status == pb::JobStepStatus::Changed as i32 =>
+            {
+                Some(s.name.clone())
+            }
+            _ => None,
+        })
+        .collect();
+    assert!(changed.is_empty(), "re-provisioning changed {changed:?}");
+
+    // A reboot brings every service and the firewall (loaded by systemd) back.
+    fleet.reboot(&bare);
+    let active = fleet.ssh_ok(&bare, &format!("systemctl is-active {services} nftables"));
+    assert!(
+        active.lines().all(|l| l == "active"),
+        "after a reboot: {active}"
+    );
+    fleet.ssh_ok(&bare, listen);
+    assert!(
+        reaches(&fleet, &probe, &bare, 80),
+        "HTTP answers after a reboot"
+    );
+    assert!(
+        !reaches(&fleet, &probe, &bare, 8099),
+        "the firewall drops 8099 after a reboot"
+    );
+    server.stop().await;
+}
