@@ -16,6 +16,84 @@ fn services(php: &str) -> Vec<String> {
     ]
 }
 
+/// Provisions the bare `machine` through the API and checks the stack runs under systemd
+/// with its units enabled; the active node.
+async fn provision_bare(
+    fleet: &Fleet,
+    c: &mut Clients,
+    machine: &FleetNode,
+    php: &str,
+) -> pb::Node {
+    let (node, job) = fleet.provision(c, machine).await;
+    assert_eq!(
+        job.status,
+        pb::JobStatus::Succeeded as i32,
+        "{}: {job:?}",
+        machine.name
+    );
+    let node = c
+        .nodes
+        .get_node(pb::GetNodeRequest { node_id: node.id })
+        .await
+        .unwrap()
+        .into_inner()
+        .node
+        .unwrap();
+    assert_eq!(node.status, pb::NodeStatus::Active as i32);
+    assert_eq!(node.php_versions, [php], "{}'s PHP", machine.distro);
+    let services = services(php).join(" ");
+    assert_eq!(fleet.ssh_ok(machine, "cat /proc/1/comm").trim(), "systemd");
+    // nftables.service loads the rules at boot (provisioning loads its table itself).
+    let enabled = fleet.ssh_ok(
+        machine,
+        &format!("systemctl is-enabled {services} nftables"),
+    );
+    assert!(
+        enabled.lines().all(|l| l == "enabled"),
+        "{}: {enabled}",
+        machine.name
+    );
+    let active = fleet.ssh_ok(machine, &format!("systemctl is-active {services}"));
+    assert!(
+        active.lines().all(|l| l == "active"),
+        "{}: {active}",
+        machine.name
+    );
+    node
+}
+
+/// Provisioning `node` again succeeds without changing anything.
+async fn reprovision_changes_nothing(c: &mut Clients, node: &pb::Node) {
+    let again = c
+        .nodes
+        .provision_node(pb::ProvisionNodeRequest {
+            node_id: node.id.clone(),
+            expected_version: 0,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .job
+        .unwrap();
+    let events = watch_all(c, &again.id).await;
+    assert_eq!(
+        events.last().unwrap().job.as_ref().unwrap().status,
+        pb::JobStatus::Succeeded as i32
+    );
+    let changed: Vec<String> = events
+        .iter()
+        .filter_map(|e| match &e.event.as_ref()?.event {
+            Some(pb::job_event::Event::Step(s))
+                if s.status == pb::JobStepStatus::Changed as i32 =>
+            {
+                Some(s.name.clone())
+            }
+            _ => None,
+        })
+        .collect();
+    assert!(changed.is_empty(), "re-provisioning changed {changed:?}");
+}
+
 /// Whether a TCP connection from `from` to `to:port` is answered (connected, even if closed
 /// right away) within a few seconds; a dropped packet times out.
 fn reaches(fleet: &Fleet, from: &FleetNode, to: &FleetNode, port: u16) -> bool {
@@ -43,26 +121,8 @@ async fn a_bare_node_is_provisioned_under_systemd_and_comes_back_after_a_reboot(
     .await;
     let mut c = server.clients();
 
-    let (node, job) = fleet.provision(&mut c, &bare).await;
-    assert_eq!(job.status, pb::JobStatus::Succeeded as i32, "{job:?}");
-    let node = c
-        .nodes
-        .get_node(pb::GetNodeRequest { node_id: node.id })
-        .await
-        .unwrap()
-        .into_inner()
-        .node
-        .unwrap();
-    assert_eq!(node.status, pb::NodeStatus::Active as i32);
-    assert_eq!(node.php_versions, ["8.2"], "Debian 12's PHP");
-
+    let node = provision_bare(&fleet, &mut c, &bare, "8.2").await;
     let services = services("8.2").join(" ");
-    assert_eq!(fleet.ssh_ok(&bare, "cat /proc/1/comm").trim(), "systemd");
-    // nftables.service loads the rules at boot (provisioning loads its table itself).
-    let enabled = fleet.ssh_ok(&bare, &format!("systemctl is-enabled {services} nftables"));
-    assert!(enabled.lines().all(|l| l == "enabled"), "{enabled}");
-    let active = fleet.ssh_ok(&bare, &format!("systemctl is-active {services}"));
-    assert!(active.lines().all(|l| l == "active"), "{active}");
 
     // The firewall, from another machine: SSH and HTTP answer; a port something listens on
     // but nobody allowed does not (the same port answers on the node itself).
@@ -77,35 +137,7 @@ async fn a_bare_node_is_provisioned_under_systemd_and_comes_back_after_a_reboot(
         "MariaDB is not reachable"
     );
 
-    // A second run changes nothing.
-    let again = c
-        .nodes
-        .provision_node(pb::ProvisionNodeRequest {
-            node_id: node.id.clone(),
-            expected_version: 0,
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .job
-        .unwrap();
-    let events = watch_all(&mut c, &again.id).await;
-    assert_eq!(
-        events.last().unwrap().job.as_ref().unwrap().status,
-        pb::JobStatus::Succeeded as i32
-    );
-    let changed: Vec<String> = events
-        .iter()
-        .filter_map(|e| match &e.event.as_ref()?.event {
-            Some(pb::job_event::Event::Step(s))
-                if s.status == pb::JobStepStatus::Changed as i32 =>
-            {
-                Some(s.name.clone())
-            }
-            _ => None,
-        })
-        .collect();
-    assert!(changed.is_empty(), "re-provisioning changed {changed:?}");
+    reprovision_changes_nothing(&mut c, &node).await;
 
     // A reboot brings every service and the firewall (loaded by systemd) back.
     fleet.reboot(&bare);
@@ -123,5 +155,27 @@ async fn a_bare_node_is_provisioned_under_systemd_and_comes_back_after_a_reboot(
         !reaches(&fleet, &probe, &bare, 8099),
         "the firewall drops 8099 after a reboot"
     );
+    server.stop().await;
+}
+
+/// Ubuntu 24.04 (the production target: PHP 8.3) and Debian 13 (PHP 8.4), both bare, are
+/// provisioned at the same time by one server (one job per node, both running at once).
+#[tokio::test]
+#[ignore = "real node: needs the test bed (scripts/test.sh runs it)"]
+async fn bare_ubuntu_24_04_and_debian_13_nodes_are_provisioned_side_by_side() {
+    let fleet = fleet();
+    let server = TestServer::start_engine(|c| {
+        c.playbooks_dir = repo_root().join("playbooks");
+    })
+    .await;
+    let mut noble_client = server.clients();
+    let mut trixie_client = server.clients();
+    let (noble, trixie) = (fleet.node("noble1"), fleet.node("trixie1"));
+    let (noble_node, trixie_node) = tokio::join!(
+        provision_bare(&fleet, &mut noble_client, &noble, "8.3"),
+        provision_bare(&fleet, &mut trixie_client, &trixie, "8.4"),
+    );
+    reprovision_changes_nothing(&mut noble_client, &noble_node).await;
+    reprovision_changes_nothing(&mut trixie_client, &trixie_node).await;
     server.stop().await;
 }
