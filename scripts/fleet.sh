@@ -86,7 +86,8 @@ bridge_up() {
 }
 
 proxy_running() {
-  [ -s "$STATE/acng/pid" ] && kill -0 "$(cat "$STATE/acng/pid")" 2>/dev/null
+  local pid
+  pid=$(cat "$STATE/acng/pid" 2>/dev/null) && [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null
 }
 
 proxy_up() {
@@ -417,7 +418,7 @@ down() {
   fi
   for name in $(all_nodes); do remove_node "$name"; done
   if proxy_running; then
-    kill -TERM "$(cat "$STATE/acng/pid")" 2>/dev/null || true
+    kill -TERM "$(cat "$STATE/acng/pid" 2>/dev/null)" 2>/dev/null || true
     local deadline=$((SECONDS + 10 * patience))
     while proxy_running && [ $SECONDS -lt $deadline ]; do sleep 0.1; done
   fi

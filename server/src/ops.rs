@@ -5,9 +5,8 @@ use serde_json::json;
 
 use crate::error::{Error, Reason, Result};
 use crate::model::job::{self, JobParams, PreBackup};
-use crate::model::{
-    BackupTrigger, EnvironmentId, EnvironmentKind, NodeId, NodeStatus, SiteId, drift,
-};
+use crate::model::placement;
+use crate::model::{BackupTrigger, EnvironmentId, EnvironmentKind, NodeId, SiteId, drift};
 use crate::s3::S3Target;
 use crate::secrets::{Secret, SecretBox, random_alphanumeric};
 use crate::store::{
@@ -52,7 +51,7 @@ pub async fn create_site(
     let settings = store.settings().await?;
     let node_id = match input.node_id.or(settings.default_node_id) {
         Some(id) => id,
-        None => only_usable_node(store).await?,
+        None => placement::place_site(&store.node_loads().await?)?,
     };
     let node = store.node(node_id).await?;
     let php_version = php_version_for(
@@ -376,27 +375,6 @@ fn php_version_for(installed: &[String], asked: Option<String>, default: &str) -
 fn version_key(v: &str) -> (u32, u32) {
     let mut parts = v.split('.').map(|p| p.parse().unwrap_or(0));
     (parts.next().unwrap_or(0), parts.next().unwrap_or(0))
-}
-
-/// The one node that can take sites when none is named or set as default.
-async fn only_usable_node(store: &Store) -> Result<NodeId> {
-    let usable = [
-        NodeStatus::Pending,
-        NodeStatus::Provisioning,
-        NodeStatus::Active,
-    ];
-    let page = store.list_nodes(&usable, 2, None).await?;
-    match page.items.as_slice() {
-        [only] => Ok(only.id),
-        [] => Err(Error::precondition(
-            Reason::NoDefaultNode,
-            "no node to host the site: register a node first",
-        )),
-        _ => Err(Error::precondition(
-            Reason::NoDefaultNode,
-            "several nodes exist: name one with node_id or set a default node in the settings",
-        )),
-    }
 }
 
 #[cfg(test)]

@@ -1244,3 +1244,61 @@ async fn metrics_report_jobs_nodes_and_rpcs_on_their_own_port() {
     assert!(!api_page.contains("pressluft_jobs"), "{api_page}");
     server.stop().await;
 }
+
+/// A site whose request names no node (and no default is set) goes to the active node with
+/// the fewest environments; nodes that are not active are passed over, and with none active
+/// the refusal says what to do.
+#[tokio::test]
+async fn sites_without_a_node_go_to_the_least_loaded_active_node() {
+    let server = TestServer::start().await;
+    let mut c = server.clients();
+    let store = server.store().await;
+    let set_status = async |node: &pb::Node, status: &str| {
+        sqlx::query("UPDATE nodes SET status = ? WHERE id = ?")
+            .bind(status)
+            .bind(&node.id)
+            .execute(store.pool())
+            .await
+            .unwrap();
+    };
+    let busy = create_node(&mut c, "busy").await;
+    let idle = create_node(&mut c, "idle").await;
+    let broken = create_node(&mut c, "broken").await;
+    set_status(&busy, "active").await;
+    set_status(&broken, "failed").await;
+    set_status(&idle, "provisioning").await;
+    let unnamed = async |c: &mut Clients, slug: &str| {
+        c.sites
+            .create_site(pb::CreateSiteRequest {
+                name: format!("Site {slug}"),
+                slug: slug.into(),
+                ..Default::default()
+            })
+            .await
+            .map(|r| r.into_inner().environment.unwrap().node_id)
+    };
+    // Only `busy` is active: it takes the first two, though `idle` and `broken` are emptier.
+    assert_eq!(unnamed(&mut c, "first").await.unwrap(), busy.id);
+    assert_eq!(unnamed(&mut c, "second").await.unwrap(), busy.id);
+    // Once `idle` is active it is the least loaded, until it has as many environments.
+    set_status(&idle, "active").await;
+    assert_eq!(unnamed(&mut c, "third").await.unwrap(), idle.id);
+    assert_eq!(unnamed(&mut c, "fourth").await.unwrap(), idle.id);
+    // A tie goes to the older node.
+    assert_eq!(unnamed(&mut c, "fifth").await.unwrap(), busy.id);
+    // No active node: refused with what to do, and nothing is created.
+    set_status(&busy, "unreachable").await;
+    set_status(&idle, "failed").await;
+    let refused = unnamed(&mut c, "sixth").await.unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::FailedPrecondition);
+    assert!(refused.message().contains("provision one"), "{refused:?}");
+    let sites = c
+        .sites
+        .list_sites(pb::ListSitesRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .sites;
+    assert_eq!(sites.len(), 5);
+    server.stop().await;
+}

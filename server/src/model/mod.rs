@@ -5,6 +5,7 @@ pub mod drift;
 pub mod guard;
 mod ids;
 pub mod job;
+pub mod placement;
 pub mod report;
 mod status;
 pub mod validate;

@@ -8,6 +8,7 @@ use super::{Page, Store, Tx, check_version, now, unique_violation};
 use crate::error::{Error, Reason, Result};
 use crate::model::guard;
 use crate::model::job::{JobParams, JobTarget, NodeProvision};
+use crate::model::placement::NodeLoad;
 use crate::model::{NodeEvent, NodeId, NodeStatus};
 
 /// A row of `nodes`.
@@ -157,6 +158,31 @@ impl Store {
             .fetch_optional(db)
             .await?
             .ok_or_else(|| Error::not_found("node", &id))
+    }
+
+    /// Every node that is not decommissioned, with the number of its environments that are not
+    /// deleted (what placement weighs).
+    pub async fn node_loads(&self) -> Result<Vec<NodeLoad>> {
+        let rows: Vec<(NodeId, String, NodeStatus, i64, i64)> = sqlx::query_as(
+            "SELECT n.id, n.name, n.status, n.created_at,
+                    (SELECT COUNT(*) FROM environments e
+                      WHERE e.node_id = n.id AND e.status <> 'deleted')
+               FROM nodes n
+              WHERE n.status <> 'decommissioned'
+              ORDER BY n.name",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, name, status, created_at, environments)| NodeLoad {
+                id,
+                name,
+                status,
+                environments,
+                created_at,
+            })
+            .collect())
     }
 
     /// Nodes by name, optionally only in some statuses.
