@@ -152,6 +152,11 @@ impl App {
             state.node_sessions.clone(),
             shutdown.clone(),
         ));
+        tasks.spawn(crate::reachability::reachability_checks(
+            state.node_queries(),
+            state.config.node_check_interval,
+            shutdown.clone(),
+        ));
         tasks.spawn(crate::domains::certificate_checks(
             state.node_queries(),
             state.config.cert_check_interval,

@@ -109,6 +109,10 @@ pub struct Config {
     /// How often the server reads each node's certificate state (expiry, last renewal).
     #[serde(rename = "cert_check_interval_secs", with = "secs")]
     pub cert_check_interval: Duration,
+    /// How often every active or unreachable node is checked for an answer (one pooled SSH
+    /// command); a node that does not answer is marked unreachable until it does again.
+    #[serde(rename = "node_check_interval_secs", with = "secs")]
+    pub node_check_interval: Duration,
 }
 
 impl Default for Config {
@@ -148,6 +152,7 @@ impl Default for Config {
             acme_email: String::new(),
             acme_ca_bundle: None,
             cert_check_interval: Duration::from_hours(6),
+            node_check_interval: Duration::from_mins(1),
         }
     }
 }
@@ -589,6 +594,12 @@ impl Config {
             return Err(config_error(
                 "acme_ca_bundle",
                 "must be an absolute path on the nodes",
+            ));
+        }
+        if self.node_check_interval.is_zero() {
+            return Err(config_error(
+                "node_check_interval_secs",
+                "must be at least 1",
             ));
         }
         if self.cert_check_interval.is_zero() {

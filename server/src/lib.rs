@@ -36,6 +36,7 @@ pub mod model;
 pub mod ops;
 pub mod queries;
 pub mod queue;
+pub mod reachability;
 pub mod s3;
 pub mod secrets;
 pub mod ssh;

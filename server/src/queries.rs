@@ -187,6 +187,20 @@ pub async fn database_status(queries: &NodeQueries, node_id: NodeId) -> Result<D
     Ok(parse_database_status(&output))
 }
 
+/// Whether `node` answers: one command (`true`) through its pooled connection, within the
+/// cap (a node that does not answer is `NodeUnreachable`, its host key changed `HostKeyMismatch`).
+pub async fn contact(queries: &NodeQueries, node: &NodeRecord) -> Result<()> {
+    let output = run(queries, node, "true").await?;
+    if output.success() {
+        Ok(())
+    } else {
+        Err(Error::NodeUnreachable(format!(
+            "`true` ended with {:?}",
+            output.status
+        )))
+    }
+}
+
 /// The node's certificates (`pressluft-certs status`, as root through sudo): expiry and the
 /// last issue or renewal of each.
 pub async fn certificates(queries: &NodeQueries, node_id: NodeId) -> Result<Vec<NodeCertificate>> {

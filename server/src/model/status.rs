@@ -421,6 +421,17 @@ pub enum NodeEvent {
 }
 
 impl NodeStatus {
+    /// What a reachability check's outcome means for a node in this state: an active node
+    /// that did not answer is unreachable, an unreachable one that answered is active again;
+    /// nodes being set up, failed or retired are not the check's to change.
+    pub const fn contact_event(self, answered: bool) -> Option<NodeEvent> {
+        match (self, answered) {
+            (Self::Active, false) => Some(NodeEvent::ContactFailed),
+            (Self::Unreachable, true) => Some(NodeEvent::ContactSucceeded),
+            _ => None,
+        }
+    }
+
     /// The state machine of a node.
     pub fn transition(self, event: NodeEvent) -> Result<Self, IllegalTransition> {
         use NodeEvent as E;

@@ -253,6 +253,43 @@ impl Store {
         Ok(updated)
     }
 
+    /// Records a reachability check of `id`: when it answered, when it was last seen; and the
+    /// move between active and unreachable its outcome implies (`message` says why it did
+    /// not answer). The node's status after it.
+    pub async fn record_node_contact(
+        &self,
+        id: NodeId,
+        answered: bool,
+        message: &str,
+    ) -> Result<NodeStatus> {
+        let mut tx = self.write().await?;
+        let node = Self::fetch_node(&mut *tx, id).await?;
+        if answered {
+            sqlx::query("UPDATE nodes SET last_seen_at = ? WHERE id = ?")
+                .bind(now())
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let status = match node.status.contact_event(answered) {
+            Some(event) => {
+                let message = if answered { "" } else { message };
+                Self::transition_node_tx(&mut tx, &node, event, message).await?
+            }
+            None => node.status,
+        };
+        tx.commit().await?;
+        Ok(status)
+    }
+
+    /// The nodes a reachability check looks at: active and unreachable ones.
+    pub async fn nodes_to_check(&self) -> Result<Vec<NodeRecord>> {
+        Ok(self
+            .list_nodes(&[NodeStatus::Active, NodeStatus::Unreachable], 10_000, None)
+            .await?
+            .items)
+    }
+
     /// Moves a node through its state machine inside `tx`, bumping its version.
     pub(super) async fn transition_node_tx(
         tx: &mut Tx,

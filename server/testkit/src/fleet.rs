@@ -105,6 +105,18 @@ impl Fleet {
         fleet_script(&[&["exec", from.name.as_str()], argv].concat())
     }
 
+    /// Stops `node` (its container halts; its disk stays).
+    pub fn stop(&self, node: &FleetNode) {
+        let out = fleet_script(&["stop", &node.name]);
+        assert!(out.status.success(), "stopping {}: {out:?}", node.name);
+    }
+
+    /// Boots a stopped `node` again (with its disk as it was).
+    pub fn start(&self, node: &FleetNode) {
+        let out = fleet_script(&["up", &format!("{}:{}", node.name, node.distro)]);
+        assert!(out.status.success(), "starting {}: {out:?}", node.name);
+    }
+
     /// Reboots `node` (its container stops and boots again with its disk).
     pub fn reboot(&self, node: &FleetNode) {
         let out = fleet_script(&["restart", &node.name]);

@@ -152,6 +152,10 @@ impl TestServer {
         let mut config = Config::for_data_dir(dir.path());
         // The suite's S3 server and file servers listen on loopback.
         config.allow_private_networks = true;
+        // Most tests arrange nodes that answer no SSH (an address and a made-up host key): the
+        // reachability check would mark them unreachable under a slow test. The tests of the
+        // check itself set a short interval.
+        config.node_check_interval = std::time::Duration::from_hours(24);
         tweak(&mut config);
         let store = Store::open(&config.database_path()).await.unwrap();
         let user = pressluft_server::auth::create_user(
