@@ -11,7 +11,7 @@ unset AWS_CA_BUNDLE
 
 # The fleet of bare machines (scripts/fleet.sh) starts in the background while the lints run:
 # its first run builds base roots. It is gone when the suite ends, whatever the outcome.
-fleet_specs=(bookworm1:bookworm noble1:noble trixie1:trixie probe:bookworm lossy:bookworm)
+fleet_specs=(bookworm1:bookworm noble1:noble trixie1:trixie probe:bookworm lossy:bookworm worker1:bookworm worker2:bookworm)
 fleet_log=$(mktemp)
 trap 'scripts/fleet.sh down >/dev/null 2>&1 || true; rm -f "$fleet_log"' EXIT
 scripts/fleet.sh up "${fleet_specs[@]}" >"$fleet_log" 2>&1 &

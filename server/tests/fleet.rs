@@ -107,8 +107,8 @@ fn reaches(fleet: &Fleet, from: &FleetNode, to: &FleetNode, port: u16) -> bool {
 
 /// A bare Debian 12 machine becomes an active node: the stack runs under systemd with its
 /// units enabled, the firewall (loaded by systemd at boot) answers SSH and HTTP from another
-/// machine and drops other ports, a second run changes nothing, and after a reboot every
-/// service and the firewall are back.
+/// machine and drops other ports, a second run changes nothing, a site created on it is served
+/// to another machine, and after a reboot every service, the firewall and the site are back.
 #[tokio::test]
 #[ignore = "real node: needs the test bed (scripts/test.sh runs it)"]
 async fn a_bare_node_is_provisioned_under_systemd_and_comes_back_after_a_reboot() {
@@ -117,11 +117,24 @@ async fn a_bare_node_is_provisioned_under_systemd_and_comes_back_after_a_reboot(
     let probe = fleet.node("probe");
     let server = TestServer::start_engine(|c| {
         c.playbooks_dir = repo_root().join("playbooks");
+        c.wordpress_source_dir = Some("/usr/share/wordpress".into());
     })
     .await;
     let mut c = server.clients();
 
     let node = provision_bare(&fleet, &mut c, &bare, "8.2").await;
+    fleet.copy_wordpress(&bare);
+    let (_, site) = live_site(&mut c, &node, "fleetsite", "Fleet").await;
+    let host = site
+        .preview_url
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned();
+    assert_eq!(
+        fleet.http_status(&probe, &bare, &host),
+        200,
+        "the site answers another machine"
+    );
     let services = services("8.2").join(" ");
 
     // The firewall, from another machine: SSH and HTTP answer; a port something listens on
@@ -154,6 +167,11 @@ async fn a_bare_node_is_provisioned_under_systemd_and_comes_back_after_a_reboot(
     assert!(
         !reaches(&fleet, &probe, &bare, 8099),
         "the firewall drops 8099 after a reboot"
+    );
+    assert_eq!(
+        fleet.http_status(&probe, &bare, &host),
+        200,
+        "the site is back after a reboot"
     );
     server.stop().await;
 }
@@ -263,5 +281,73 @@ async fn a_node_that_stops_answering_is_unreachable_until_it_answers_again() {
     assert!(back.status_message.is_empty(), "{back:?}");
     let seen_at = |n: &pb::Node| n.last_seen_time.map(|t| (t.seconds, t.nanos));
     assert!(seen_at(&back) > seen_at(&lost), "seen again: {back:?}");
+    server.stop().await;
+}
+
+/// Two machines work side by side while each keeps its own cap: with `max_per_node` 1, the
+/// jobs on one node never overlap, and jobs on the two nodes do (the recorded history of
+/// every attempt says so).
+#[tokio::test]
+#[ignore = "real node: needs the test bed (scripts/test.sh runs it)"]
+async fn per_node_limits_hold_on_each_node_while_nodes_work_side_by_side() {
+    let fleet = fleet();
+    let server = TestServer::start_engine(|c| {
+        c.jobs.max_per_node = 1;
+        c.jobs.max_concurrent = 4;
+    })
+    .await;
+    let mut c = server.clients();
+    let store = server.store().await;
+    let mut nodes = Vec::new();
+    for name in ["worker1", "worker2"] {
+        let node = fleet.register(&mut c, &fleet.node(name)).await;
+        // Arranged: active without provisioning (the test playbooks need only SSH and Python).
+        sqlx::query("UPDATE nodes SET status = 'active' WHERE id = ?")
+            .bind(&node.id)
+            .execute(store.pool())
+            .await
+            .unwrap();
+        nodes.push(node);
+    }
+    let mut jobs = Vec::new();
+    for (n, node) in nodes.iter().enumerate() {
+        for i in 0..3 {
+            let created = create_site_mode(&mut c, node, &format!("side{n}{i}"), "steps").await;
+            jobs.push(created.job.unwrap().id);
+        }
+    }
+    for job in &jobs {
+        let job = wait_job(&mut c, job).await;
+        assert_eq!(job.status, pb::JobStatus::Succeeded as i32, "{job:?}");
+    }
+
+    let rows: Vec<(String, String, String, i64)> = sqlx::query_as(
+        "SELECT e.job_id, j.node_id, json_extract(e.payload, '$.status'), e.created_at
+         FROM job_events e JOIN jobs j ON j.id = e.job_id WHERE e.kind = 'state'
+         ORDER BY e.created_at, e.seq",
+    )
+    .fetch_all(store.pool())
+    .await
+    .unwrap();
+    let mut open = std::collections::HashMap::<String, (String, i64)>::new();
+    let mut intervals = Vec::new();
+    for (job, node, status, at) in rows {
+        if status == "running" {
+            open.insert(job, (node, at));
+        } else if let Some((node, start)) = open.remove(&job) {
+            intervals.push((node, start, at));
+        }
+    }
+    assert_eq!(intervals.len(), 6, "{intervals:?}");
+    let mut across = false;
+    for (i, a) in intervals.iter().enumerate() {
+        for b in &intervals[i + 1..] {
+            if a.1 < b.2 && b.1 < a.2 {
+                assert_ne!(a.0, b.0, "two jobs on one node overlapped: {a:?} {b:?}");
+                across = true;
+            }
+        }
+    }
+    assert!(across, "the two nodes never worked at once: {intervals:?}");
     server.stop().await;
 }

@@ -105,6 +105,53 @@ impl Fleet {
         fleet_script(&[&["exec", from.name.as_str()], argv].concat())
     }
 
+    /// Copies this machine's WordPress tree (`/usr/share/wordpress`, links resolved) to the
+    /// same place on `node`: fleet machines cannot reach wordpress.org.
+    pub fn copy_wordpress(&self, node: &FleetNode) {
+        let out = std::process::Command::new("bash")
+            .args([
+                "-c",
+                "set -o pipefail; tar -C /usr/share -chf - wordpress | ssh -i \"$1\" -o BatchMode=yes \
+                 -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR \
+                 \"root@$2\" 'rm -rf /usr/share/wordpress && tar -C /usr/share -xf -'",
+                "copy",
+            ])
+            .arg(&self.key)
+            .arg(&node.ip)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "copying WordPress to {}: {out:?}",
+            node.name
+        );
+    }
+
+    /// The HTTP status of `GET http://<to>/` with `Host: host`, sent from `from`'s namespace
+    /// (0: no answer).
+    pub fn http_status(&self, from: &FleetNode, to: &FleetNode, host: &str) -> u16 {
+        let out = self.exec_from(
+            from,
+            &[
+                "curl",
+                "-s",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+                "--max-time",
+                "60",
+                "-H",
+                &format!("Host: {host}"),
+                &format!("http://{}/", to.ip),
+            ],
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse()
+            .unwrap_or(0)
+    }
+
     /// Stops `node` (its container halts; its disk stays).
     pub fn stop(&self, node: &FleetNode) {
         let out = fleet_script(&["stop", &node.name]);
